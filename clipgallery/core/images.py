@@ -1,0 +1,186 @@
+"""Decode one image file robustly into an RGB picture no larger than needed, or a typed error."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from .errors import ImageError
+
+# Larger than any real camera or panorama we expect; a 20000x20000 PNG would need 1.6 GB.
+DEFAULT_MAX_PIXELS = 250_000_000
+BACKGROUND = (255, 255, 255)  # transparent areas are shown on white, as every viewer does
+
+_EXIF_IFD = 0x8769
+_DATETIME_ORIGINAL = 36867
+_DATETIME = 306
+
+
+@cache
+def heif_available() -> bool:
+    try:
+        import pillow_heif  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+@dataclass
+class Decoded:
+    image: Image.Image  # RGB, upright, at least `min_side` on its shortest side when the file allows
+    width: int  # full size of the photo as shown (after EXIF orientation)
+    height: int
+    taken_at: float | None  # EXIF DateTimeOriginal as a POSIX timestamp (local time), if any
+
+
+def decode(source: Path | bytes, min_side: int | None = 224, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+    """Open, shrink early, orient, and convert to RGB; raise ImageError with a plain reason.
+
+    JPEGs are decoded at a reduced scale (libjpeg DCT scaling via Image.draft) so that a
+    12-megapixel photo never has to be decoded at full size to make a 224-pixel input.
+    """
+    data = source if isinstance(source, bytes) else _read(source)
+    if not data:
+        raise ImageError("empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns on odd EXIF and on large images
+            im = Image.open(io.BytesIO(data))
+            width, height = im.size
+            if width * height > max_pixels:
+                raise ImageError(f"image too large: {width}x{height}")
+            if im.format == "MPO" or getattr(im, "n_frames", 1) > 1:
+                im.seek(0)
+            exif = im.getexif()
+            orientation = exif.get(0x0112, 1)
+            if min_side and im.format == "JPEG":
+                im.draft(im.mode if im.mode in ("RGB", "L") else None, (min_side, min_side))
+            im.load()
+            im = _orient(im, orientation)
+            rgb = _to_rgb(im)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"image too large: {e}") from None
+    except UnidentifiedImageError:
+        raise ImageError(_unidentified_reason(data)) from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as e:
+        raise ImageError(_reason(e)) from None
+    except MemoryError:
+        raise ImageError("not enough memory to decode this image") from None
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    return Decoded(rgb, width, height, _taken_at(exif))
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except IsADirectoryError:
+        raise ImageError("is a folder, not a file") from None
+    except PermissionError:
+        raise ImageError("permission denied") from None
+    except FileNotFoundError:
+        raise ImageError("file disappeared") from None
+    except OSError as e:
+        raise ImageError(f"cannot read file: {e.strerror or e}") from None
+
+
+def _orient(im: Image.Image, orientation: int) -> Image.Image:
+    if orientation in (2, 3, 4, 5, 6, 7, 8):
+        method = {
+            2: Image.Transpose.FLIP_LEFT_RIGHT,
+            3: Image.Transpose.ROTATE_180,
+            4: Image.Transpose.FLIP_TOP_BOTTOM,
+            5: Image.Transpose.TRANSPOSE,
+            6: Image.Transpose.ROTATE_270,
+            7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90,
+        }[orientation]
+        return im.transpose(method)
+    return im
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Any Pillow mode to RGB; transparency is composited on a neutral background."""
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return _high_depth_to_rgb(im)
+    has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        im.mode in ("P", "L", "RGB") and "transparency" in im.info
+    )
+    if has_alpha:
+        rgba = im.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        canvas.alpha_composite(rgba)
+        return canvas.convert("RGB")
+    return im.convert("RGB")
+
+
+def _high_depth_to_rgb(im: Image.Image) -> Image.Image:
+    """16-bit and float greyscale: scale the real range to 8 bits instead of clipping at 255."""
+    import numpy as np
+
+    arr = np.asarray(im, dtype=np.float64)
+    if im.mode.startswith("I;16"):
+        lo, hi = 0.0, 65535.0
+    else:
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+    scaled = np.nan_to_num((arr - lo) * (255.0 / max(hi - lo, 1e-9)))
+    return Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8), "L").convert("RGB")
+
+
+def _taken_at(exif: Image.Exif) -> float | None:
+    try:
+        value = exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
+    except Exception:
+        return None
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.strptime(value.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S").timestamp()
+    except ValueError:
+        return None
+
+
+def _unidentified_reason(data: bytes) -> str:
+    head = data[:512]
+    if head.startswith((b"\xff\xd8", b"\x89PNG", b"GIF8", b"RIFF", b"BM", b"II*\x00", b"MM\x00*")):
+        return "corrupt image: the header is damaged"
+    if b"ftypheic" in head or b"ftypmif1" in head or b"ftypavif" in head:
+        return "HEIC/AVIF image: install pillow-heif to read it"
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        return "not an image (it is a text file)"
+    return "not an image (unrecognised format)"
+
+
+def _reason(e: Exception) -> str:
+    msg = str(e)
+    low = msg.lower()
+    if "truncated" in low or "premature end" in low or isinstance(e, EOFError):
+        return "truncated file"
+    if "crc" in low or "broken png" in low or "checksum" in low:
+        return "corrupt image: checksum error"
+    return f"corrupt image: {msg}" if msg else f"corrupt image ({type(e).__name__})"
+
+
+# Truncated JPEGs are refused rather than half-decoded into grey: a broken file must be reported.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def thumbnail(source: Path | bytes, size: int) -> Image.Image:
+    """An RGB thumbnail whose longest side is at most `size`, decoded at reduced scale."""
+    decoded = decode(source, min_side=size)
+    im = decoded.image
+    im.thumbnail((size, size), Image.Resampling.LANCZOS if max(im.size) < 4 * size else Image.Resampling.BILINEAR)
+    return im
+
+

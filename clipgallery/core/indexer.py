@@ -1,0 +1,244 @@
+"""The indexing pipeline: scan -> parallel decode (threads) -> batched encode -> one commit per batch.
+
+Decoding runs in worker threads that overlap with the model (Pillow and torch release the GIL).
+Every batch is committed in one transaction, so a crash or kill loses at most the batch in flight,
+and the next run does only what is left. A file whose content hash is already known (moved,
+renamed, copied, or touched without change) reuses its vector instead of being encoded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .embed import Embedder
+from .errors import ImageError
+from .images import decode
+from .library import FileUpdate, Library
+from .scan import KnownFile, ScannedFile, compare, walk
+
+
+@dataclass
+class Progress:
+    phase: str  # "scanning" | "indexing" | "done"
+    done: int
+    total: int
+    rate: float = 0.0  # images per second over the last few batches
+    eta: float | None = None  # seconds left
+    current: str = ""
+
+
+@dataclass
+class FailedFile:
+    path: Path
+    error: str
+
+
+@dataclass
+class IndexReport:
+    model: str
+    indexed: int = 0
+    unchanged: int = 0
+    reused: int = 0
+    removed: int = 0
+    failed: list[FailedFile] = field(default_factory=list)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "indexed": self.indexed, "unchanged": self.unchanged, "reused": self.reused,
+            "removed": self.removed,
+            "failed": [{"path": str(f.path), "error": f.error} for f in self.failed],
+            "seconds": round(self.seconds, 3), "cancelled": self.cancelled, "model": self.model,
+        }
+
+
+def default_batch_size(device: str) -> int:
+    return 64 if device.startswith("cuda") else 16
+
+
+def default_workers() -> int:
+    return max(1, min(4, (os.cpu_count() or 2)))
+
+
+@dataclass
+class _Item:
+    scanned: ScannedFile
+    known: KnownFile | None
+
+
+@dataclass
+class _Result:
+    item: _Item
+    content_hash: str | None = None
+    tensor: Any = None
+    width: int | None = None
+    height: int | None = None
+    taken_at: float | None = None
+    error: str | None = None
+    reusable: bool = False  # content already has a vector: no decode was done
+
+
+def index_folder(
+    library: Library,
+    embedder: Embedder,
+    batch_size: int | None = None,
+    workers: int | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    cancel: threading.Event | None = None,
+    pause: threading.Event | None = None,
+) -> IndexReport:
+    """Bring the library up to date with its folder for this embedder's model."""
+    t0 = time.perf_counter()
+    cancel = cancel or threading.Event()
+    report = IndexReport(model=embedder.spec)
+    notify = progress or (lambda p: None)
+    batch_size = batch_size or default_batch_size(embedder.device)
+
+    unreadable: list[str] = []
+    scanned = list(walk(library.root, skip=library.dir, unreadable=unreadable,
+                        on_progress=lambda n: n % 500 == 0 and notify(Progress("scanning", n, 0))))
+    with library.transaction():
+        model_id = library.model_id(embedder.spec, embedder.dim)
+    changes = compare(scanned, library.known_files(model_id))
+    report.unchanged = len(changes.unchanged)
+    reusable = library.hashes_with_vectors(model_id)
+    movable = {k.content_hash: k for k in changes.missing if k.content_hash and k.has_vector}
+
+    items = [_Item(f, None) for f in changes.new] + [_Item(f, k) for f, k in changes.changed]
+    total = len(items)
+    notify(Progress("indexing", 0, total))
+    pipeline = _Pipeline(library, embedder, model_id, reusable, movable, report, notify, total)
+    pool = ThreadPoolExecutor(max_workers=workers or default_workers(), thread_name_prefix="decode")
+    try:
+        pending: deque[Future] = deque()
+        window = batch_size * 2 + (workers or default_workers())
+        it = iter(items)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < window and not cancel.is_set():
+                nxt = next(it, None)
+                if nxt is None:
+                    exhausted = True
+                    break
+                pending.append(pool.submit(_prepare, library.root / nxt.scanned.relpath, nxt, embedder, reusable))
+            if not pending or cancel.is_set():
+                break
+            pipeline.add(pending.popleft().result())
+            if pipeline.tensor_count >= batch_size or (exhausted and not pending):
+                _wait_while_paused(pause, cancel)
+                if cancel.is_set():
+                    break
+                pipeline.flush()
+        if not cancel.is_set():
+            pipeline.flush()
+    finally:
+        for f in pending:
+            f.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+    report.cancelled = cancel.is_set()
+    if not report.cancelled:
+        gone = [k for k in changes.missing if k.id not in pipeline.moved
+                and not any(k.relpath.startswith(u + "/") or not u for u in unreadable)]
+        # An emptied root (an unmounted drive, say) must not wipe a library: keep it and say so.
+        if scanned or not changes.missing:
+            report.removed = library.remove_files(k.id for k in gone)
+    report.failed.sort(key=lambda f: str(f.path))
+    report.seconds = time.perf_counter() - t0
+    notify(Progress("done", pipeline.done, total))
+    return report
+
+
+def _wait_while_paused(pause: threading.Event | None, cancel: threading.Event) -> None:
+    while pause is not None and pause.is_set() and not cancel.is_set():
+        time.sleep(0.05)
+
+
+def _prepare(path: Path, item: _Item, embedder: Embedder, reusable: dict[str, int]) -> _Result:
+    """Runs in a worker thread: read once, hash, and decode + preprocess only if the content is new."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        reason = "file disappeared" if isinstance(e, FileNotFoundError) else f"cannot read file: {e.strerror or e}"
+        return _Result(item, error=reason)
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    if digest in reusable:
+        return _Result(item, digest, reusable=True)
+    try:
+        d = decode(data, min_side=embedder.image_size)
+        tensor = embedder.preprocess(d.image)
+    except ImageError as e:
+        return _Result(item, digest, error=e.reason)
+    except Exception as e:  # a decoder bug must cost one file, never the run
+        return _Result(item, digest, error=f"cannot decode: {type(e).__name__}: {e}")
+    return _Result(item, digest, tensor, d.width, d.height, d.taken_at)
+
+
+class _Pipeline:
+    """Collects prepared files in order, encodes them a batch at a time and commits each batch."""
+
+    def __init__(self, library, embedder, model_id, reusable, movable, report, notify, total):
+        self.library, self.embedder, self.model_id = library, embedder, model_id
+        self.reusable, self.movable, self.report, self.notify = reusable, movable, report, notify
+        self.total = total
+        self.results: list[_Result] = []
+        self.moved: set[int] = set()
+        self.done = 0
+        self.tensor_count = 0
+        self.rates: deque[tuple[float, int]] = deque([(time.perf_counter(), 0)], maxlen=8)
+
+    def add(self, r: _Result) -> None:
+        self.results.append(r)
+        if r.tensor is not None:
+            self.tensor_count += 1
+
+    def flush(self) -> None:
+        if not self.results:
+            return
+        import torch
+
+        results, self.results, self.tensor_count = self.results, [], 0
+        with_tensor = [r for r in results if r.tensor is not None]
+        vecs = self.embedder.encode_batch(torch.stack([r.tensor for r in with_tensor])) if with_tensor else []
+        vec_of = {id(r): v for r, v in zip(with_tensor, vecs)}
+        updates = [self._update(r, vec_of.get(id(r))) for r in results]
+        self.library.apply(self.model_id, updates)
+        self.done += len(results)
+        now = time.perf_counter()
+        self.rates.append((now, self.done))
+        t_first, n_first = self.rates[0]
+        rate = (self.done - n_first) / max(now - t_first, 1e-9)
+        eta = (self.total - self.done) / rate if rate > 0 else None
+        self.notify(Progress("indexing", self.done, self.total, rate, eta, results[-1].item.scanned.relpath))
+
+    def _update(self, r: _Result, vec) -> FileUpdate:
+        f, k = r.item.scanned, r.item.known
+        u = FileUpdate(f.relpath, f.size, f.mtime_ns, r.content_hash, file_id=k.id if k else None)
+        if r.error:
+            u.error = r.error
+            self.report.failed.append(FailedFile(self.library.abspath(f.relpath), r.error))
+        elif r.reusable:
+            if k is not None and k.content_hash == r.content_hash and k.has_vector:
+                self.report.unchanged += 1  # touched, same bytes: just remember the new stat
+            else:
+                moved = self.movable.get(r.content_hash)
+                if moved is not None and moved.id not in self.moved:
+                    self.moved.add(moved.id)
+                    u.move_from = moved.id
+                else:
+                    u.copy_from = self.reusable[r.content_hash]
+                self.report.reused += 1
+        else:
+            u.vec, u.width, u.height, u.taken_at = vec, r.width, r.height, r.taken_at
+            self.report.indexed += 1
+        return u

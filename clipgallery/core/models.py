@@ -1,0 +1,231 @@
+"""Which CLIP models exist and how to load one: bundled tiny models, open_clip names, HF hub, files.
+
+A spec is one string:
+  shapes-tiny, tiny-random           a model bundled in resources/models (no download)
+  ViT-B-32:laion2b_s34b_b79k         an open_clip architecture with a pretrained tag
+  ViT-B-32                           the same with our preferred tag for that architecture
+  hf-hub:laion/CLIP-ViT-B-32-...     a Hugging Face hub repository in open_clip format
+  ViT-B-32:/path/to/weights.pt       an architecture with a local checkpoint (.pt/.bin/.safetensors)
+  /path/to/folder                    a local folder with open_clip_config.json and weights
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelLoadError
+
+# laion2b_s34b_b79k: the strongest ViT-B-32 checkpoint on open_clip's image-text retrieval
+# benchmarks (what search is), widely used in photo tools, and the same cost to run as any B-32.
+DEFAULT_MODEL = "ViT-B-32:laion2b_s34b_b79k"
+PREFERRED_TAGS = {
+    "ViT-B-32": "laion2b_s34b_b79k",
+    "ViT-B-16": "laion2b_s34b_b88k",
+    "ViT-L-14": "laion2b_s32b_b82k",
+    "ViT-H-14": "laion2b_s32b_b79k",
+}
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
+
+
+def default_spec() -> str:
+    return os.environ.get("CLIPGALLERY_MODEL") or DEFAULT_MODEL
+
+
+def resources_dir() -> Path:
+    """resources/ of a source checkout, or the copy installed as the clipgallery.resources package."""
+    here = Path(__file__).resolve().parents[2] / "resources"
+    if (here / "models").is_dir():
+        return here
+    from importlib.resources import files
+
+    return Path(str(files("clipgallery.resources")))
+
+
+@cache
+def bundled_models() -> dict[str, dict[str, Any]]:
+    """name -> registry entry, from resources/models/*.json."""
+    entries = {}
+    for path in sorted((resources_dir() / "models").glob("*.json")):
+        entry = json.loads(path.read_text(encoding="utf-8"))
+        entry["_dir"] = str(path.parent)
+        entries[entry["name"]] = entry
+    return entries
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    text: str  # canonical form, stored in the library: vectors are kept per spec
+    kind: str  # bundled | open_clip | hf-hub | file | local-dir
+    arch: str | None = None
+    pretrained: str | None = None
+    path: Path | None = None
+
+
+def parse_spec(text: str | None) -> ModelSpec:
+    """Read a spec string; checks that need open_clip (is the architecture known?) happen at load."""
+    text = (text or default_spec()).strip()
+    if not text:
+        raise ModelLoadError("empty model name")
+    if text in bundled_models():
+        return ModelSpec(text, "bundled")
+    if text.startswith("hf-hub:"):
+        return ModelSpec(text, "hf-hub")
+    if text.startswith("local-dir:"):
+        return _local_dir(Path(text[len("local-dir:"):]))
+    as_path = Path(text).expanduser()
+    if as_path.is_dir():
+        return _local_dir(as_path)
+    if as_path.is_file():
+        raise ModelLoadError(
+            f"'{text}' is a weights file, but a file alone does not say which architecture it is: "
+            f"write it as ARCH:{text} (for example ViT-B-32:{text})"
+        )
+    arch, sep, rest = text.partition(":")
+    if not sep:
+        return ModelSpec(f"{arch}:{PREFERRED_TAGS[arch]}" if arch in PREFERRED_TAGS else arch, "open_clip",
+                         arch, PREFERRED_TAGS.get(arch))
+    rest_path = Path(rest).expanduser()
+    if rest_path.suffix.lower() in WEIGHT_SUFFIXES or rest_path.exists():
+        if not rest_path.is_file():
+            raise ModelLoadError(f"model weights file not found: {rest_path}")
+        rest_path = rest_path.resolve()
+        return ModelSpec(f"{arch}:{rest_path}", "file", arch, None, rest_path)
+    return ModelSpec(text, "open_clip", arch, rest)
+
+
+def _local_dir(path: Path) -> ModelSpec:
+    path = path.expanduser().resolve()
+    if not (path / "open_clip_config.json").is_file():
+        raise ModelLoadError(f"{path} is a folder but has no open_clip_config.json: not a model folder")
+    return ModelSpec(f"local-dir:{path}", "local-dir", path=path)
+
+
+def pick_device(preference: str = "auto") -> str:
+    """cuda, then mps, then cpu; an explicit choice that is not available is an error."""
+    import torch
+
+    preference = (preference or "auto").lower()
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if preference == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if preference.startswith("cuda") and not cuda:
+        raise ModelLoadError("device 'cuda' was asked for, but no CUDA GPU is available to torch here")
+    if preference == "mps" and not mps:
+        raise ModelLoadError("device 'mps' was asked for, but Apple's Metal backend is not available here")
+    if preference not in ("cpu", "mps") and not preference.startswith("cuda"):
+        raise ModelLoadError(f"unknown device '{preference}': use auto, cpu, cuda or mps")
+    return preference
+
+
+@dataclass
+class LoadedModel:
+    spec: ModelSpec
+    model: Any  # open_clip CLIP, in eval mode, on `device`
+    preprocess: Any  # PIL image -> CHW float tensor
+    tokenizer: Any  # list[str] -> LongTensor [n, context_length]
+    device: str
+    dtype: Any  # torch dtype of the weights on the device
+    dim: int
+    image_size: int
+    logit_scale: float
+
+
+def load_model(spec: str | ModelSpec | None = None, device: str = "auto") -> LoadedModel:
+    """Create the model with its weights and its eval preprocessing; ModelLoadError when it can't."""
+    import torch
+
+    ms = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
+    dev = pick_device(device)
+    if ms.kind == "bundled":
+        model, preprocess, tokenizer = _load_bundled(ms.text)
+    else:
+        model, preprocess, tokenizer = _load_open_clip(ms)
+    dtype = torch.float16 if dev.startswith("cuda") else torch.float32
+    model = model.to(device=dev, dtype=dtype).eval()
+    with torch.inference_mode():
+        dim = int(model.encode_text(tokenizer(["a"]).to(dev)).shape[-1])
+    size = model.visual.image_size
+    size = int(size[0] if isinstance(size, (tuple, list)) else size)
+    scale = float(model.logit_scale.exp().item()) if hasattr(model, "logit_scale") else 100.0
+    return LoadedModel(ms, model, preprocess, tokenizer, dev, dtype, dim, size, scale)
+
+
+def _load_bundled(name: str):
+    import open_clip
+    import torch
+
+    entry = bundled_models()[name]
+    cfg = entry["model_cfg"]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(entry.get("seed") or 0))
+        model = open_clip.model.CLIP(**cfg)
+    if entry.get("weights"):
+        from safetensors.torch import load_file
+
+        path = Path(entry["_dir"]) / entry["weights"]
+        if not path.is_file():
+            raise ModelLoadError(f"bundled model '{name}' is missing its weights file {path}")
+        state = {k: v.float() for k, v in load_file(str(path)).items()}
+        model.load_state_dict(state, strict=True)
+    image_size = cfg["vision_cfg"]["image_size"]
+    preprocess = open_clip.image_transform(image_size, is_train=False, mean=entry.get("mean"), std=entry.get("std"))
+    context_length = cfg.get("text_cfg", {}).get("context_length", 77)
+    tokenizer = open_clip.get_tokenizer("ViT-B-32", context_length=context_length)
+    return model, preprocess, tokenizer
+
+
+def _load_open_clip(ms: ModelSpec):
+    import open_clip
+
+    if ms.kind in ("open_clip", "file"):
+        known = open_clip.list_models()
+        if ms.arch not in known:
+            raise ModelLoadError(
+                f"unknown model '{ms.arch}': not a bundled model ({', '.join(bundled_models())}), "
+                f"an open_clip architecture (e.g. {', '.join(PREFERRED_TAGS)}), or a model file"
+            )
+    if ms.kind == "open_clip":
+        tags = open_clip.list_pretrained_tags_by_model(ms.arch)
+        if ms.pretrained is None or ms.pretrained not in tags:
+            choices = ", ".join(tags) if tags else "none: this architecture has no pretrained weights"
+            what = f"no pretrained tag given for {ms.arch}" if ms.pretrained is None else \
+                f"unknown pretrained tag '{ms.pretrained}' for {ms.arch}"
+            raise ModelLoadError(f"{what}; choose one of: {choices}")
+        name, pretrained = ms.arch, ms.pretrained
+    elif ms.kind == "file":
+        name, pretrained = ms.arch, str(ms.path)
+    elif ms.kind == "hf-hub":
+        name, pretrained = ms.text, None
+    else:
+        name, pretrained = f"local-dir:{ms.path}", None
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            name, pretrained=pretrained, require_pretrained=True, weights_only=True
+        )
+        tokenizer = open_clip.get_tokenizer(name)
+    except ModelLoadError:
+        raise
+    except Exception as e:  # network, cache, corrupt file, mismatched architecture
+        raise ModelLoadError(_explain_failure(ms, e)) from e
+    return model, preprocess, tokenizer
+
+
+def _explain_failure(ms: ModelSpec, e: Exception) -> str:
+    detail = f"{type(e).__name__}: {e}".strip()
+    if len(detail) > 300:
+        detail = detail[:300] + "..."
+    if ms.kind == "file":
+        return (f"could not load weights from {ms.path} into {ms.arch}: {detail}. "
+                "Check that the file is an open_clip/OpenAI CLIP checkpoint of that architecture.")
+    return (
+        f"could not obtain the weights of model '{ms.text}' ({detail}). They are downloaded once, "
+        "on first use, into the Hugging Face cache (~/.cache/huggingface); this needs an internet "
+        "connection. Offline, pass a local checkpoint with --model ARCH:FILE, or try a bundled model "
+        f"({', '.join(bundled_models())})."
+    )
