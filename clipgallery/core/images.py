@@ -172,6 +172,9 @@ def _reason(e: Exception) -> str:
     return f"corrupt image: {msg}" if msg else f"corrupt image ({type(e).__name__})"
 
 
+# decode() checks the pixel count itself (DEFAULT_MAX_PIXELS) before any pixel is decoded, with a
+# message that names the size; Pillow's own guard would fire first with a technical one.
+Image.MAX_IMAGE_PIXELS = None
 # Truncated JPEGs are refused rather than half-decoded into grey: a broken file must be reported.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 

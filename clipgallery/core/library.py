@@ -354,8 +354,9 @@ class Library:
         if ids is None:
             rows = self.conn.execute(f"SELECT {cols} FROM files ORDER BY relpath").fetchall()
         else:
+            ids = [int(i) for i in ids]  # numpy integers would silently match nothing in sqlite3
             by_id = {}
-            for chunk in _chunks(list(ids), 900):
+            for chunk in _chunks(ids, 900):
                 q = f"SELECT {cols} FROM files WHERE id IN ({','.join('?' * len(chunk))})"
                 by_id.update({r[0]: r for r in self.conn.execute(q, chunk)})
             rows = [by_id[i] for i in ids if i in by_id]
