@@ -64,6 +64,32 @@ class Embedder:
             return np.zeros((0, self.dim), np.float32)
         return self.encode_batch(torch.stack([self.preprocess(im) for im in images]))
 
+    def encode_batch_with_grid(self, batch: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Like encode_batch, plus the spatial features of the same forward pass.
+
+        Returns (unit vectors [n, dim], grid [n, h, w, c]). For a ViT the grid holds the patch
+        tokens after the final norm and projection (in the joint embedding space, c = dim); for
+        a ResNet it holds the last feature maps before attention pooling.
+        """
+        import torch
+
+        visual = self._m.model.visual
+        with torch.inference_mode():
+            x = batch.to(self._m.device, dtype=self._m.dtype)
+            if hasattr(visual, "_embeds") and hasattr(visual, "_pool") and hasattr(visual, "grid_size"):
+                h = visual.transformer(visual._embeds(x))
+                pooled, tokens = visual._pool(h)
+                if visual.proj is not None:
+                    pooled, tokens = pooled @ visual.proj, tokens @ visual.proj
+                gh, gw = visual.grid_size
+                grid = tokens[:, -gh * gw:].reshape(len(x), gh, gw, -1)
+            elif hasattr(visual, "attnpool") and hasattr(visual, "stem"):
+                f = visual.layer4(visual.layer3(visual.layer2(visual.layer1(visual.stem(x)))))
+                pooled, grid = visual.attnpool(f), f.permute(0, 2, 3, 1)
+            else:
+                raise NotImplementedError(f"spatial features of {type(visual).__name__} are not supported")
+        return _normalise(pooled), grid.float().cpu().numpy()
+
     def tokenize(self, texts: Sequence[str]) -> Any:
         return self._m.tokenizer(list(texts))
 

@@ -49,6 +49,7 @@ def decode(source: Path | bytes, min_side: int | None = 224, max_pixels: int = D
     data = source if isinstance(source, bytes) else _read(source)
     if not data:
         raise ImageError("empty file")
+    heif_available()  # registers the HEIC/AVIF opener once, when pillow-heif is installed
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns on odd EXIF and on large images
