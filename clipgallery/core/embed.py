@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -93,17 +94,98 @@ class Embedder:
     def tokenize(self, texts: Sequence[str]) -> Any:
         return self._m.tokenizer(list(texts))
 
-    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Texts -> [n, dim] unit vectors."""
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """Texts -> [n, dim] unit vectors.
+
+        Texts are encoded shortest first in batches that stop at their longest real token
+        (see _encode_tokens), so a short query costs a fraction of a full 77-token pass.
+        """
+        import torch
+
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        tokens = self.tokenize(texts)
+        lengths = _pool_index(self._m.model, tokens)
+        order = np.argsort(lengths.numpy(), kind="stable") if lengths is not None else np.arange(len(texts))
+        out = np.zeros((len(texts), self.dim), np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                rows = torch.from_numpy(order[start:start + batch_size])
+                feats = _encode_tokens(self._m.model, tokens[rows].to(self._m.device))
+                out[rows.numpy()] = _normalise(feats)
+        return out
+
+    def encode_texts_full(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts -> unit vectors through open_clip's own full-length path (the reference)."""
         import torch
 
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         with torch.inference_mode():
-            tokens = self.tokenize(texts).to(self._m.device)
-            feats = self._m.model.encode_text(tokens)
+            feats = self._m.model.encode_text(self.tokenize(texts).to(self._m.device))
         return _normalise(feats)
 
+
+def _pool_index(model: Any, tokens: Any) -> Any | None:
+    """Per text, the position whose output open_clip pools; None when truncation is unsafe."""
+    import torch
+
+    if not _truncatable(model) or tokens.shape[1] != model.positional_embedding.shape[0]:
+        return None
+    if model.text_pool_type == "argmax":
+        return tokens.argmax(dim=-1)
+    return (tokens == model.text_eos_id).int().argmax(dim=-1).to(torch.long)
+
+
+_TRUNCATABLE: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def _truncatable(model: Any) -> bool:
+    """Can this model's text encoding stop at the last pooled token? Checked once per model.
+
+    CLIP's text tower is causal: position i attends only to positions <= i, and the pooled
+    output is read at the end-of-text token. So positions after the last pooled one in a batch
+    cannot change the result. That holds only for argmax/eos pooling with a causal mask in the
+    plain CLIP class; anything else (a separate text module as in CustomTextCLIP, a
+    bidirectional mask, first/last/mean pooling) takes open_clip's full path.
+    """
+    known = _TRUNCATABLE.get(model)
+    if known is None:
+        needed = ("token_embedding", "positional_embedding", "transformer", "ln_final", "text_projection")
+        pool = getattr(model, "text_pool_type", None)
+        mask = getattr(model, "attn_mask", None)
+        known = (all(hasattr(model, a) for a in needed) and mask is not None and _is_causal(mask)
+                 and (pool == "argmax" or (pool == "eos" and getattr(model, "text_eos_id", None) is not None)))
+        _TRUNCATABLE[model] = known
+    return known
+
+
+def _is_causal(mask: Any) -> bool:
+    m = mask.detach().float().cpu().numpy()
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        return False
+    upper = np.triu(np.ones(m.shape, dtype=bool), k=1)
+    return bool(np.isneginf(m[upper]).all() and np.isfinite(m[~upper]).all())
+
+
+def _encode_tokens(model: Any, tokens: Any) -> Any:
+    """open_clip CLIP.encode_text, run only up to the longest pooled position of the batch."""
+    idx = _pool_index(model, tokens)
+    if idx is None:
+        return model.encode_text(tokens)
+    import torch
+
+    n = int(idx.max()) + 1
+    cast_dtype = model.transformer.get_cast_dtype()
+    x = model.token_embedding(tokens[:, :n]).to(cast_dtype)
+    x = x + model.positional_embedding[:n].to(cast_dtype)
+    x = model.transformer(x, attn_mask=model.attn_mask[:n, :n])
+    x = model.ln_final(x)
+    x = x[torch.arange(x.shape[0], device=x.device), idx]
+    proj = model.text_projection
+    if proj is not None:
+        x = proj(x) if isinstance(proj, torch.nn.Module) else x @ proj
+    return x
 
 def _normalise(feats: Any) -> np.ndarray:
     v = feats.float().cpu().numpy().astype(np.float32, copy=False)
