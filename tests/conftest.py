@@ -103,3 +103,28 @@ def shapes_library(shapes_folder, embedders, tmp_path_factory):
     report = index_folder(lib, embedders("shapes-tiny"), batch_size=32)
     assert not report.failed
     return lib, truth
+
+
+@pytest.fixture
+def gui_window(qtbot, tmp_path):
+    """gui_window(model, **settings) -> a shown MainWindow whose settings and libraries live in tmp_path."""
+    from clipgallery.gui.main_window import MainWindow
+    from clipgallery.gui.settings import Settings
+
+    windows = []
+
+    def make(model: str = "shapes-tiny", **options):
+        settings = Settings.at(tmp_path / f"settings-{len(windows)}.ini")
+        settings.model, settings.device = model, "cpu"
+        settings.library_location = str(tmp_path / "libraries")
+        for name, value in options.items():
+            setattr(settings, name, value)
+        window = MainWindow(settings)
+        qtbot.addWidget(window)
+        window.show()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()

@@ -1,0 +1,93 @@
+"""Preferences: model, device, batch size, library location, thumbnail size."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..settings import DEVICES, THUMB_MAX, THUMB_MIN, Settings
+
+
+class SettingsDialog(QDialog):
+    """Edits a copy; `apply()` (on OK) writes what changed, and the window reacts to each change."""
+
+    def __init__(self, settings: Settings, models: list[tuple[str, str]], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.settings = settings
+        self.setWindowTitle("clipgallery settings")
+        self.setMinimumWidth(560)
+
+        self.model = QComboBox(editable=True)
+        for name, description in models:
+            self.model.addItem(name, name)
+            self.model.setItemData(self.model.count() - 1, description, Qt.ItemDataRole.ToolTipRole)
+        if self.model.findText(settings.model) < 0:
+            self.model.addItem(settings.model)
+        self.model.setCurrentText(settings.model)
+        self.model.setToolTip("An open_clip name with a pretrained tag (ViT-B-32:laion2b_s34b_b79k), a bundled "
+                              "model, hf-hub:ORG/NAME, ARCH:/path/to/weights.pt or a model folder.\n"
+                              "Changing it indexes the folder again in the background; the vectors of "
+                              "the other model are kept.")
+        self.device = QComboBox()
+        labels = {"auto": "Automatic (GPU when there is one)", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)",
+                  "mps": "Apple GPU (Metal)"}
+        for d in DEVICES:
+            self.device.addItem(labels[d], d)
+        self.device.setCurrentIndex(max(0, self.device.findData(settings.device)))
+        self.batch = QSpinBox(minimum=0, maximum=1024, specialValueText="Automatic")
+        self.batch.setValue(settings.batch_size)
+        self.batch.setToolTip("Photos encoded together; bigger is faster on a GPU and needs more memory")
+        self.location = QLineEdit(settings.library_location)
+        self.location.setPlaceholderText("Default: one library per folder in your data folder")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        loc_row = QHBoxLayout()
+        loc_row.addWidget(self.location, 1)
+        loc_row.addWidget(browse)
+        self.thumb = QSpinBox(minimum=THUMB_MIN, maximum=THUMB_MAX, singleStep=16, suffix=" px")
+        self.thumb.setValue(settings.thumbnail_size)
+
+        form = QFormLayout()
+        form.addRow("Model", self.model)
+        form.addRow("Device", self.device)
+        form.addRow("Batch size", self.batch)
+        form.addRow("Library location", loc_row)
+        form.addRow("Thumbnail size", self.thumb)
+        note = QLabel("Libraries, vectors and thumbnails are kept outside your photo folders; "
+                      "clipgallery never writes into them.", wordWrap=True)
+        note.setStyleSheet("color: palette(mid);")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+        self.accepted.connect(self.apply)
+
+    def apply(self) -> None:
+        s = self.settings
+        s.model = self.model.currentText().strip() or s.model
+        s.device = self.device.currentData()
+        s.batch_size = self.batch.value()
+        s.library_location = self.location.text().strip()
+        s.thumbnail_size = self.thumb.value()
+        s.sync()
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Where to keep libraries", self.location.text())
+        if folder:
+            self.location.setText(folder)

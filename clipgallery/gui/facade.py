@@ -1,0 +1,420 @@
+"""The GUI's only door into core: open a folder, list, index, search, tag, group, export.
+
+Every method may block (disk, SQL, model): call them from workers, never from the UI thread.
+Modules that pull in torch, open_clip or sklearn are imported inside the methods that need them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import ClipGalleryError, LibraryError, ModelLoadError, QueryError  # noqa: F401 (re-export)
+from ..core.library import FileInfo, Library
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """One photo as the gallery shows it."""
+
+    path: str  # absolute
+    file_id: int | None  # None until the photo has been indexed
+    date: float | None  # taken (EXIF) or modified, POSIX seconds
+    score: float | None = None  # relevance of the current search
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the gallery is narrowed to, besides the search text."""
+
+    folder: str | None = None  # a subfolder relpath ("" or None: everything)
+    after: float | None = None
+    before: float | None = None
+    restrict: frozenset[int] | None = None  # file ids (a tag, a group)
+    sort: str = "score"  # score | date
+
+
+@dataclass
+class FolderListing:
+    photos: list[Photo]
+    folders: list[str]  # every subfolder relpath that holds photos, sorted
+    from_scan: bool = False  # True: the library did not know these yet (not indexed)
+
+
+@dataclass
+class PhotoDetails:
+    path: Path
+    size: int
+    date: float | None
+    width: int | None
+    height: int | None
+    status: str
+    error: str | None
+    tags: list[tuple[str, str, float]] = field(default_factory=list)  # (label set, label, score)
+
+
+def resource_path(*parts: str) -> Path:
+    """A file shipped in resources/ (icons, label sets, bundled models)."""
+    from ..core.models import resources_dir
+
+    return resources_dir().joinpath(*parts)
+
+
+def default_model() -> str:
+    from ..core.models import default_spec
+
+    return default_spec()
+
+
+def default_library_dir(folder: Path) -> Path:
+    """Where core keeps the library of a folder unless told otherwise."""
+    from ..core.library import default_library_dir as core_default
+
+    return core_default(folder)
+
+
+def is_image_file(path: Path) -> bool:
+    from ..core.scan import image_extensions
+
+    return Path(path).suffix.lower() in image_extensions()
+
+
+class Facade:
+    """A small class over Library, Embedder, index_folder, Searcher, tagging, grouping and export.
+
+    Thread-safe: the library gives each thread its own SQLite connection, and a model is loaded
+    once per (spec, device) and encodes one batch at a time.
+    """
+
+    def __init__(self) -> None:
+        self.library: Library | None = None
+        self.preferred_model: str | None = None  # the model the user chose (for a photo's tags)
+        self._embedders: dict[tuple[str, str], Any] = {}
+        self._searchers: dict[tuple[int, str], Any] = {}
+        self._load_lock = threading.Lock()
+
+    # -- folders ----------------------------------------------------------------------------------
+
+    def open(self, root: Path, library_dir: Path | None = None) -> Library:
+        """Open (creating if needed) the library of a folder; LibraryError when it cannot be read."""
+        root = Path(root).expanduser()
+        if root.is_dir() and not os.access(root, os.R_OK | os.X_OK):
+            raise LibraryError(f"cannot read the folder {root}: permission denied")
+        lib = Library(root, library_dir, create=True)
+        self.library = lib
+        return lib
+
+    def listing(self, lib: Library) -> FolderListing:
+        """The photos the library has indexed, in path order."""
+        infos = [f for f in lib.files() if f.status == "ok"]
+        photos = [Photo(str(f.path), f.id, f.date) for f in infos]
+        return FolderListing(photos, _folders(f.relpath for f in infos))
+
+    def scan_listing(self, root: Path, skip: Path | None = None,
+                     on_progress: Callable[[int], None] | None = None) -> FolderListing:
+        """The image files of a folder not indexed yet (a walk of the disk)."""
+        from ..core.scan import walk
+
+        root = Path(root).resolve()
+        found = list(walk(root, skip=skip, on_progress=on_progress))
+        photos = [Photo(str(root / f.relpath), None, f.mtime_ns / 1e9) for f in found]
+        return FolderListing(photos, _folders(f.relpath for f in found), from_scan=True)
+
+    def failed_files(self, lib: Library) -> list[tuple[Path, str]]:
+        return [(lib.abspath(rel), err or "unknown error") for rel, err in lib.failed_files()]
+
+    def details(self, lib: Library, path: Path) -> PhotoDetails:
+        """Everything the viewer's panel shows about one photo."""
+        path = Path(path)
+        rel = lib.relpath_of(path)
+        info: FileInfo | None = None
+        if rel is not None:
+            ids = lib.file_ids([rel])
+            if rel in ids:
+                info = lib.files([ids[rel]])[0]
+        if info is None:
+            st = path.stat()
+            return PhotoDetails(path, st.st_size, st.st_mtime, None, None, "not indexed", None)
+        tags: list[tuple[str, str, float]] = []
+        try:
+            spec = self.search_spec(lib, self.preferred_model)
+        except LibraryError:
+            spec = None  # nothing indexed yet: no tags either
+        if spec is not None:
+            from ..core.tagging import tags_of
+
+            tags = [(ls, t.label, t.score) for ls, t in tags_of(lib, spec, [info.id]).get(info.id, [])]
+        return PhotoDetails(path, info.size, info.date, info.width, info.height, info.status, info.error, tags)
+
+    # -- models and indexing ----------------------------------------------------------------------
+
+    def canonical_spec(self, spec: str) -> str:
+        """The spec as the library stores it (ModelLoadError for a malformed one); needs no torch."""
+        from ..core.models import parse_spec
+
+        return parse_spec(spec).text
+
+    def embedder(self, spec: str, device: str = "auto") -> Any:
+        """The loaded model for a spec (loaded once); ModelLoadError when it cannot be."""
+        key = (self.canonical_spec(spec), device)
+        with self._load_lock:
+            emb = self._embedders.get(key)
+            if emb is None:
+                emb = _serial_embedder_class().load(spec, device)
+                self._embedders[key] = emb
+            return emb
+
+    def model_choices(self) -> list[tuple[str, str]]:
+        """(spec, description): the default model, its bigger siblings and the bundled models."""
+        from ..core.models import DEFAULT_MODEL, PREFERRED_TAGS, bundled_models, default_spec
+
+        out = [(default_spec(), "the default model")]
+        out += [(f"{arch}:{tag}", "open_clip, downloaded once on first use") for arch, tag in PREFERRED_TAGS.items()]
+        out += [(name, e.get("description", "bundled")) for name, e in bundled_models().items()]
+        seen: set[str] = set()
+        return [(s, d) for s, d in out if not (s in seen or seen.add(s))] or [(DEFAULT_MODEL, "")]
+
+    def is_loaded(self, spec: str, device: str = "auto") -> bool:
+        try:
+            return (self.canonical_spec(spec), device) in self._embedders
+        except ClipGalleryError:
+            return False
+
+    def index(self, lib: Library, embedder: Any, batch_size: int | None, progress: Callable,
+              cancel: threading.Event, pause: threading.Event) -> Any:
+        """Bring the library up to date for this model; returns core's IndexReport."""
+        from ..core.indexer import index_folder
+
+        return index_folder(lib, embedder, batch_size=batch_size or None, progress=progress,
+                            cancel=cancel, pause=pause)
+
+    def search_spec(self, lib: Library, preferred: str | None) -> str:
+        """The model to search with: the preferred one once it covers as much as any other."""
+        usable = [(n, spec) for _, spec, _, n in lib.models() if n > 0]
+        if not usable:
+            raise LibraryError("no photo has been indexed yet: wait for indexing to finish")
+        best = max(usable)
+        if preferred:
+            pref = self.canonical_spec(preferred)
+            for n, spec in usable:
+                if spec == pref and n >= best[0]:
+                    return spec
+        return best[1]
+
+    # -- search -----------------------------------------------------------------------------------
+
+    def searcher(self, lib: Library, spec: str, device: str) -> Any:
+        from ..core.query import Searcher
+
+        key = (id(lib), spec)
+        with self._load_lock:
+            s = self._searchers.get(key)
+        if s is None:
+            s = Searcher(lib, self.embedder(spec, device))
+            with self._load_lock:
+                self._searchers[key] = s
+        return s
+
+    def search(self, lib: Library, spec: str, device: str, query: str, filters: Filters,
+               threshold: float | None) -> list[Photo]:
+        """Photos matching a query (the DESIGN query language), best first (or by date)."""
+        s = self.searcher(lib, spec, device)
+        hits = s.search(query, k=max(1, lib.count()), threshold=threshold, **_search_filters(filters))
+        return [Photo(str(h.path), h.file_id, h.date, float(h.score)) for h in hits]
+
+    def similar(self, lib: Library, spec: str, device: str, image: Path | int, filters: Filters,
+                threshold: float | None) -> list[Photo]:
+        """Photos that look like an image (a photo of the library by id, or any image file)."""
+        s = self.searcher(lib, spec, device)
+        hits = s.similar(image, k=max(1, lib.count()), threshold=threshold, **_search_filters(filters))
+        return [Photo(str(h.path), h.file_id, h.date, float(h.score)) for h in hits]
+
+    def browse(self, lib: Library, photos: list[Photo], filters: Filters) -> list[Photo]:
+        """The listing narrowed by folder, dates and a set of ids; sorted by date or by path."""
+        prefix = (filters.folder.strip("/") + "/") if filters.folder else None
+        root = str(lib.root) + os.sep
+        out = []
+        for p in photos:
+            if prefix is not None and not p.path[len(root):].replace(os.sep, "/").startswith(prefix):
+                continue
+            if filters.after is not None and (p.date is None or p.date < filters.after):
+                continue
+            if filters.before is not None and (p.date is None or p.date >= filters.before):
+                continue
+            if filters.restrict is not None and p.file_id not in filters.restrict:
+                continue
+            out.append(replace(p, score=None) if p.score is not None else p)
+        if filters.sort == "date":
+            out.sort(key=lambda p: (-(p.date or 0.0), p.path))
+        return out
+
+    # -- tags -------------------------------------------------------------------------------------
+
+    def builtin_label_sets(self) -> list[str]:
+        from ..core.tagging import builtin_label_sets
+
+        return list(builtin_label_sets())
+
+    def read_label_set(self, path: Path) -> Any:
+        """A label-set JSON file, validated (QueryError with the reason when it is not one)."""
+        from ..core.tagging import read_label_set_file
+
+        return read_label_set_file(Path(path))
+
+    def tag(self, lib: Library, spec: str, device: str, label_set: str | Path, progress: Callable | None = None,
+            cancel: threading.Event | None = None) -> Any:
+        """Tag every indexed photo with a label set (a built-in name or a JSON file); core TagReport."""
+        from ..core.tagging import load_label_set, tag_library
+
+        ls = load_label_set(label_set, lib, spec)
+        return tag_library(lib, self.embedder(spec, device), ls, progress=progress, cancel=cancel)
+
+    def label_summaries(self, lib: Library, spec: str) -> list[Any]:
+        from ..core.tagging import label_set_summaries
+
+        return label_set_summaries(lib, spec)
+
+    def files_with_tag(self, lib: Library, spec: str, label: str, label_set: str | None) -> frozenset[int]:
+        from ..core.tagging import files_with_tag
+
+        return frozenset(files_with_tag(lib, spec, label, label_set))
+
+    def forget_label_set(self, lib: Library, spec: str, name: str) -> None:
+        from ..core.tagging import forget_label_set
+
+        forget_label_set(lib, spec, name)
+
+    def teach(self, lib: Library, spec: str, device: str, name: str, examples: list[Path]) -> Any:
+        """A few-shot tag from example photos; core TeachReport."""
+        from ..core.tagging import teach
+
+        return teach(lib, spec, name, examples, embedder=lambda: self.embedder(spec, device))
+
+    # -- groups and duplicates --------------------------------------------------------------------
+
+    def group(self, lib: Library, spec: str, device: str, k: int | None, progress: Callable | None = None,
+              cancel: threading.Event | None = None) -> Any:
+        """Group the indexed photos (k=None: automatic) and name the groups; core Grouping."""
+        from ..core.grouping import group_library
+
+        return group_library(lib, spec, k=k, embedder=self.embedder(spec, device), progress=progress,
+                             cancel=cancel)
+
+    def last_grouping(self, lib: Library, spec: str) -> Any:
+        from ..core.grouping import load_grouping
+
+        return load_grouping(lib, spec)
+
+    def duplicates(self, lib: Library, spec: str, threshold: float, progress: Callable | None = None,
+                   cancel: threading.Event | None = None) -> Any:
+        """Groups of near-identical photos with a suggested keeper; core DuplicateReport."""
+        from ..core.grouping import find_duplicates
+
+        return find_duplicates(lib, spec, threshold, progress=progress, cancel=cancel)
+
+    def default_duplicate_threshold(self) -> float:
+        from ..core.grouping import DEFAULT_DUPLICATE_THRESHOLD
+
+        return DEFAULT_DUPLICATE_THRESHOLD
+
+    # -- export -----------------------------------------------------------------------------------
+
+    def export_photos(self, photos: list[Photo], folder: str) -> list[Any]:
+        """Photos of the gallery (a selection, a search result) as one export folder."""
+        from ..core.export import Selected
+
+        return [Selected(Path(p.path), folder, p.score, p.file_id) for p in photos]
+
+    def export_groups(self, lib: Library, spec: str, clusters: list[int] | None = None,
+                      run_id: int | None = None) -> list[Any]:
+        """The photos of the stored grouping (some groups, or all), one folder per group."""
+        from ..core.export import select_groups
+
+        return select_groups(lib, spec, run_id, clusters)
+
+    def export_tag(self, lib: Library, spec: str, label: str, label_set: str | None) -> list[Any]:
+        from ..core.export import select_tag
+
+        return select_tag(lib, spec, label, label_set)
+
+    def plan_export(self, lib: Library, selection: list[Any], dest: Path, mode: str) -> Any:
+        """Decide every destination name and check the destination; writes nothing (ExportError if bad)."""
+        from ..core.export import plan_export
+
+        return plan_export(selection, dest, lib.root, mode)
+
+    def run_export(self, plan: Any, progress: Callable | None = None, cancel: threading.Event | None = None) -> Any:
+        from ..core.export import run_export
+
+        return run_export(plan, progress, cancel)
+
+    def export_modes(self) -> tuple[str, ...]:
+        from ..core.export import MODES
+
+        return MODES
+
+    # -- images -----------------------------------------------------------------------------------
+
+    def decode_for_display(self, path: Path, max_side: int) -> Any:
+        """An upright RGB PIL image no larger than needed for `max_side` pixels (ImageError if bad)."""
+        from PIL import Image
+
+        from ..core.images import decode
+
+        im = decode(Path(path), min_side=max_side).image
+        if max(im.size) > max_side:
+            im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        return im
+
+    def thumbnail(self, path: Path, size: int) -> Any:
+        from ..core.images import thumbnail
+
+        return thumbnail(Path(path), size)
+
+
+def _search_filters(f: Filters) -> dict[str, Any]:
+    return {"folder": f.folder or None, "after": f.after, "before": f.before, "sort": f.sort,
+            "restrict": f.restrict}
+
+
+def _folders(relpaths: Iterable[str]) -> list[str]:
+    out: set[str] = set()
+    for rel in relpaths:
+        parts = rel.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            out.add("/".join(parts[:i]))
+    return sorted(out, key=str.lower)
+
+
+_SERIAL: type | None = None
+
+
+def _serial_embedder_class() -> type:
+    """An Embedder that encodes one batch at a time, so indexing and search can share one model."""
+    global _SERIAL
+    if _SERIAL is None:
+        from ..core.embed import Embedder
+
+        class SerialEmbedder(Embedder):
+            def __init__(self, loaded):
+                super().__init__(loaded)
+                self._lock = threading.RLock()
+
+            def encode_batch(self, *args, **kwargs):
+                with self._lock:
+                    return super().encode_batch(*args, **kwargs)
+
+            def encode_texts(self, *args, **kwargs):
+                with self._lock:
+                    return super().encode_texts(*args, **kwargs)
+
+        _SERIAL = SerialEmbedder
+    return _SERIAL
+
+
+def restrict_ids(ids: Collection[int] | None) -> frozenset[int] | None:
+    return frozenset(ids) if ids is not None else None

@@ -1,0 +1,118 @@
+"""The gallery's list model: photos held in memory, thumbnails asked of the loader, never any I/O."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Slot
+
+from .facade import Photo
+from .thumbnails import ThumbnailLoader
+
+PhotoRole = Qt.ItemDataRole.UserRole + 1
+PathRole = Qt.ItemDataRole.UserRole + 2
+ScoreRole = Qt.ItemDataRole.UserRole + 3
+ThumbErrorRole = Qt.ItemDataRole.UserRole + 4
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class GalleryModel(QAbstractListModel):
+    """Rows are Photo records; the decoration is whatever the loader has in memory right now."""
+
+    def __init__(self, loader: ThumbnailLoader, parent: QObject | None = None):
+        super().__init__(parent)
+        self.loader = loader
+        self._photos: list[Photo] = []
+        self._row_of: dict[str, int] = {}
+        self._changed_rows: set[int] = set()
+        # Thumbnails arrive one by one; repaint them together, at most once a frame.
+        self._flush = QTimer(self, singleShot=True, interval=16, timeout=self._emit_changed)
+        loader.ready.connect(self._on_thumbnail)
+
+    # -- content ----------------------------------------------------------------------------------
+
+    def set_photos(self, photos: list[Photo]) -> None:
+        self.beginResetModel()
+        self._photos = photos
+        self._row_of = {p.path: i for i, p in enumerate(photos)}
+        self._changed_rows.clear()
+        self.endResetModel()
+
+    @property
+    def photos(self) -> list[Photo]:
+        return self._photos
+
+    def photo(self, row: int) -> Photo:
+        return self._photos[row]
+
+    def row_of(self, path: str) -> int | None:
+        return self._row_of.get(path)
+
+    def refresh_decorations(self) -> None:
+        """After a zoom: every visible row asks for its new-size thumbnail when painted."""
+        if self._photos:
+            self.dataChanged.emit(self.index(0), self.index(len(self._photos) - 1),
+                                  [Qt.ItemDataRole.DecorationRole])
+
+    # -- QAbstractListModel ----------------------------------------------------------------------
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
+        return 0 if parent.isValid() else len(self._photos)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
+        row = index.row()
+        if not index.isValid() or not 0 <= row < len(self._photos):
+            return None
+        p = self._photos[row]
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self.loader.get(p.path)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return os.path.basename(p.path)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return tooltip(p, self.loader.error(p.path))
+        if role == PhotoRole:
+            return p
+        if role == PathRole:
+            return p.path
+        if role == ScoreRole:
+            return p.score
+        if role == ThumbErrorRole:
+            return self.loader.error(p.path)
+        return None
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+
+    # -- thumbnails ------------------------------------------------------------------------------
+
+    @Slot(str)
+    def _on_thumbnail(self, path: str) -> None:
+        row = self._row_of.get(path)
+        if row is not None:
+            self._changed_rows.add(row)
+            if not self._flush.isActive():
+                self._flush.start()
+
+    def _emit_changed(self) -> None:
+        rows, self._changed_rows = self._changed_rows, set()
+        if rows:
+            lo, hi = min(rows), max(rows)
+            if hi < len(self._photos):
+                self.dataChanged.emit(self.index(lo), self.index(hi), [Qt.ItemDataRole.DecorationRole])
+
+
+def tooltip(p: Photo, thumb_error: str | None = None) -> str:
+    lines = [os.path.basename(p.path), os.path.dirname(p.path)]
+    if p.score is not None:
+        lines.append(f"relevance: {p.score:.3f}")
+    if p.date:
+        lines.append(datetime.fromtimestamp(p.date).strftime("%Y-%m-%d %H:%M"))
+    if p.file_id is None:
+        lines.append("not indexed yet")
+    if thumb_error:
+        lines.append(f"cannot show: {thumb_error}")
+    return "\n".join(lines)

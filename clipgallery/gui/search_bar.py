@@ -1,0 +1,305 @@
+"""The search bar: as-you-type query, image drops, relevance threshold, sort and filters."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, time
+from pathlib import Path
+
+from PySide6.QtCore import QDate, Qt, QTimer, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeyEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDateEdit,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSlider,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from . import icons
+from .facade import Filters, is_image_file
+
+DEBOUNCE_MS = 250
+THRESHOLD_STEP = 0.005  # one slider step, in cosine similarity
+# The slider ends a little above the best score of the current search, so its whole length is
+# useful: CLIP text-image scores rarely pass 0.4, image-image ones reach 1, other models differ.
+THRESHOLD_DEFAULT_MAX = 0.5
+_NO_DATE = QDate(1900, 1, 1)
+
+
+class SearchField(QLineEdit):
+    """Esc clears; an image file dropped here asks for photos that look like it."""
+
+    image_dropped = Signal(Path)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setClearButtonEnabled(True)
+        self.setPlaceholderText("Search: words, +add, -remove, 2:weight… or drop a photo here to find similar ones")
+        self.setAcceptDrops(True)
+        self.addAction(icons.icon("search", QStyle.StandardPixmap.SP_FileDialogContentsView),
+                       QLineEdit.ActionPosition.LeadingPosition)
+
+    def keyPressEvent(self, e: QKeyEvent) -> None:
+        if e.key() == Qt.Key.Key_Escape:
+            self.clear()
+            e.accept()
+            return
+        super().keyPressEvent(e)
+
+    def dragEnterEvent(self, e: QDragEnterEvent) -> None:
+        if _dropped_image(e) is not None:
+            e.acceptProposedAction()
+        else:
+            super().dragEnterEvent(e)
+
+    def dragMoveEvent(self, e) -> None:
+        if _dropped_image(e) is not None:
+            e.acceptProposedAction()
+        else:
+            super().dragMoveEvent(e)
+
+    def dropEvent(self, e: QDropEvent) -> None:
+        path = _dropped_image(e)
+        if path is None:
+            super().dropEvent(e)
+            return
+        e.acceptProposedAction()
+        self.image_dropped.emit(path)
+
+
+def _dropped_image(e) -> Path | None:
+    urls = e.mimeData().urls() if e.mimeData().hasUrls() else []
+    for url in urls:
+        if url.isLocalFile():
+            p = Path(url.toLocalFile())
+            if p.is_file() and is_image_file(p):
+                return p
+    return None
+
+
+class SearchBar(QWidget):
+    """Emits `changed` (debounced while typing, at once for the other controls)."""
+
+    changed = Signal()
+    image_dropped = Signal(Path)
+    similar_cleared = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.field = SearchField()
+        self.field.image_dropped.connect(self.image_dropped)
+        self.similar_chip = QToolButton(toolButtonStyle=Qt.ToolButtonStyle.ToolButtonTextBesideIcon, autoRaise=False)
+        self.similar_chip.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DialogCloseButton))
+        self.similar_chip.setToolTip("Showing photos similar to this one: click to go back")
+        self.similar_chip.clicked.connect(self.clear_similar)
+        self.similar_chip.hide()
+        self._similar: Path | int | None = None
+
+        self.threshold = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=_steps(THRESHOLD_DEFAULT_MAX),
+                                 maximumWidth=130)
+        self.threshold.setToolTip("Minimum relevance: hide photos that match the search less than this")
+        self.threshold_label = QLabel(minimumWidth=64)
+        self.threshold.valueChanged.connect(self._threshold_moved)
+        self.sort = QComboBox()
+        self.sort.addItem("Best match", "score")
+        self.sort.addItem("Newest first", "date")
+        self.sort.setToolTip("Order of the photos")
+        self.filters_button = QToolButton(text="Filters", checkable=True, autoRaise=True)
+        self.filters_button.setToolTip("Narrow to a subfolder or a date range")
+        self.error_label = QLabel()
+        self.error_label.setStyleSheet("color: #b3261e;")
+        self.error_label.setWordWrap(True)
+        self.error_label.hide()
+
+        self.folder = QComboBox(minimumContentsLength=18)
+        self.folder.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.date_from = _date_edit("From the first photo")
+        self.date_to = _date_edit("Up to the last photo")
+        self.restrict_chip = QToolButton(toolButtonStyle=Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.restrict_chip.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DialogCloseButton))
+        self.restrict_chip.setToolTip("Only photos of this tag or group are shown: click to show all")
+        self.restrict_chip.hide()
+        self._restrict: frozenset[int] | None = None
+        self.restrict_chip.clicked.connect(lambda: self.set_restrict(None, ""))
+
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.similar_chip)
+        top.addWidget(self.field, 1)
+        top.addWidget(self.restrict_chip)
+        top.addWidget(QLabel("Min. relevance"))
+        top.addWidget(self.threshold)
+        top.addWidget(self.threshold_label)
+        top.addWidget(self.sort)
+        top.addWidget(self.filters_button)
+        self.filter_row = QWidget()
+        fr = QHBoxLayout(self.filter_row)
+        fr.setContentsMargins(0, 0, 0, 0)
+        fr.addWidget(QLabel("Folder"))
+        fr.addWidget(self.folder)
+        fr.addSpacing(12)
+        fr.addWidget(QLabel("Taken from"))
+        fr.addWidget(self.date_from)
+        fr.addWidget(QLabel("to"))
+        fr.addWidget(self.date_to)
+        clear_dates = QToolButton(text="Any date", autoRaise=True)
+        clear_dates.clicked.connect(self._clear_dates)
+        fr.addWidget(clear_dates)
+        fr.addStretch(1)
+        self.filter_row.hide()
+        self.filters_button.toggled.connect(self.filter_row.setVisible)
+        col = QVBoxLayout(self)
+        col.setContentsMargins(8, 6, 8, 4)
+        col.setSpacing(4)
+        col.addLayout(top)
+        col.addWidget(self.filter_row)
+        col.addWidget(self.error_label)
+
+        self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.changed.emit)
+        self.field.textChanged.connect(self._typed)
+        self.sort.currentIndexChanged.connect(lambda _: self.changed.emit())
+        self.folder.currentIndexChanged.connect(lambda _: self.changed.emit())
+        self.date_from.dateChanged.connect(lambda _: self.changed.emit())
+        self.date_to.dateChanged.connect(lambda _: self.changed.emit())
+        self.set_folders([])
+        self._threshold_moved(0)
+
+    # -- state ------------------------------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        return self.field.text().strip()
+
+    @property
+    def similar(self) -> Path | int | None:
+        return self._similar
+
+    def threshold_value(self) -> float | None:
+        v = self.threshold.value()
+        return None if v == 0 else round(v * THRESHOLD_STEP, 6)
+
+    def set_threshold(self, value: float) -> None:
+        value = max(0.0, min(1.0, value))
+        if _steps(value) > self.threshold.maximum():
+            self.threshold.setMaximum(_steps(_ceil_to(value, 0.05)))
+        self.threshold.setValue(_steps(value))
+
+    def fit_threshold_range(self, best_score: float) -> None:
+        """Let the slider end just above the best score of the results (never below its current value)."""
+        top = max(_ceil_to(min(1.0, best_score) + 0.01, 0.05), 0.1, self.threshold.value() * THRESHOLD_STEP)
+        self.threshold.blockSignals(True)
+        self.threshold.setMaximum(_steps(top))
+        self.threshold.blockSignals(False)
+
+    def filters(self) -> Filters:
+        after = _timestamp(self.date_from.date(), start=True)
+        before = _timestamp(self.date_to.date(), start=False)
+        return Filters(folder=self.folder.currentData() or None, after=after, before=before,
+                       restrict=self._restrict, sort=self.sort.currentData())
+
+    def searching(self) -> bool:
+        return bool(self.text) or self._similar is not None
+
+    def set_folders(self, folders: list[str]) -> None:
+        current = self.folder.currentData()
+        self.folder.blockSignals(True)
+        self.folder.clear()
+        self.folder.addItem("All folders", "")
+        for f in folders:
+            self.folder.addItem(f, f)
+        i = self.folder.findData(current) if current else 0
+        self.folder.setCurrentIndex(max(0, i))
+        self.folder.blockSignals(False)
+
+    def set_sort(self, sort: str) -> None:
+        self.sort.setCurrentIndex(max(0, self.sort.findData(sort)))
+
+    def set_similar(self, image: Path | int, name: str) -> None:
+        """Show photos like `image`: the text query is cleared and a chip names the example."""
+        self._similar = image
+        self.field.blockSignals(True)
+        self.field.clear()
+        self.field.blockSignals(False)
+        self.similar_chip.setText(f"Similar to {name}")
+        self.similar_chip.show()
+        self._debounce.stop()
+        self.changed.emit()
+
+    def clear_similar(self) -> None:
+        if self._similar is None:
+            return
+        self._similar = None
+        self.similar_chip.hide()
+        self.similar_cleared.emit()
+        self.changed.emit()
+
+    def set_restrict(self, ids: frozenset[int] | None, label: str) -> None:
+        """Limit the gallery to a set of photos (a tag, a group); None shows everything again."""
+        self._restrict = ids
+        self.restrict_chip.setText(label)
+        self.restrict_chip.setVisible(ids is not None)
+        self.changed.emit()
+
+    @property
+    def restrict_label(self) -> str:
+        return self.restrict_chip.text() if self._restrict is not None else ""
+
+    def show_error(self, text: str) -> None:
+        self.error_label.setText(text)
+        self.error_label.setVisible(bool(text))
+
+    def search_now(self) -> None:
+        """Skip the debounce (Enter, tests, screenshots)."""
+        self._debounce.stop()
+        self.changed.emit()
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def _typed(self, text: str) -> None:
+        if text and self._similar is not None:
+            self._similar = None
+            self.similar_chip.hide()
+        self._debounce.start()
+
+    def _threshold_moved(self, v: int) -> None:
+        value = self.threshold_value()
+        self.threshold_label.setText("any" if value is None else f"{value:.2f}")
+        if self.searching():
+            self._debounce.start()  # dragging the slider should not fire a search per pixel
+
+    def _clear_dates(self) -> None:
+        self.date_from.setDate(_NO_DATE)
+        self.date_to.setDate(_NO_DATE)
+
+
+def _steps(value: float) -> int:
+    return int(round(value / THRESHOLD_STEP))
+
+
+def _ceil_to(value: float, unit: float) -> float:
+    return math.ceil(value / unit - 1e-9) * unit
+
+
+def _date_edit(any_text: str) -> QDateEdit:
+    d = QDateEdit(calendarPopup=True, displayFormat="yyyy-MM-dd")
+    d.setMinimumDate(_NO_DATE)
+    d.setSpecialValueText("any")  # shown at the minimum date: no bound
+    d.setDate(_NO_DATE)
+    d.setToolTip(any_text)
+    return d
+
+
+def _timestamp(d: QDate, start: bool) -> float | None:
+    if d == _NO_DATE or not d.isValid():
+        return None
+    day = datetime(d.year(), d.month(), d.day())
+    if not start:
+        day = datetime.combine(d.addDays(1).toPython(), time())  # "to" includes that whole day
+    return day.timestamp()

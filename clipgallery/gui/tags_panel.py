@@ -1,0 +1,197 @@
+"""The Tags tab: tag the photos with a label set, see how many carry each label, click one to show them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+)
+
+from .side_panel import PanelBase, SidePanel
+
+_LOAD_FILE = "__file__"
+
+
+class TagsPanel(PanelBase):
+    def __init__(self, side: SidePanel):
+        super().__init__(side)
+        self.label_set = QComboBox()
+        self.label_set.setToolTip("The vocabulary to tag with: a built-in set, or your own JSON file "
+                                  "({\"name\": ..., \"labels\": [...]})")
+        facade = side.main.facade
+        for name in facade.builtin_label_sets():
+            self.label_set.addItem(name, name)
+        self.label_set.addItem("Load from file…", _LOAD_FILE)
+        self.label_set.setCurrentIndex(max(0, self.label_set.findData("emotions")))  # the DESIGN default
+        self.label_set.activated.connect(self._chosen)
+        self._last_choice = self.label_set.currentIndex()
+        self.run_button = QPushButton("Tag photos")
+        self.run_button.setToolTip("Give every indexed photo its best labels from this set")
+        self.run_button.clicked.connect(lambda: self.run_tagging())
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Tag", "Photos"])
+        self.tree.setRootIsDecorated(True)
+        self.tree.setUniformRowHeights(True)
+        self.tree.header().setStretchLastSection(False)
+        self.tree.header().setSectionResizeMode(0, self.tree.header().ResizeMode.Stretch)
+        self.tree.itemClicked.connect(self._clicked)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._tree_menu)
+        self.empty = QLabel("No tags yet. Choose a label set and press “Tag photos”, or select photos "
+                            "and choose “Teach a tag…” from their menu.", wordWrap=True)
+        self.empty.setStyleSheet("color: gray;")
+        row = QHBoxLayout()
+        row.addWidget(self.label_set, 1)
+        row.addWidget(self.run_button)
+        col = QVBoxLayout(self)
+        col.addLayout(row)
+        col.addWidget(self.task)
+        col.addWidget(self.tree, 1)
+        col.addWidget(self.empty)
+        self.summaries: list[Any] = []
+        self.task_finished.connect(lambda name: name == "tag" and self.run_button.setEnabled(True))
+
+    # -- folder -----------------------------------------------------------------------------------
+
+    def folder_opened(self, lib: Any) -> None:
+        super().folder_opened(lib)
+        self.reload()
+
+    def folder_closed(self) -> None:
+        super().folder_closed()
+        self._show([])
+
+    def library_changed(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        self.run("summaries", "", lambda lib, spec: self.side.main.facade.label_summaries(lib, spec),
+                 on_done=self._show, long=False, quiet=True)
+
+    # -- tagging ----------------------------------------------------------------------------------
+
+    def choose_label_set(self, spec: str | Path) -> None:
+        """Select a built-in set by name, or add a JSON file (validated first) and select it."""
+        spec_text = str(spec)
+        i = self.label_set.findData(spec_text)
+        if i < 0:
+            try:
+                ls = self.side.main.facade.read_label_set(Path(spec_text))
+            except Exception as e:  # QueryError: a clear sentence
+                self.show_error(str(e))
+                return
+            self.label_set.insertItem(self.label_set.count() - 1, f"{ls.name} ({Path(spec_text).name})", spec_text)
+            i = self.label_set.findData(spec_text)
+        self.label_set.setCurrentIndex(i)
+        self._last_choice = i
+
+    def _chosen(self, index: int) -> None:
+        if self.label_set.itemData(index) != _LOAD_FILE:
+            self._last_choice = index
+            return
+        self.label_set.setCurrentIndex(self._last_choice)
+        path, _ = QFileDialog.getOpenFileName(self, "Load a label set", str(Path.home()), "Label sets (*.json)")
+        if path:
+            self.choose_label_set(Path(path))
+
+    def run_tagging(self) -> None:
+        spec = self.label_set.currentData()
+        if not spec or spec == _LOAD_FILE or self.library is None:
+            return
+        device = self.side.main.settings.device
+        self.run_button.setEnabled(False)
+        self.run("tag", "Tagging…",
+                 lambda lib, model, progress, cancel: self.side.main.facade.tag(lib, model, device, spec,
+                                                                                 progress, cancel),
+                 on_done=self._tagged)
+
+    def _tagged(self, report: Any) -> None:
+        self.run_button.setEnabled(True)
+        if not report.cancelled:
+            self.side.main.notify(
+                f"Tagged {len(report.photos):,} photos with “{report.label_set}” in {report.seconds:.1f} s.", 8000)
+        self.reload()
+
+    # -- showing ----------------------------------------------------------------------------------
+
+    def _show(self, summaries: list[Any]) -> None:
+        self.run_button.setEnabled(True)
+        self.summaries = summaries
+        self.tree.clear()
+        for s in summaries:
+            top = QTreeWidgetItem([s.name + (" (taught)" if s.kind == "taught" else ""),
+                                   f"{sum(1 for n in s.counts.values() if n):,} labels"])
+            top.setData(0, Qt.ItemDataRole.UserRole, (s.name, None))
+            top.setFlags(top.flags() & ~Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
+            for label, n in sorted(s.counts.items(), key=lambda kv: (-kv[1], kv[0].lower())):
+                child = QTreeWidgetItem([label, f"{n:,}"])
+                child.setData(0, Qt.ItemDataRole.UserRole, (s.name, label))
+                child.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                child.setToolTip(0, f"Click to show the {n:,} photos tagged “{label}”")
+                if n == 0:
+                    child.setDisabled(True)
+                top.addChild(child)
+            self.tree.addTopLevelItem(top)
+            top.setExpanded(True)
+        self.tree.resizeColumnToContents(1)
+        self.empty.setVisible(not summaries)
+
+    def _clicked(self, item: QTreeWidgetItem, column: int) -> None:
+        label_set, label = item.data(0, Qt.ItemDataRole.UserRole)
+        if label is not None:
+            self.show_tag(label_set, label)
+
+    def show_tag(self, label_set: str, label: str) -> None:
+        """Narrow the gallery to the photos carrying this tag."""
+        self.run("filter", "", lambda lib, spec: self.side.main.facade.files_with_tag(lib, spec, label, label_set),
+                 on_done=lambda ids: self.side.main.show_photos(ids, f"Tag: {label}"), long=False)
+
+    def _tree_menu(self, pos) -> None:
+        item = self.tree.itemAt(pos)
+        if item is None:
+            return
+        label_set, _ = item.data(0, Qt.ItemDataRole.UserRole)
+        menu = QMenu(self)
+        menu.addAction(f"Forget the label set “{label_set}”", lambda: self.forget(label_set))
+        menu.exec(self.tree.viewport().mapToGlobal(pos))
+
+    def forget(self, label_set: str) -> None:
+        self.run("forget", "", lambda lib, spec: self.side.main.facade.forget_label_set(lib, spec, label_set),
+                 on_done=lambda _: self.reload(), long=False)
+
+    # -- few-shot ---------------------------------------------------------------------------------
+
+    def extend_context_menu(self, menu: QMenu, row: int) -> None:
+        menu.addAction("Teach a tag from the selected photos…", self.ask_teach)
+
+    def ask_teach(self) -> None:
+        photos = self.side.main.selected_photos()
+        if not photos:
+            return
+        name, ok = QInputDialog.getText(self, "Teach a tag",
+                                        f"Name of what the {len(photos)} selected photo(s) show:")
+        if ok and name.strip():
+            self.teach(name.strip(), [Path(p.path) for p in photos])
+
+    def teach(self, name: str, examples: list[Path]) -> None:
+        device = self.side.main.settings.device
+        self.run("teach", f"Learning “{name}”…",
+                 lambda lib, spec: self.side.main.facade.teach(lib, spec, device, name, examples),
+                 on_done=lambda report: self._taught(name, report), long=False)
+
+    def _taught(self, name: str, report: Any) -> None:
+        self.side.main.notify(
+            f"Taught “{name}” from {report.probe.positives} examples: {len(report.photos):,} photos carry it.", 8000)
+        self.reload()

@@ -1,0 +1,251 @@
+"""The photo viewer: one photo large (decoded off the UI thread), arrow keys through the result, details."""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QPainter, QPaintEvent, QPixmap
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QLabel,
+    QSizePolicy,
+    QSplitter,
+    QStyle,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .desktop import open_with_default_app, show_in_file_manager
+from .facade import Facade, Photo, PhotoDetails
+from .thumbnails import pil_to_qimage
+from .workers import Jobs
+
+DISPLAY_PX = 2560  # decode at most this large: sharp on a 4K screen without decoding 50 megapixels
+PREFETCH = 2  # neighbours decoded ahead in each direction
+CACHE = 8
+
+
+def decode_for_viewer(facade: Facade, path: str, max_side: int) -> QImage:
+    return pil_to_qimage(facade.decode_for_display(Path(path), max_side))
+
+
+class ImageCanvas(QWidget):
+    """Paints one picture fitted to the widget, or a message."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.pixmap: QPixmap | None = None
+        self.message = ""
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(200, 150)
+
+    def set_image(self, image: QImage | None, message: str = "") -> None:
+        self.pixmap = QPixmap.fromImage(image) if image is not None else None
+        self.message = message
+        self.update()
+
+    def paintEvent(self, e: QPaintEvent) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(24, 24, 24))
+        if self.pixmap is not None and not self.pixmap.isNull():
+            size = self.pixmap.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, size.width(), size.height())
+            target.moveCenter(self.rect().center())
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            p.drawPixmap(target, self.pixmap)
+        elif self.message:
+            p.setPen(QColor(220, 220, 220))
+            p.drawText(self.rect().adjusted(20, 20, -20, -20),
+                       Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message)
+
+    def sizeHint(self) -> QSize:
+        return QSize(960, 720)
+
+
+class InfoPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.fields: dict[str, QLabel] = {}
+        form = QFormLayout()
+        for name in ("Name", "Folder", "Size", "Date", "Dimensions", "Tags"):
+            label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setMinimumWidth(180)
+            self.fields[name] = label
+            form.addRow(f"<b>{name}</b>", label)
+        col = QVBoxLayout(self)
+        col.addLayout(form)
+        col.addStretch(1)
+        self.setMinimumWidth(240)
+
+    def show_photo(self, photo: Photo) -> None:
+        path = Path(photo.path)
+        self.fields["Name"].setText(path.name)
+        self.fields["Folder"].setText(str(path.parent))
+        for name in ("Size", "Date", "Dimensions", "Tags"):
+            self.fields[name].setText("…")
+
+    def show_details(self, d: PhotoDetails) -> None:
+        self.fields["Size"].setText(_human_size(d.size))
+        self.fields["Date"].setText(datetime.fromtimestamp(d.date).strftime("%Y-%m-%d %H:%M") if d.date else "unknown")
+        dims = f"{d.width} × {d.height}" if d.width and d.height else "unknown"
+        if d.width and d.height and d.width * d.height >= 100_000:
+            dims += f"  ({d.width * d.height / 1e6:.1f} MP)"
+        self.fields["Dimensions"].setText(dims if d.status != "not indexed" else f"{dims} (not indexed yet)")
+        if d.error:
+            self.fields["Tags"].setText(f"could not be indexed: {d.error}")
+        elif d.tags:
+            self.fields["Tags"].setText("<br>".join(f"{label} <span style='color:gray'>{score:.2f} ({ls})</span>"
+                                                    for ls, label, score in d.tags))
+        else:
+            self.fields["Tags"].setText("none yet (run tagging in the Tags tab)")
+
+    def value(self, name: str) -> str:
+        return self.fields[name].text()
+
+
+class PhotoViewer(QWidget):
+    """A window over the current result; Left/Right/Home/End move, Esc closes."""
+
+    current_changed = Signal(int)
+    image_shown = Signal(str)  # path, once its picture (or its error) is on screen
+
+    def __init__(self, facade: Facade, library, photos: list[Photo], row: int, parent: QWidget | None = None):
+        super().__init__(parent, Qt.WindowType.Window)
+        self.facade, self.library, self.photos = facade, library, photos
+        self.row = -1
+        self.setWindowTitle("clipgallery")
+        self.resize(1200, 800)
+        self.jobs = Jobs(max_threads=2, parent=self)
+        self._cache: OrderedDict[str, QImage] = OrderedDict()
+        self._loading: set[str] = set()
+        self._errors: dict[str, str] = {}
+
+        self.canvas = ImageCanvas()
+        self.info = InfoPanel()
+        self.counter = QLabel()
+        bar = QToolBar()
+        style = self.style()
+        self.prev_action = bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_ArrowBack), "Previous",
+                                         lambda: self.go(self.row - 1))
+        self.next_action = bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_ArrowForward), "Next",
+                                         lambda: self.go(self.row + 1))
+        bar.addWidget(self.counter)
+        bar.addSeparator()
+        bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon), "Show in file manager",
+                      lambda: show_in_file_manager(self.current_path()))
+        bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_FileIcon), "Open with default app",
+                      lambda: open_with_default_app(self.current_path()))
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for a in bar.actions():
+            a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        split = QSplitter()
+        split.addWidget(self.canvas)
+        split.addWidget(self.info)
+        split.setStretchFactor(0, 1)
+        split.setSizes([900, 280])
+        col = QVBoxLayout(self)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(0)
+        col.addWidget(bar)
+        col.addWidget(split, 1)
+        self.go(row)
+
+    def current_path(self) -> Path:
+        return Path(self.photos[self.row].path)
+
+    def go(self, row: int) -> None:
+        if not self.photos:
+            return
+        row = max(0, min(len(self.photos) - 1, row))
+        if row == self.row:
+            return
+        self.row = row
+        photo = self.photos[row]
+        self.setWindowTitle(f"{os.path.basename(photo.path)} – clipgallery")
+        self.counter.setText(f"  {row + 1:,} / {len(self.photos):,}  ")
+        self.prev_action.setEnabled(row > 0)
+        self.next_action.setEnabled(row < len(self.photos) - 1)
+        self.info.show_photo(photo)
+        self._show_current()
+        self.jobs.submit(self.facade.details, self.library, Path(photo.path),
+                         on_done=lambda d, r=row: self._details(r, d),
+                         on_error=lambda m, r=row: self._details_failed(r, m))
+        for k in range(1, PREFETCH + 1):
+            for r in (row + k, row - k):
+                if 0 <= r < len(self.photos):
+                    self._load(self.photos[r].path)
+        self.current_changed.emit(row)
+
+    def _show_current(self) -> None:
+        path = self.photos[self.row].path
+        if path in self._cache:
+            self.canvas.set_image(self._cache[path])
+            self.image_shown.emit(path)
+        elif path in self._errors:
+            self.canvas.set_image(None, f"This photo cannot be shown: {self._errors[path]}")
+            self.image_shown.emit(path)
+        else:
+            self.canvas.set_image(None, "Loading…")
+            self._load(path)
+
+    def _load(self, path: str) -> None:
+        if path in self._cache or path in self._loading or path in self._errors:
+            return
+        self._loading.add(path)
+        self.jobs.submit(decode_for_viewer, self.facade, path, DISPLAY_PX,
+                         on_done=lambda img, p=path: self._loaded(p, img),
+                         on_error=lambda msg, p=path: self._failed(p, msg))
+
+    def _loaded(self, path: str, image: QImage) -> None:
+        self._loading.discard(path)
+        self._cache[path] = image
+        while len(self._cache) > CACHE:
+            self._cache.popitem(last=False)
+        if self.photos[self.row].path == path:
+            self._show_current()
+
+    def _failed(self, path: str, message: str) -> None:
+        self._loading.discard(path)
+        self._errors[path] = message
+        if self.photos[self.row].path == path:
+            self._show_current()
+
+    def _details(self, row: int, d: PhotoDetails) -> None:
+        if row == self.row:
+            self.info.show_details(d)
+
+    def _details_failed(self, row: int, message: str) -> None:
+        if row == self.row:
+            self.info.fields["Size"].setText(message)
+
+    def keyPressEvent(self, e: QKeyEvent) -> None:
+        moves = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1, Qt.Key.Key_Up: -1, Qt.Key.Key_Down: 1,
+                 Qt.Key.Key_PageUp: -1, Qt.Key.Key_PageDown: 1, Qt.Key.Key_Backspace: -1, Qt.Key.Key_Space: 1}
+        if e.key() in moves:
+            self.go(self.row + moves[e.key()])
+        elif e.key() == Qt.Key.Key_Home:
+            self.go(0)
+        elif e.key() == Qt.Key.Key_End:
+            self.go(len(self.photos) - 1)
+        elif e.key() == Qt.Key.Key_Escape:
+            self.close()
+        else:
+            super().keyPressEvent(e)
+
+    def closeEvent(self, e) -> None:
+        self.jobs.forget()
+        self.jobs.wait()
+        super().closeEvent(e)
+
+
+def _human_size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
