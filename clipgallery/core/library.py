@@ -69,6 +69,49 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY(run_id, file_id)
     );
     """,
+    # v2 (tagging, grouping): label sets as applied (re-appliable without their file), taught
+    # probes, each group's name and cover, each photo's similarity to its group's centre, and
+    # encoded prompts (a text encoder on a CPU takes seconds per hundred, so they are kept).
+    """
+    CREATE TABLE label_sets(
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        threshold REAL NOT NULL,
+        tagged_at REAL NOT NULL,
+        PRIMARY KEY(model_id, name)
+    );
+    CREATE TABLE probes(
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        coef BLOB NOT NULL,
+        intercept REAL NOT NULL,
+        threshold REAL NOT NULL,
+        positives INTEGER NOT NULL,
+        negatives INTEGER NOT NULL,
+        background INTEGER NOT NULL,
+        examples TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY(model_id, name)
+    );
+    CREATE TABLE cluster_groups(
+        run_id INTEGER NOT NULL REFERENCES cluster_runs(id) ON DELETE CASCADE,
+        cluster INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        cover_file_id INTEGER REFERENCES files(id) ON DELETE SET NULL,
+        size INTEGER NOT NULL,
+        PRIMARY KEY(run_id, cluster)
+    );
+    ALTER TABLE clusters ADD COLUMN score REAL;
+    CREATE INDEX clusters_group ON clusters(run_id, cluster);
+    CREATE TABLE text_vectors(
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        text TEXT NOT NULL,
+        vec BLOB NOT NULL,
+        PRIMARY KEY(model_id, text)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -186,6 +229,12 @@ class Library:
         if version == 0:
             self.set_meta("root", str(self.root))
             self.set_meta("created_at", str(time.time()))
+        owner = self.get_meta("root")
+        if owner and owner != str(self.root):
+            raise LibraryError(
+                f"the library at {self.dir} belongs to the folder {owner}, not {self.root}; "
+                "give each folder its own --library-dir"
+            )
 
     def transaction(self):
         return _Transaction(self.conn)

@@ -1,0 +1,53 @@
+"""The library file: one per folder, migrations on open, clear errors for the wrong or a damaged file."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from clipgallery.core.errors import LibraryError
+from clipgallery.core.library import MIGRATIONS, SCHEMA_VERSION, Library, _statements, default_library_dir
+
+
+def test_a_library_belongs_to_one_folder(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    Library(tmp_path / "a", tmp_path / "lib").close()
+    with pytest.raises(LibraryError, match="belongs to the folder .*a, not .*b"):
+        Library(tmp_path / "b", tmp_path / "lib")
+
+
+def test_default_location_is_per_folder_and_outside_it(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
+    a, b = default_library_dir(tmp_path / "x"), default_library_dir(tmp_path / "y")
+    assert a != b and tmp_path not in a.parents
+
+
+def test_old_schema_is_migrated_on_open(tmp_path):
+    (tmp_path / "p").mkdir()
+    db = tmp_path / "lib" / "library.sqlite"
+    db.parent.mkdir()
+    with sqlite3.connect(db) as c:  # a file written by the first release: schema v1 only
+        for stmt in _statements(MIGRATIONS[0]):
+            c.execute(stmt)
+        c.execute("PRAGMA user_version=1")
+        c.execute("INSERT INTO meta VALUES('root', ?)", (str((tmp_path / "p").resolve()),))
+        c.execute("INSERT INTO files(relpath, size, mtime_ns, status) VALUES('a.jpg', 1, 1, 'ok')")
+    lib = Library(tmp_path / "p", tmp_path / "lib")
+    assert lib.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert [f.relpath for f in lib.files()] == ["a.jpg"]  # nothing lost on the way
+
+
+def test_newer_or_damaged_library_is_a_clear_error(tmp_path):
+    (tmp_path / "p").mkdir()
+    Library(tmp_path / "p", tmp_path / "lib").close()
+    with sqlite3.connect(tmp_path / "lib" / "library.sqlite") as c:
+        c.execute(f"PRAGMA user_version={SCHEMA_VERSION + 5}")
+    with pytest.raises(LibraryError, match="newer clipgallery"):
+        Library(tmp_path / "p", tmp_path / "lib")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "library.sqlite").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(LibraryError, match="move it away and index again"):
+        Library(tmp_path / "p", tmp_path / "bad")
