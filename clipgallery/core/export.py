@@ -1,0 +1,485 @@
+"""Export a selection of photos (groups, a tag, a search) to DEST/<group>/<file>, with a manifest.
+
+Originals are only ever read. Nothing in DEST is overwritten: every file is created with
+exclusive-create semantics and a colliding name gets a " (2)" suffix. Everything is planned
+and checked before the first write, and a failed export removes what it had written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import shutil
+import stat
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ClipGalleryError
+from .indexer import Progress
+from .library import Library
+
+MODES = ("copy", "hardlink", "symlink")
+MANIFEST_STEM = "clipgallery-export"
+FOLDER_MAX_BYTES = 120  # group folders; leaves room for a suffix and a path under Windows' limits
+FILE_MAX_BYTES = 200  # file names (the common limit is 255 bytes)
+COPY_CHUNK = 1 << 20
+ProgressFn = Callable[[Progress], None]
+
+_FORBIDDEN = set('<>:"/\\|?*')  # not allowed in a Windows file name ("/" nowhere)
+_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
+    f"{dev}{n}" for dev in ("COM", "LPT") for n in "123456789\u00b9\u00b2\u00b3"}
+
+
+class ExportError(ClipGalleryError):
+    """An export that cannot be done as asked (bad destination, empty selection, failed write)."""
+
+
+# -- safe names --------------------------------------------------------------------------------------
+
+
+def safe_name(name: str, max_bytes: int = FOLDER_MAX_BYTES, fallback: str = "unnamed") -> str:
+    """A name that is one harmless path component on Linux, macOS and Windows alike.
+
+    No separators or characters Windows forbids, no control characters, no leading or trailing
+    dots and spaces (so never "." or ".."), no reserved device names (CON, NUL.txt, COM1...),
+    at most max_bytes of UTF-8, and never empty.
+    """
+    text = unicodedata.normalize("NFC", str(name))
+    text = "".join("_" if ch in _FORBIDDEN or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs")
+                   else ch for ch in text)
+    text = " ".join(text.split()).strip(" .")
+    text = _truncate(text, max_bytes).rstrip(" .")
+    if not text:
+        text = fallback
+    stem, dot, rest = text.partition(".")
+    if stem.rstrip(" ").upper() in _RESERVED:
+        text = f"{stem}_{dot}{rest}"
+    return text
+
+
+def safe_file_name(name: str, max_bytes: int = FILE_MAX_BYTES) -> str:
+    """safe_name for a file: the extension is kept, the stem shortened when the name is too long."""
+    name = safe_name(name, max_bytes=10 * max_bytes, fallback="photo")
+    stem, ext = os.path.splitext(name)
+    if len(ext.encode("utf-8")) > 16 or not stem:
+        stem, ext = name, ""
+    stem = _truncate(stem, max_bytes - len(ext.encode("utf-8"))).rstrip(" .") or "photo"
+    return safe_name(stem + ext, max_bytes=max_bytes, fallback="photo")
+
+
+def _truncate(text: str, max_bytes: int) -> str:
+    data = text.encode("utf-8")
+    if len(data) <= max_bytes:
+        return text
+    return data[:max_bytes].decode("utf-8", errors="ignore")
+
+
+def _with_suffix(name: str, n: int, is_file: bool) -> str:
+    stem, ext = os.path.splitext(name) if is_file else (name, "")
+    return f"{stem} ({n}){ext}"
+
+
+# -- what to export ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selected:
+    """One photo to export and the group (folder) it goes to."""
+
+    source: Path
+    group: str
+    score: float | None = None
+    file_id: int | None = None
+
+
+def select_groups(library: Library, model_spec: str, run_id: int | None = None,
+                  clusters: Sequence[int] | None = None) -> list[Selected]:
+    """The photos of a stored grouping run (default: the latest), each under its group's name."""
+    from .grouping import load_grouping
+
+    grouping = load_grouping(library, model_spec, run_id)
+    if grouping is None:
+        raise ExportError(f"{library.root} has not been grouped yet"
+                          + ("" if run_id is None else f" (no grouping run {run_id})")
+                          + f": run `clipgallery cluster {library.root}` first")
+    wanted = None if clusters is None else set(clusters)
+    return [Selected(p, g.name, s, f) for g in grouping.groups if wanted is None or g.cluster in wanted
+            for f, s, p in zip(g.file_ids, g.scores, g.paths)]
+
+
+def select_tag(library: Library, model_spec: str, label: str, label_set: str | None = None) -> list[Selected]:
+    """The photos that carry a tag (QueryError listing the known tags when it is unknown)."""
+    from .tagging import photos_with_tag
+
+    rows = photos_with_tag(library, model_spec, label, label_set)
+    paths = {f.id: f.path for f in library.files([fid for fid, _, _ in rows])}
+    return [Selected(paths[fid], lab, score, fid) for fid, lab, score in rows if fid in paths]
+
+
+def select_query(library: Library, embedder: Any, query: str, k: int = 50,
+                 threshold: float | None = None) -> list[Selected]:
+    """The results of a search, in one folder named after the query."""
+    from .query import Searcher
+
+    hits = Searcher(library, embedder).search(query, k=k, threshold=threshold)
+    return [Selected(Path(h.path), query, float(h.score), h.file_id) for h in hits]
+
+
+# -- the plan ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    source: Path
+    group: str
+    dest: Path
+    score: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": str(self.source), "group": self.group, "dest": str(self.dest),
+                "score": None if self.score is None else round(self.score, 4)}
+
+
+@dataclass
+class ExportPlan:
+    dest: Path
+    mode: str
+    files: list[PlannedFile]
+    missing: list[Path]  # selected photos that no longer exist: skipped
+    folders: dict[str, Path]  # group name -> its folder
+    manifest_csv: Path
+    manifest_json: Path
+
+    def describe(self) -> str:
+        lines = [f"{self.mode} {len(self.files)} photos into {len(self.folders)} folders of {self.dest}:"]
+        lines += [f"  {f.source} -> {f.dest}" for f in self.files]
+        lines += [f"  skipped (no longer exists): {p}" for p in self.missing]
+        lines.append(f"  manifest: {self.manifest_csv} and {self.manifest_json.name}")
+        return "\n".join(lines)
+
+
+def plan_export(selection: Sequence[Selected], dest: Path, photo_root: Path | None = None,
+                mode: str = "copy", force: bool = False) -> ExportPlan:
+    """Check everything and decide every destination name; writes nothing. ExportError on bad input."""
+    if mode not in MODES:
+        raise ExportError(f"unknown export mode '{mode}': use one of {', '.join(MODES)}")
+    if not selection:
+        raise ExportError("nothing to export: the selection is empty")
+    dest = Path(os.path.abspath(Path(dest).expanduser()))
+    anchor = _check_dest(dest)
+    real_dest = Path(os.path.realpath(dest))
+    root = Path(os.path.realpath(photo_root)) if photo_root is not None else None
+    if root is not None and not force and _inside(real_dest, root):
+        raise ExportError(f"the destination {dest} is inside the photo folder {root}; clipgallery does not "
+                          "write into a photo folder unless you pass --force")
+    present, missing = _split_missing(selection)
+    if not present:
+        raise ExportError(f"none of the {len(selection)} selected photos exist any more (moved or deleted "
+                          "since indexing?): index the folder again")
+    if mode == "hardlink":
+        _check_same_device(present, anchor)
+    if mode == "copy":
+        _check_space(present, anchor)
+    folders = _folder_names(dict.fromkeys(s.group for s in present), dest)
+    if root is not None and not force:
+        for folder in folders.values():
+            if _inside(Path(os.path.realpath(folder)), root):
+                raise ExportError(f"the export folder {folder} would be inside the photo folder {root}; "
+                                  "choose another destination, or pass --force")
+    files = _file_names(present, folders)
+    csv_path, json_path = _manifest_names(dest)
+    return ExportPlan(dest, mode, files, missing, folders, csv_path, json_path)
+
+
+def _check_dest(dest: Path) -> Path:
+    """The nearest existing folder at or above dest, after checking that dest can be written."""
+    if dest.exists() or dest.is_symlink():
+        if not dest.is_dir():
+            raise ExportError(f"the destination {dest} exists and is not a folder")
+        anchor = dest
+    else:
+        anchor = dest.parent
+        while not anchor.exists():
+            anchor = anchor.parent
+        if not anchor.is_dir():
+            raise ExportError(f"cannot create the destination {dest}: {anchor} is not a folder")
+    if not os.access(anchor, os.W_OK | os.X_OK):
+        where = f"the destination {dest}" if anchor == dest else f"{anchor} (to create {dest} in it)"
+        raise ExportError(f"cannot write to {where}: permission denied")
+    return anchor
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _split_missing(selection: Sequence[Selected]) -> tuple[list[Selected], list[Path]]:
+    """Photos still there (each source once per group) and those gone since indexing."""
+    present: list[Selected] = []
+    missing: dict[Path, None] = {}
+    seen: set[tuple[str, str]] = set()
+    for s in selection:
+        if (str(s.source), s.group) in seen:
+            continue
+        seen.add((str(s.source), s.group))
+        if os.path.isfile(s.source):
+            present.append(s)
+        else:
+            missing[s.source] = None
+    return present, list(missing)
+
+
+def _check_same_device(selection: Sequence[Selected], anchor: Path) -> None:
+    dev = os.stat(anchor).st_dev
+    for s in selection:
+        if os.stat(s.source).st_dev != dev:
+            raise ExportError(f"hard links cannot cross drives: {s.source} is not on the same file system as "
+                              f"the destination; use --mode copy or --mode symlink")
+
+
+def _check_space(selection: Sequence[Selected], anchor: Path) -> None:
+    need = sum(os.stat(s.source).st_size for s in selection)
+    free = shutil.disk_usage(anchor).free
+    if need > free:
+        raise ExportError(f"not enough free space at {anchor}: the copies need {need / 1e6:.1f} MB, "
+                          f"{free / 1e6:.1f} MB are free")
+
+
+def _folder_names(groups: dict[str, None], dest: Path) -> dict[str, Path]:
+    """group -> DEST/<safe, distinct name>. An existing real folder is reused; anything else there
+    (a file, a link that could lead outside DEST) makes the name taken."""
+    out: dict[str, Path] = {}
+    used: set[str] = set()
+    for group in groups:
+        base = safe_name(group)
+        name, n = base, 1
+        while name.casefold() in used or not _usable_folder(dest / name):
+            n += 1
+            name = _with_suffix(base, n, is_file=False)
+        used.add(name.casefold())
+        out[group] = dest / name
+    return out
+
+
+def _usable_folder(path: Path) -> bool:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    return stat.S_ISDIR(st.st_mode)
+
+
+def _file_names(selection: Sequence[Selected], folders: dict[str, Path]) -> list[PlannedFile]:
+    taken: dict[Path, set[str]] = {}
+    out = []
+    for s in selection:
+        folder = folders[s.group]
+        if folder not in taken:
+            taken[folder] = _existing_names(folder)
+        base = safe_file_name(s.source.name)
+        name, n = base, 1
+        while name.casefold() in taken[folder]:
+            n += 1
+            name = _with_suffix(base, n, is_file=True)
+        taken[folder].add(name.casefold())
+        out.append(PlannedFile(s.source, s.group, folder / name, s.score))
+    return out
+
+
+def _existing_names(folder: Path) -> set[str]:
+    try:
+        return {e.casefold() for e in os.listdir(folder)}
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+
+
+def _manifest_names(dest: Path) -> tuple[Path, Path]:
+    existing = _existing_names(dest)
+    n = 1
+    while True:
+        stem = MANIFEST_STEM if n == 1 else f"{MANIFEST_STEM} ({n})"
+        if f"{stem}.csv".casefold() not in existing and f"{stem}.json".casefold() not in existing:
+            return dest / f"{stem}.csv", dest / f"{stem}.json"
+        n += 1
+
+
+# -- doing it ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExportResult:
+    plan: ExportPlan
+    written: list[PlannedFile] = field(default_factory=list)  # with the names actually used
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (source, reason)
+    manifest_csv: Path | None = None
+    manifest_json: Path | None = None
+    dry_run: bool = False
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "written": [{"source": str(f.source), "dest": str(f.dest), "group": f.group} for f in self.written],
+            "manifest": str(self.manifest_json) if self.manifest_json else None,
+            "manifest_csv": str(self.manifest_csv) if self.manifest_csv else None,
+            "skipped": [{"path": str(p), "reason": r} for p, r in self.skipped],
+            "mode": self.plan.mode, "dest": str(self.plan.dest), "dry_run": self.dry_run,
+            "cancelled": self.cancelled,
+        }
+        if self.dry_run:
+            data["plan"] = [f.to_json() for f in self.plan.files]
+        return data
+
+
+def run_export(plan: ExportPlan, progress: ProgressFn | None = None,
+               cancel: threading.Event | None = None) -> ExportResult:
+    """Carry out a plan. A photo that vanished meanwhile is skipped; any other failure removes
+    everything this export created and raises ExportError. A cancelled export keeps what it
+    wrote and lists it in the manifest."""
+    t0 = time.perf_counter()
+    result = ExportResult(plan, skipped=[(p, "no longer exists") for p in plan.missing])
+    created_dirs: list[Path] = []
+    created_files: list[Path] = []
+    try:
+        _make_dir(plan.dest, created_dirs, parents=True)
+        for folder in dict.fromkeys(plan.folders.values()):
+            _make_dir(folder, created_dirs)
+        for i, f in enumerate(plan.files):
+            if cancel is not None and cancel.is_set():
+                result.cancelled = True
+                break
+            try:
+                final = _place(f, plan.mode)
+            except FileNotFoundError:
+                if os.path.isfile(f.source):
+                    raise
+                result.skipped.append((f.source, "no longer exists"))
+                continue
+            created_files.append(final)
+            result.written.append(PlannedFile(f.source, f.group, final, f.score))
+            if progress is not None:
+                progress(Progress("exporting", i + 1, len(plan.files), current=str(f.source)))
+        result.manifest_csv, result.manifest_json = _write_manifests(result, created_files)
+    except BaseException as e:
+        _roll_back(created_files, created_dirs)
+        if isinstance(e, OSError):
+            where = f" ({e.filename})" if e.filename else ""
+            raise ExportError(f"the export failed and was undone: {e.strerror or e}{where}") from e
+        raise
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def export(selection: Sequence[Selected], dest: Path, photo_root: Path | None = None, mode: str = "copy",
+           force: bool = False, dry_run: bool = False, progress: ProgressFn | None = None,
+           cancel: threading.Event | None = None) -> ExportResult:
+    """Plan, then (unless dry_run) carry out an export."""
+    plan = plan_export(selection, dest, photo_root, mode, force)
+    if dry_run:
+        return ExportResult(plan, skipped=[(p, "no longer exists") for p in plan.missing], dry_run=True)
+    return run_export(plan, progress, cancel)
+
+
+def _make_dir(path: Path, created: list[Path], parents: bool = False) -> None:
+    if parents:
+        missing = []
+        p = path
+        while not os.path.lexists(p):
+            missing.append(p)
+            p = p.parent
+        for p in reversed(missing):
+            _make_dir(p, created)
+        return
+    try:
+        os.mkdir(path)
+        created.append(path)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):  # swapped for a file or a link since planning: never follow it
+        raise ExportError(f"{path} is not a plain folder any more; nothing was exported")
+
+
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def _place(f: PlannedFile, mode: str) -> Path:
+    """Create f.dest (or, if something appeared there meanwhile, the next free suffix); never replaces."""
+    base = f.dest.name
+    for n in range(1, 10_000):
+        dest = f.dest if n == 1 else f.dest.with_name(_with_suffix(base, n, is_file=True))
+        try:
+            _create(f.source, dest, mode)
+            return dest
+        except FileExistsError:
+            continue
+    raise ExportError(f"could not find a free file name for {base} in {f.dest.parent}")
+
+
+def _create(source: Path, dest: Path, mode: str) -> None:
+    if mode == "hardlink":
+        os.link(source, dest)
+    elif mode == "symlink":
+        os.symlink(os.path.abspath(source), dest)
+    else:
+        with open(source, "rb") as src:
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_BINARY, 0o644)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    shutil.copyfileobj(src, out, COPY_CHUNK)
+            except BaseException:
+                os.unlink(dest)  # ours, half written
+                raise
+        shutil.copystat(source, dest)  # times and permissions, as shutil.copy2 keeps them
+
+
+def _write_manifests(result: ExportResult, created: list[Path]) -> tuple[Path, Path]:
+    rows = [{"source": str(f.source), "group": f.group,
+             "score": "" if f.score is None else f"{f.score:.4f}", "dest": str(f.dest)} for f in result.written]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["source", "group", "score", "dest"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    doc = {"created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "mode": result.plan.mode,
+           "dest": str(result.plan.dest), "cancelled": result.cancelled,
+           "files": [f.to_json() for f in result.written],
+           "skipped": [{"path": str(p), "reason": r} for p, r in result.skipped]}
+    plan = result.plan
+    csv_path = _write_new(plan.manifest_csv, buf.getvalue().encode("utf-8"))
+    created.append(csv_path)
+    json_path = _write_new(plan.manifest_json, (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+    created.append(json_path)
+    return csv_path, json_path
+
+
+def _write_new(path: Path, data: bytes) -> Path:
+    base = path.name
+    for n in range(1, 10_000):
+        target = path if n == 1 else path.with_name(_with_suffix(base, n, is_file=True))
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_BINARY, 0o644)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        return target
+    raise ExportError(f"could not find a free name for the manifest {base}")
+
+
+def _roll_back(files: list[Path], dirs: list[Path]) -> None:
+    """Remove what this export created: its files, then its folders if they are empty."""
+    for p in reversed(files):
+        with contextlib.suppress(OSError):
+            os.unlink(p)
+    for d in reversed(dirs):
+        with contextlib.suppress(OSError):
+            os.rmdir(d)  # fails on a non-empty folder: never removes what was not ours
