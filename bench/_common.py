@@ -23,13 +23,13 @@ def machine() -> str:
 
 def random_vit_b32(device: str = "cpu"):
     """An Embedder over the real ViT-B-32 architecture with random weights (speed only, no download)."""
+    import logging
+
     import open_clip
     import torch
 
     from clipgallery.core.embed import Embedder
     from clipgallery.core.models import LoadedModel, ModelSpec
-
-    import logging
 
     logging.getLogger().setLevel(logging.ERROR)  # open_clip warns that the weights are random: we know
     model, _, preprocess = open_clip.create_model_and_transforms("ViT-B-32", pretrained=None)

@@ -179,7 +179,7 @@ def assert_consistent(lib: Library, root: Path) -> None:
     rows = lib.conn.execute("SELECT relpath, status FROM files").fetchall()
     relpaths = [r[0] for r in rows]
     assert len(relpaths) == len(set(relpaths))
-    for rel, status in rows:
+    for rel, _status in rows:
         assert (root / rel).is_file(), rel
     orphans = lib.conn.execute(
         "SELECT COUNT(*) FROM vectors WHERE file_id NOT IN (SELECT id FROM files)").fetchone()[0]
