@@ -171,7 +171,7 @@ def _load_bundled(name: str):
         path = Path(entry["_dir"]) / entry["weights"]
         if not path.is_file():
             raise ModelLoadError(f"bundled model '{name}' is missing its weights file {path}")
-        state = {k: v.float() for k, v in load_file(str(path)).items()}
+        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
         model.load_state_dict(state, strict=True)
     image_size = cfg["vision_cfg"]["image_size"]
     preprocess = open_clip.image_transform(image_size, is_train=False, mean=entry.get("mean"), std=entry.get("std"))
