@@ -90,6 +90,36 @@ def render(
     return Drawing(image, tuple(objects), kind)
 
 
+def compose(
+    placed: Sequence[tuple[str, str, float, float, float]],
+    seed: int,
+    size: tuple[int, int] = (256, 256),
+    background: str | None = None,
+) -> Image.Image:
+    """Draw objects where told: (colour, shape, x, y, radius), all three as fractions of the width.
+
+    For scenes whose parts matter (regional similarity): a large object, a small one elsewhere.
+    """
+    rng = np.random.default_rng(seed)
+    width, height = size
+    colours = [_jitter(_BASE_RGB[c], rng) for c, *_ in placed]
+    kind = background or BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
+    canvas = _background(kind, colours, width, height, rng)
+    for (_, shape, x, y, radius), rgb in zip(placed, colours):
+        if shape not in SHAPES:
+            raise ValueError(f"unknown shape: {shape}")
+        _paint(canvas, shape, rgb, x * width, y * width, radius * width, rng)
+    return Image.fromarray(np.clip(canvas + 0.5, 0, 255).astype(np.uint8), "RGB")
+
+
+def scene(big: tuple[str, str], small: tuple[str, str], seed: int, corner: tuple[int, int]) -> Image.Image:
+    """A 256 px square scene: `big` fills one quadrant and reaches past it, `small` sits in the
+    opposite quadrant, whose (column, row) is `corner`, each 0 or 1."""
+    qx, qy = corner
+    return compose([(*big, 0.25 + 0.5 * (1 - qx), 0.25 + 0.5 * (1 - qy), 0.27),
+                    (*small, 0.25 + 0.5 * qx, 0.25 + 0.5 * qy, 0.16)], seed)
+
+
 def jpeg_roundtrip(image: Image.Image, quality: int) -> Image.Image:
     """The image after saving it as a JPEG of the given quality and decoding it again."""
     buffer = io.BytesIO()

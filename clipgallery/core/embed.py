@@ -65,6 +65,13 @@ class Embedder:
             return np.zeros((0, self.dim), np.float32)
         return self.encode_batch(torch.stack([self.preprocess(im) for im in images]))
 
+    @property
+    def supports_regions(self) -> bool:
+        """Whether encode_batch_with_grid can read this model's spatial features."""
+        visual = self._m.model.visual
+        return (all(hasattr(visual, a) for a in ("_embeds", "_pool", "grid_size", "transformer"))
+                or (hasattr(visual, "attnpool") and hasattr(visual, "stem")))
+
     def encode_batch_with_grid(self, batch: Any) -> tuple[np.ndarray, np.ndarray]:
         """Like encode_batch, plus the spatial features of the same forward pass.
 
@@ -90,6 +97,21 @@ class Embedder:
             else:
                 raise NotImplementedError(f"spatial features of {type(visual).__name__} are not supported")
         return _normalise(pooled), grid.float().cpu().numpy()
+
+    def encode_batch_with_regions(self, batch: Any) -> tuple[np.ndarray, np.ndarray]:
+        """One forward pass -> (unit vectors [n, dim], region vectors [n, regions, c] float16).
+
+        The global vectors equal encode_batch's; the regions are those of core.regions.
+        """
+        from .regions import regional_vectors
+
+        vecs, grid = self.encode_batch_with_grid(batch)
+        return vecs, regional_vectors(grid).astype(np.float16)
+
+    def encode_image_regions(self, image: Any) -> np.ndarray:
+        """One PIL image -> its region vectors [regions, c] float32 (a query, not stored)."""
+        vecs, regions = self.encode_batch_with_regions(self.preprocess(image)[None])
+        return regions[0].astype(np.float32)
 
     def tokenize(self, texts: Sequence[str]) -> Any:
         return self._m.tokenizer(list(texts))

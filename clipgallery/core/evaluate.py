@@ -18,6 +18,7 @@ import numpy as np
 from .embed import Embedder
 from .errors import ClipGalleryError, ImageError
 from .images import decode
+from .regions import l2, mac, match_scores, regional_vectors, rmac
 from .scan import walk
 
 TEMPLATE = "a photo of a {}."
@@ -264,54 +265,14 @@ def probe(ds: Dataset, enc: Encoded, embedder: Embedder, test_fraction: float = 
 # -- retrieval -----------------------------------------------------------------------------------
 
 
-def rmac_regions(h: int, w: int, levels: int = 3, overlap: float = 0.4) -> list[tuple[int, int, int, int]]:
-    """Square regions at `levels` scales with about `overlap` between neighbours (Tolias et al. R-MAC).
-
-    Returns (y0, y1, x0, x1) grid boxes; level 1 is the largest square, later levels are smaller.
-    """
-    regions = []
-    side_full = min(h, w)
-    for level in range(1, levels + 1):
-        side = max(1, int(round(2 * side_full / (level + 1))))
-        if level == 1:
-            side = side_full
-        for y0 in _starts(h, side, overlap):
-            for x0 in _starts(w, side, overlap):
-                regions.append((y0, y0 + side, x0, x0 + side))
-    return list(dict.fromkeys(regions))
-
-
-def _starts(length: int, side: int, overlap: float) -> list[int]:
-    if side >= length:
-        return [0]
-    n = max(2, int(np.ceil((length - side) / max(side * (1 - overlap), 1))) + 1)
-    return sorted({int(round(v)) for v in np.linspace(0, length - side, n)})
-
-
-def _l2(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
-def mac(grids: np.ndarray) -> np.ndarray:
-    """Integral max-pooling: the maximum of each channel over the whole grid."""
-    return _l2(grids.max(axis=(1, 2)))
-
-
-def regional_vectors(grids: np.ndarray, levels: int = 3) -> np.ndarray:
-    """[n, h, w, c] -> [n, regions, c]: each region max-pooled and L2-normalised."""
-    _, h, w, _ = grids.shape
-    return np.stack([_l2(grids[:, y0:y1, x0:x1].max(axis=(1, 2))) for y0, y1, x0, x1 in rmac_regions(h, w, levels)],
-                    axis=1)
-
-
-def rmac(grids: np.ndarray, levels: int = 3) -> np.ndarray:
-    """Regional max-pooling: normalised region vectors summed, then normalised."""
-    return _l2(regional_vectors(grids, levels).sum(axis=1))
-
-
 def average_precision(vectors: np.ndarray, labels: np.ndarray, ks=(1, 5, 10)) -> dict[str, float]:
     """Each image queries all others; same class = relevant. mAP and precision@k."""
-    sims = vectors @ vectors.T
+    return ranking_precision(vectors @ vectors.T, labels, ks)
+
+
+def ranking_precision(sims: np.ndarray, labels: np.ndarray, ks=(1, 5, 10)) -> dict[str, float]:
+    """mAP and precision@k of a full [n, n] similarity matrix (row = query); the diagonal is skipped."""
+    sims = np.array(sims, dtype=np.float64)
     np.fill_diagonal(sims, -np.inf)
     order = np.argsort(-sims, axis=1)[:, :-1]
     rel = labels[order] == labels[:, None]
@@ -330,7 +291,7 @@ def _pca(x: np.ndarray, dims: int, whiten: bool) -> tuple[np.ndarray, int]:
     from sklearn.decomposition import PCA
 
     d = min(dims, x.shape[0] - 1, x.shape[1])
-    return _l2(PCA(n_components=d, whiten=whiten, random_state=0).fit_transform(x)), d
+    return l2(PCA(n_components=d, whiten=whiten, random_state=0).fit_transform(x)), d
 
 
 def retrieval(ds: Dataset, enc: Encoded, pca_dims: int = 100) -> dict[str, Any]:
@@ -349,6 +310,10 @@ def retrieval(ds: Dataset, enc: Encoded, pca_dims: int = 100) -> dict[str, Any]:
             reduced, used_dims = _pca(vecs, pca_dims, whiten)
             rows.append({"pooling": name, "post": f"pca{used_dims}" + ("+whiten" if whiten else ""),
                          **average_precision(reduced, labels)})
+    if enc.grids is not None:  # what `similar --regional` does: each query region finds its best match
+        reg = regional_vectors(enc.grids)
+        sims = np.stack([match_scores(reg[i], reg) for i in range(len(reg))])
+        rows.append({"pooling": "regions-matched", "post": "none", **ranking_precision(sims, labels)})
     k = len(ds.classes)
     assign = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(enc.vectors)
     purity = sum(np.bincount(labels[assign == c]).max() for c in np.unique(assign)) / len(labels)

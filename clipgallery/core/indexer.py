@@ -4,6 +4,8 @@ Decoding runs in worker threads that overlap with the model (Pillow and torch re
 Every batch is committed in one transaction, so a crash or kill loses at most the batch in flight,
 and the next run does only what is left. A file whose content hash is already known (moved,
 renamed, copied, or touched without change) reuses its vector instead of being encoded again.
+When the library's regional setting is on, the same forward pass also gives each photo's region
+vectors (core.regions), and a photo indexed before the setting was turned on is encoded again.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .embed import Embedder
-from .errors import ImageError
+from .errors import ImageError, ModelLoadError
 from .images import decode
 from .library import FileUpdate, Library
 from .scan import KnownFile, ScannedFile, compare, walk
@@ -107,17 +109,22 @@ def index_folder(
     unreadable: list[str] = []
     scanned = list(walk(library.root, skip=library.dir, unreadable=unreadable,
                         on_progress=lambda n: n % 500 == 0 and notify(Progress("scanning", n, 0))))
+    regional = library.regional
+    if regional and not embedder.supports_regions:
+        raise ModelLoadError(f"regional vectors are on for this library, but {embedder.spec} has no spatial "
+                             "features clipgallery can read (a ViT or a ResNet CLIP is needed); turn them off "
+                             "or choose another model")
     with library.transaction():
         model_id = library.model_id(embedder.spec, embedder.dim)
-    changes = compare(scanned, library.known_files(model_id))
+    changes = compare(scanned, library.known_files(model_id, regional))
     report.unchanged = len(changes.unchanged)
-    reusable = library.hashes_with_vectors(model_id)
+    reusable = library.hashes_with_vectors(model_id, regional)
     movable = {k.content_hash: k for k in changes.missing if k.content_hash and k.has_vector}
 
     items = [_Item(f, None) for f in changes.new] + [_Item(f, k) for f, k in changes.changed]
     total = len(items)
     notify(Progress("indexing", 0, total))
-    pipeline = _Pipeline(library, embedder, model_id, reusable, movable, report, notify, total)
+    pipeline = _Pipeline(library, embedder, model_id, reusable, movable, report, notify, total, regional)
     pool = ThreadPoolExecutor(max_workers=workers or default_workers(), thread_name_prefix="decode")
     try:
         pending: deque[Future] = deque()
@@ -187,8 +194,9 @@ def _prepare(path: Path, item: _Item, embedder: Embedder, reusable: dict[str, in
 class _Pipeline:
     """Collects prepared files in order, encodes them a batch at a time and commits each batch."""
 
-    def __init__(self, library, embedder, model_id, reusable, movable, report, notify, total):
+    def __init__(self, library, embedder, model_id, reusable, movable, report, notify, total, regional=False):
         self.library, self.embedder, self.model_id = library, embedder, model_id
+        self.regional = regional
         self.reusable, self.movable, self.report, self.notify = reusable, movable, report, notify
         self.total = total
         self.results: list[_Result] = []
@@ -209,9 +217,16 @@ class _Pipeline:
 
         results, self.results, self.tensor_count = self.results, [], 0
         with_tensor = [r for r in results if r.tensor is not None]
-        vecs = self.embedder.encode_batch(torch.stack([r.tensor for r in with_tensor])) if with_tensor else []
+        vecs, regions = [], []
+        if with_tensor:
+            batch = torch.stack([r.tensor for r in with_tensor])
+            if self.regional:
+                vecs, regions = self.embedder.encode_batch_with_regions(batch)
+            else:
+                vecs = self.embedder.encode_batch(batch)
         vec_of = {id(r): v for r, v in zip(with_tensor, vecs)}
-        updates = [self._update(r, vec_of.get(id(r))) for r in results]
+        regions_of = {id(r): g for r, g in zip(with_tensor, regions)}
+        updates = [self._update(r, vec_of.get(id(r)), regions_of.get(id(r))) for r in results]
         self.library.apply(self.model_id, updates)
         self.done += len(results)
         now = time.perf_counter()
@@ -221,7 +236,7 @@ class _Pipeline:
         eta = (self.total - self.done) / rate if rate > 0 else None
         self.notify(Progress("indexing", self.done, self.total, rate, eta, results[-1].item.scanned.relpath))
 
-    def _update(self, r: _Result, vec) -> FileUpdate:
+    def _update(self, r: _Result, vec, regions=None) -> FileUpdate:
         f, k = r.item.scanned, r.item.known
         u = FileUpdate(f.relpath, f.size, f.mtime_ns, r.content_hash, file_id=k.id if k else None)
         if r.error:
@@ -239,6 +254,6 @@ class _Pipeline:
                     u.copy_from = self.reusable[r.content_hash]
                 self.report.reused += 1
         else:
-            u.vec, u.width, u.height, u.taken_at = vec, r.width, r.height, r.taken_at
+            u.vec, u.regions, u.width, u.height, u.taken_at = vec, regions, r.width, r.height, r.taken_at
             self.report.indexed += 1
         return u

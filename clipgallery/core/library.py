@@ -11,6 +11,7 @@ import re
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,20 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY(model_id, text)
     );
     """,
+    # v3 (regional similarity): per photo and model, the L2-normalised region vectors of
+    # core.regions as one float16 [count, dim] blob; stored only while the library's "regional"
+    # setting is on.
+    """
+    CREATE TABLE regions(
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        count INTEGER NOT NULL,
+        dim INTEGER NOT NULL,
+        vecs BLOB NOT NULL,
+        PRIMARY KEY(file_id, model_id)
+    );
+    CREATE INDEX regions_model ON regions(model_id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -136,6 +151,7 @@ class FileUpdate:
     content_hash: str | None
     file_id: int | None = None  # the row already at relpath, if any
     vec: np.ndarray | None = None  # freshly encoded vector for the batch's model
+    regions: np.ndarray | None = None  # its region vectors [count, dim], when regional vectors are on
     width: int | None = None
     height: int | None = None
     taken_at: float | None = None
@@ -181,6 +197,7 @@ class Library:
             raise LibraryError(f"{self.root} has not been indexed yet: run `clipgallery index {self.root}` first")
         self._local = threading.local()
         self._cache: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
+        self._region_cache: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
         self._cache_lock = threading.Lock()
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -259,6 +276,19 @@ class Library:
             "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
 
+    @property
+    def regional(self) -> bool:
+        """Whether indexing also stores region vectors (the setting behind `similar --regional`)."""
+        return self.get_meta("regional", "0") == "1"
+
+    def set_regional(self, enabled: bool) -> None:
+        """Turn region vectors on (the next index run adds them) or off (the stored ones are dropped)."""
+        with self.transaction() as c:
+            self.set_meta("regional", "1" if enabled else "0")
+            if not enabled:
+                c.execute("DELETE FROM regions")
+            self._bump()
+
     # -- models ----------------------------------------------------------------------------------
 
     def model_id(self, spec: str, dim: int | None = None) -> int | None:
@@ -293,19 +323,27 @@ class Library:
 
     # -- files -----------------------------------------------------------------------------------
 
-    def known_files(self, model_id: int) -> dict[str, KnownFile]:
+    def known_files(self, model_id: int, regional: bool = False) -> dict[str, KnownFile]:
+        """Every file row by relpath. has_vector: it has this model's vector (and, when `regional`,
+        its region vectors too), so an unchanged file needs no work."""
+        has = "v.file_id IS NOT NULL"
+        if regional:
+            has += " AND EXISTS(SELECT 1 FROM regions r WHERE r.file_id = f.id AND r.model_id = v.model_id)"
         rows = self.conn.execute(
-            "SELECT f.id, f.relpath, f.size, f.mtime_ns, f.content_hash, v.file_id IS NOT NULL, f.status='failed' "
+            f"SELECT f.id, f.relpath, f.size, f.mtime_ns, f.content_hash, {has}, f.status='failed' "
             "FROM files f LEFT JOIN vectors v ON v.file_id = f.id AND v.model_id = ?",
             (model_id,),
         ).fetchall()
         return {r[1]: KnownFile(r[0], r[1], r[2], r[3], r[4], bool(r[5]), bool(r[6])) for r in rows}
 
-    def hashes_with_vectors(self, model_id: int) -> dict[str, int]:
-        """content hash -> a file id that has a vector for this model (for reuse without encoding)."""
+    def hashes_with_vectors(self, model_id: int, regional: bool = False) -> dict[str, int]:
+        """content hash -> a file id that has a vector for this model (and region vectors, when
+        `regional`), for reuse without encoding."""
+        extra = " AND EXISTS(SELECT 1 FROM regions r WHERE r.file_id = f.id AND r.model_id = v.model_id)" \
+            if regional else ""
         rows = self.conn.execute(
             "SELECT f.content_hash, f.id FROM files f JOIN vectors v ON v.file_id = f.id "
-            "WHERE v.model_id = ? AND f.content_hash IS NOT NULL",
+            f"WHERE v.model_id = ? AND f.content_hash IS NOT NULL{extra}",
             (model_id,),
         )
         return dict(rows.fetchall())
@@ -334,6 +372,7 @@ class Library:
             if old_hash != u.content_hash or u.error:
                 # New content: every derived fact about the old content is stale.
                 c.execute("DELETE FROM vectors WHERE file_id=?", (fid,))
+                c.execute("DELETE FROM regions WHERE file_id=?", (fid,))
                 c.execute("DELETE FROM tags WHERE file_id=?", (fid,))
                 c.execute("DELETE FROM clusters WHERE file_id=?", (fid,))
             sets = "size=?, mtime_ns=?, content_hash=?, status=?, error=?"
@@ -352,12 +391,19 @@ class Library:
             c.execute(
                 "INSERT OR REPLACE INTO vectors(file_id, model_id, vec) SELECT ?, model_id, vec FROM vectors "
                 "WHERE file_id=?", (fid, u.copy_from))
+            c.execute(
+                "INSERT OR REPLACE INTO regions(file_id, model_id, count, dim, vecs) "
+                "SELECT ?, model_id, count, dim, vecs FROM regions WHERE file_id=?", (fid, u.copy_from))
             c.execute("UPDATE files SET width=(SELECT width FROM files WHERE id=:s), "
                       "height=(SELECT height FROM files WHERE id=:s), taken_at=(SELECT taken_at FROM files WHERE id=:s) "
                       "WHERE id=:d", {"s": u.copy_from, "d": fid})
         if u.vec is not None:
             c.execute("INSERT OR REPLACE INTO vectors(file_id, model_id, vec) VALUES(?,?,?)",
                       (fid, model_id, np.asarray(u.vec, dtype="<f4").tobytes()))
+        if u.regions is not None:
+            r = np.asarray(u.regions, dtype="<f2")
+            c.execute("INSERT OR REPLACE INTO regions(file_id, model_id, count, dim, vecs) VALUES(?,?,?,?,?)",
+                      (fid, model_id, r.shape[0], r.shape[1], r.tobytes()))
 
     def remove_files(self, ids: Iterable[int]) -> int:
         ids = list(ids)
@@ -435,6 +481,35 @@ class Library:
         with self._cache_lock:
             self._cache[model_id] = (gen, ids, mat)
         return ids, mat
+
+
+    def region_count(self, model_id: int) -> int:
+        """How many photos have region vectors for this model."""
+        return self.conn.execute("SELECT COUNT(*) FROM regions WHERE model_id=?", (model_id,)).fetchone()[0]
+
+    def regions(self, model_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """(file ids [n] int64 sorted, region vectors [n, count, dim] float16) of the indexed files
+        that have them. Cached in memory until the generation moves on; float16 halves the memory
+        (a ViT-B/32 photo takes 14 x 512 x 2 bytes = 14 KiB)."""
+        gen = self.generation
+        with self._cache_lock:
+            hit = self._region_cache.get(model_id)
+            if hit and hit[0] == gen:
+                return hit[1], hit[2]
+        rows = self.conn.execute(
+            "SELECT r.file_id, r.count, r.dim, r.vecs FROM regions r JOIN files f ON f.id = r.file_id "
+            "WHERE r.model_id=? AND f.status='ok' ORDER BY r.file_id", (model_id,)).fetchall()
+        count, dim = 0, 0
+        if rows:  # one model gives one grid; should another shape ever appear, keep the common one
+            (count, dim), _ = Counter((r[1], r[2]) for r in rows).most_common(1)[0]
+            rows = [r for r in rows if (r[1], r[2]) == (count, dim)]
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        arr = np.empty((len(rows), count, dim), np.float16)
+        for i, r in enumerate(rows):
+            arr[i] = np.frombuffer(r[3], dtype="<f2").reshape(count, dim)
+        with self._cache_lock:
+            self._region_cache[model_id] = (gen, ids, arr)
+        return ids, arr
 
 
 class _Transaction:

@@ -257,6 +257,102 @@ class Searcher:
         q = self.image_vector(image)
         return self._rank(q, k, threshold, folder, after, before, sort, restrict, exact)
 
+    def similar_regional(self, image: Path | int, k: int = 50, box: Sequence[float] | None = None,
+                         threshold: float | None = None, folder: str | None = None, after: float | None = None,
+                         before: float | None = None, sort: str = "score",
+                         restrict: Collection[int] | None = None) -> list[Hit]:
+        """Photos that contain the parts of an image (core.regions), wherever they sit in the scene.
+
+        `box` (left, top, right, bottom, as fractions of the image) narrows the query to one object
+        in it. Needs region vectors in the library (its regional setting); photos indexed before
+        the setting was turned on are left out until the next index run, and `notify` says so.
+        """
+        _check_options(k, sort, after, before)
+        from .regions import match_scores
+
+        snap = self._snapshot()
+        rids, regions = self.library.regions(self._model_id())
+        if len(rids) == 0:
+            raise QueryError(
+                f"{self.library.root} has no region vectors for {self.embedder.spec}: turn them on with "
+                f"`clipgallery index {self.library.root} --regional` (in the app: Settings, regional vectors)")
+        q = self.image_regions(image, box, expected=regions.shape[1:])
+        rows = np.searchsorted(snap.ids, rids)
+        rows = np.minimum(rows, len(snap.ids) - 1)
+        present = snap.ids[rows] == rids  # a file that failed since has regions but no vector
+        rows, sel = rows[present], np.flatnonzero(present)
+        if len(rows) < len(snap.ids):
+            self.notify(f"{len(snap.ids) - len(rows)} photos have no region vectors yet and are left out; "
+                        "index the folder again to add them")
+        mask = self._candidates(snap, folder, after, before, restrict)
+        if mask is not None:
+            keep = mask[rows]
+            rows, sel = rows[keep], sel[keep]
+        if len(rows) == 0:
+            return []
+        scores = match_scores(q, regions if len(sel) == len(rids) else regions[sel])
+        self.last_method = "regional"
+        order = np.lexsort((snap.ids[rows], -scores))[:k]
+        rows, scores = rows[order], scores[order]
+        if threshold is not None:
+            keep = scores >= threshold
+            rows, scores = rows[keep], scores[keep]
+        hits = [Hit(int(snap.ids[r]), self.library.root / snap.relpaths[r], float(s), float(snap.dates[r]))
+                for r, s in zip(rows, scores)]
+        if sort == "date":
+            hits.sort(key=lambda h: (-(h.date or 0.0), -h.score))
+        return hits
+
+    def image_regions(self, image: Path | int, box: Sequence[float] | None = None,
+                      expected: tuple[int, ...] | None = None) -> np.ndarray:
+        """The region vectors [count, c] of an indexed photo (stored) or of any image file, or of a
+        box of either (encoded now; never added to the library)."""
+        from .images import decode
+        from .regions import check_box, crop_box
+
+        if box is not None:
+            try:
+                box = check_box(box)
+            except ValueError as e:
+                raise QueryError(str(e)) from None
+        fid = int(image) if isinstance(image, (int, np.integer)) else None
+        path = None
+        if fid is None:
+            path = Path(image).expanduser()
+            if not path.exists():
+                raise ImageError("file not found", path)
+            if not path.is_file():
+                raise ImageError("is a folder, not a file", path)
+            rel = self.library.relpath_of(path)
+            fid = self.library.file_ids([rel]).get(rel) if rel is not None else None
+        if fid is not None and box is None:
+            rids, regions = self.library.regions(self._model_id())
+            r = int(np.searchsorted(rids, fid))
+            if r < len(rids) and rids[r] == fid:
+                return regions[r].astype(np.float32)
+        if path is None:
+            info = self.library.files([fid])
+            if not info:
+                raise QueryError(f"photo {fid} is not in the library")
+            path = info[0].path
+        if not self.embedder.supports_regions:
+            raise QueryError(f"{self.embedder.spec} has no spatial features to compare regions with")
+        # Enough pixels that the box alone still fills the model's input.
+        side = self.embedder.image_size if box is None else \
+            math.ceil(self.embedder.image_size / min(box[2] - box[0], box[3] - box[1]))
+        picture = decode(path, min_side=side).image
+        if box is not None:
+            try:
+                picture = crop_box(picture, box)
+            except ValueError as e:
+                raise QueryError(f"{path.name}: {e}") from None
+        with self._encode_lock:
+            q = self.embedder.encode_image_regions(picture)
+        if expected is not None and q.shape[1:] != tuple(expected[1:]):
+            raise QueryError(f"the stored region vectors are {expected[1]}-d but {self.embedder.spec} gives "
+                             f"{q.shape[1]}-d ones: index the folder again")
+        return q
+
     def rank_vector(self, vector: np.ndarray, k: int = 50, threshold: float | None = None,
                     folder: str | None = None, after: float | None = None, before: float | None = None,
                     sort: str = "score", restrict: Collection[int] | None = None,
