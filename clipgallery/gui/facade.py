@@ -83,6 +83,11 @@ def is_image_file(path: Path) -> bool:
     return Path(path).suffix.lower() in image_extensions()
 
 
+# A search shows at most this many photos, best first: enough to scroll through, and a library of
+# any size answers in milliseconds (ANN) instead of ranking every photo.
+RESULT_LIMIT = 2000
+
+
 class Facade:
     """A small class over Library, Embedder, index_folder, Searcher, tagging, grouping and export.
 
@@ -221,17 +226,33 @@ class Facade:
 
     def search(self, lib: Library, spec: str, device: str, query: str, filters: Filters,
                threshold: float | None) -> list[Photo]:
-        """Photos matching a query (the DESIGN query language), best first (or by date)."""
+        """The best RESULT_LIMIT photos for a query (the DESIGN query language), best first (or by date)."""
         s = self.searcher(lib, spec, device)
-        hits = s.search(query, k=max(1, lib.count()), threshold=threshold, **_search_filters(filters))
+        hits = s.search(query, k=RESULT_LIMIT, threshold=threshold, **_search_filters(filters))
         return [Photo(str(h.path), h.file_id, h.date, float(h.score)) for h in hits]
 
     def similar(self, lib: Library, spec: str, device: str, image: Path | int, filters: Filters,
-                threshold: float | None) -> list[Photo]:
-        """Photos that look like an image (a photo of the library by id, or any image file)."""
+                threshold: float | None, regional: bool = False,
+                box: tuple[float, float, float, float] | None = None) -> list[Photo]:
+        """Photos that look like an image (a photo of the library by id, or any image file); with
+        `regional`, photos that share its objects (or the object inside `box`) wherever they sit."""
         s = self.searcher(lib, spec, device)
-        hits = s.similar(image, k=max(1, lib.count()), threshold=threshold, **_search_filters(filters))
+        if regional and not lib.regional:
+            raise QueryError("regional vectors are off for this folder: turn them on in Settings "
+                             "(the photos are then indexed again, in the background)")
+        if regional:
+            hits = s.similar_regional(image, k=RESULT_LIMIT, box=box, threshold=threshold, **_search_filters(filters))
+        else:
+            hits = s.similar(image, k=RESULT_LIMIT, threshold=threshold, **_search_filters(filters))
         return [Photo(str(h.path), h.file_id, h.date, float(h.score)) for h in hits]
+
+    def regional(self, lib: Library) -> bool:
+        """Whether this library stores region vectors (Settings: regional vectors)."""
+        return lib.regional
+
+    def set_regional(self, lib: Library, enabled: bool) -> None:
+        """Turn region vectors on or off for this library; the next index run adds them."""
+        lib.set_regional(enabled)
 
     def browse(self, lib: Library, photos: list[Photo], filters: Filters) -> list[Photo]:
         """The listing narrowed by folder, dates and a set of ids; sorted by date or by path."""
@@ -411,6 +432,10 @@ def _serial_embedder_class() -> type:
             def encode_texts(self, *args, **kwargs):
                 with self._lock:
                     return super().encode_texts(*args, **kwargs)
+
+            def encode_batch_with_grid(self, *args, **kwargs):
+                with self._lock:
+                    return super().encode_batch_with_grid(*args, **kwargs)
 
         _SERIAL = SerialEmbedder
     return _SERIAL

@@ -30,7 +30,7 @@ from .desktop import open_with_default_app, show_in_file_manager
 from .dialogs.export_dialog import ExportDialog, ExportSource
 from .dialogs.failed_files import FailedFilesDialog
 from .dialogs.settings_dialog import SettingsDialog
-from .facade import Facade, FolderListing, Photo
+from .facade import RESULT_LIMIT, Facade, FolderListing, Photo
 from .gallery_model import GalleryModel
 from .gallery_view import GalleryView
 from .index_status import IndexStatus
@@ -181,6 +181,9 @@ class MainWindow(QMainWindow):
         self.side_action.setChecked(self.settings.side_panel)
         self.view_action = act("&Open Photo", lambda: self.open_viewer(self._current_row()), None)
         self.similar_action = act("Find &Similar", lambda: self.find_similar(self._current_row()), "Ctrl+Shift+F")
+        self.shared_action = act("Find Photos Sharing &Objects", lambda: self.find_shared(self._current_row()),
+                                 "Ctrl+Alt+F", tip="Photos that hold the same things, even in another scene "
+                                                    "(needs regional vectors: Settings)")
         self.reveal_action = act("Show in File &Manager", lambda: self._reveal(self._current_row()), None)
         self.default_app_action = act("Open with &Default App", lambda: self._open_default(self._current_row()))
         self.copy_path_action = act("&Copy Path", self._copy_paths, "Ctrl+Shift+C")
@@ -212,7 +215,8 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addAction(self.side_action)
         m = mb.addMenu("&Photo")
-        for a in (self.view_action, self.similar_action, self.reveal_action, self.default_app_action):
+        for a in (self.view_action, self.similar_action, self.shared_action, self.reveal_action,
+                  self.default_app_action):
             m.addAction(a)
         m = mb.addMenu("&Library")
         for a in (self.index_action, self.pause_action, self.stop_action):
@@ -433,7 +437,8 @@ class MainWindow(QMainWindow):
         filters, threshold = bar.filters(), bar.threshold_value()
         preferred, device = self.settings.model, self.settings.device
         if bar.similar is not None:
-            fn, args = self._similar_in_worker, (lib, preferred, device, bar.similar, filters, threshold)
+            fn, args = self._similar_in_worker, (lib, preferred, device, bar.similar, filters, threshold,
+                                                 *bar.similar_how)
         elif bar.text:
             fn, args = self._search_in_worker, (lib, preferred, device, bar.text, filters, threshold)
         else:
@@ -448,9 +453,10 @@ class MainWindow(QMainWindow):
         spec = self.facade.search_spec(lib, preferred)
         return self.facade.search(lib, spec, device, text, filters, threshold), spec
 
-    def _similar_in_worker(self, lib, preferred, device, image, filters, threshold) -> tuple[list[Photo], str]:
+    def _similar_in_worker(self, lib, preferred, device, image, filters, threshold, regional=False,
+                           box=None) -> tuple[list[Photo], str]:
         spec = self.facade.search_spec(lib, preferred)
-        return self.facade.similar(lib, spec, device, image, filters, threshold), spec
+        return self.facade.similar(lib, spec, device, image, filters, threshold, regional, box), spec
 
     def _browse_in_worker(self, lib, photos, filters) -> tuple[list[Photo], None]:
         return self.facade.browse(lib, photos, filters), None
@@ -480,7 +486,7 @@ class MainWindow(QMainWindow):
 
     def _request_key(self) -> tuple:
         bar = self.search_bar
-        return (bar.text, bar.similar, bar.filters(), bar.threshold_value())
+        return (bar.text, bar.similar, bar.similar_how, bar.filters(), bar.threshold_value())
 
     def _search_error(self, seq: int, message: str) -> None:
         self._search_busy = False
@@ -498,13 +504,17 @@ class MainWindow(QMainWindow):
         if self.library is None:
             text = ""
         elif bar.similar is not None:
-            text = f"{n:,} photos, most similar first"
+            regional, box = bar.similar_how
+            text = f"{n:,} photos, " + ("most alike first" if not regional else "best match for the boxed part first"
+                                        if box else "most shared objects first")
         elif bar.text:
             text = f"{n:,} photos match “{bar.text}”"
         elif n != total:
             text = f"{n:,} of {total:,} photos"
         else:
             text = f"{n:,} photos"
+        if bar.searching() and n >= RESULT_LIMIT:
+            text = f"Best {text}"
         selected = sum(r.height() for r in self.view.selectionModel().selection())  # no index objects
         if selected:
             text += f" · {selected:,} selected"
@@ -518,6 +528,18 @@ class MainWindow(QMainWindow):
             return
         p = self.model.photo(row)
         self.search_bar.set_similar(p.file_id if p.file_id is not None else Path(p.path), os.path.basename(p.path))
+
+    def find_shared(self, row: int, box: tuple[float, float, float, float] | None = None) -> None:
+        """Photos that share objects with the photo at `row` (or hold the object inside `box`)."""
+        if not 0 <= row < self.model.rowCount():
+            return
+        self.find_shared_with(self.model.photo(row), box)
+
+    def find_shared_with(self, p: Photo, box: tuple[float, float, float, float] | None = None) -> None:
+        image = p.file_id if p.file_id is not None and box is None else Path(p.path)
+        self.search_bar.set_similar(image, os.path.basename(p.path), regional=True, box=box)
+        self.raise_()
+        self.activateWindow()
 
     def find_similar_to_file(self, path: Path) -> None:
         """Photos that look like any image file (dropped on the search bar)."""
@@ -553,6 +575,7 @@ class MainWindow(QMainWindow):
         p = self.model.photo(row)
         menu.addAction("Open", lambda: self.open_viewer(row))
         menu.addAction("Find similar", lambda: self.find_similar(row))
+        menu.addAction("Find photos sharing objects", lambda: self.find_shared(row))
         menu.addSeparator()
         menu.addAction("Show in file manager", lambda: show_in_file_manager(Path(p.path)))
         menu.addAction("Open with default app", lambda: open_with_default_app(Path(p.path)))
@@ -581,6 +604,7 @@ class MainWindow(QMainWindow):
         viewer = PhotoViewer(self.facade, self.library, list(self.model.photos), row, self)
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         viewer.current_changed.connect(lambda r: self.view.setCurrentIndex(self.model.index(r)))
+        viewer.find_shared.connect(self.find_shared_with)
         viewer.destroyed.connect(lambda *_: setattr(self, "_viewer", None))
         self._viewer = viewer
         viewer.show()
@@ -671,7 +695,7 @@ class MainWindow(QMainWindow):
         self.settings.side_panel = on
 
     def _enable_folder_actions(self, on: bool) -> None:
-        for a in (self.export_action, self.index_action, self.similar_action, self.view_action,
+        for a in (self.export_action, self.index_action, self.similar_action, self.shared_action, self.view_action,
                   self.reveal_action, self.default_app_action, self.failed_action):
             a.setEnabled(on)
         self.pause_action.setEnabled(False)
@@ -695,10 +719,28 @@ class MainWindow(QMainWindow):
     # -- settings ---------------------------------------------------------------------------------
 
     def show_settings(self) -> SettingsDialog:
-        dialog = SettingsDialog(self.settings, self.facade.model_choices(), self)
+        regional = self.facade.regional(self.library) if self.library is not None else None
+        dialog = SettingsDialog(self.settings, self.facade.model_choices(), self, regional=regional)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.regional_changed.connect(self.set_regional)
         dialog.open()
         return dialog
+
+    def set_regional(self, enabled: bool) -> None:
+        """Store region vectors for this folder (or stop and drop them); indexing adds what is missing."""
+        if self.library is None:
+            return
+        lib = self.library
+
+        def done(_):
+            if enabled:
+                self.notify("Regional vectors on: indexing adds them to every photo")
+                self.start_indexing()
+            else:
+                self.notify("Regional vectors off: the stored ones were dropped")
+
+        self.jobs.submit(self.facade.set_regional, lib, enabled, on_done=done,
+                         on_error=lambda m: self.banner.show_message("error", m))
 
     def _setting_changed(self, name: str) -> None:
         if name in ("model", "device") and self.library is not None:

@@ -100,6 +100,7 @@ class SearchBar(QWidget):
         self.similar_chip.clicked.connect(self.clear_similar)
         self.similar_chip.hide()
         self._similar: Path | int | None = None
+        self._similar_how: tuple[bool, tuple[float, float, float, float] | None] = (False, None)
 
         self.threshold = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=_steps(THRESHOLD_DEFAULT_MAX),
                                  maximumWidth=130)
@@ -181,6 +182,11 @@ class SearchBar(QWidget):
     def similar(self) -> Path | int | None:
         return self._similar
 
+    @property
+    def similar_how(self) -> tuple[bool, tuple[float, float, float, float] | None]:
+        """(regional, box) of the similar request: whole look, shared objects, or the object in a box."""
+        return self._similar_how
+
     def threshold_value(self) -> float | None:
         v = self.threshold.value()
         return None if v == 0 else round(v * THRESHOLD_STEP, 6)
@@ -221,13 +227,21 @@ class SearchBar(QWidget):
     def set_sort(self, sort: str) -> None:
         self.sort.setCurrentIndex(max(0, self.sort.findData(sort)))
 
-    def set_similar(self, image: Path | int, name: str) -> None:
-        """Show photos like `image`: the text query is cleared and a chip names the example."""
+    def set_similar(self, image: Path | int, name: str, regional: bool = False,
+                    box: tuple[float, float, float, float] | None = None) -> None:
+        """Show photos like `image` (with `regional`: sharing its objects, or the one in `box`):
+        the text query is cleared and a chip names the example."""
         self._similar = image
+        self._similar_how = (regional, box)
         self.field.blockSignals(True)
         self.field.clear()
         self.field.blockSignals(False)
-        self.similar_chip.setText(f"Similar to {name}")
+        if box is not None:
+            self.similar_chip.setText(f"Object from {name}")
+        elif regional:
+            self.similar_chip.setText(f"Sharing objects with {name}")
+        else:
+            self.similar_chip.setText(f"Similar to {name}")
         self.similar_chip.show()
         self._debounce.stop()
         self.changed.emit()

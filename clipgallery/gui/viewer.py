@@ -1,4 +1,5 @@
-"""The photo viewer: one photo large (decoded off the UI thread), arrow keys through the result, details."""
+"""The photo viewer: one photo large (decoded off the UI thread), arrow keys through the result, details,
+and a box drawn on the photo to find that part of it in other photos."""
 
 from __future__ import annotations
 
@@ -7,8 +8,18 @@ from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeyEvent, QPainter, QPaintEvent, QPixmap
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QPixmap,
+    QRegion,
+)
 from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
@@ -35,29 +46,98 @@ def decode_for_viewer(facade: Facade, path: str, max_side: int) -> QImage:
 
 
 class ImageCanvas(QWidget):
-    """Paints one picture fitted to the widget, or a message."""
+    """Paints one picture fitted to the widget, or a message. Dragging across the picture marks a
+    part of it (a box, kept as fractions of the picture) for "find this part"."""
+
+    box_changed = Signal(object)  # (left, top, right, bottom) fractions, or None
+
+    MIN_BOX_PX = 12  # a smaller drag is a click: it clears the box
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.pixmap: QPixmap | None = None
         self.message = ""
+        self.box: tuple[float, float, float, float] | None = None
+        self._drag: tuple[QPoint, QPoint] | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(200, 150)
+        self.setCursor(Qt.CursorShape.CrossCursor)
 
     def set_image(self, image: QImage | None, message: str = "") -> None:
         self.pixmap = QPixmap.fromImage(image) if image is not None else None
         self.message = message
+        self.set_box(None)
         self.update()
+
+    def set_box(self, box: tuple[float, float, float, float] | None) -> None:
+        if box != self.box:
+            self.box = box
+            self.box_changed.emit(box)
+        self.update()
+
+    def picture_rect(self) -> QRect:
+        """Where the picture is painted (fitted and centred); empty without a picture."""
+        if self.pixmap is None or self.pixmap.isNull():
+            return QRect()
+        size = self.pixmap.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        target = QRect(0, 0, size.width(), size.height())
+        target.moveCenter(self.rect().center())
+        return target
+
+    def mousePressEvent(self, e: QMouseEvent) -> None:
+        pos = e.position().toPoint()
+        if e.button() == Qt.MouseButton.LeftButton and self.picture_rect().contains(pos):
+            self._drag = (pos, pos)
+            self.update()
+        else:
+            super().mousePressEvent(e)
+
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:
+        if self._drag is not None:
+            self._drag = (self._drag[0], e.position().toPoint())
+            self.update()
+        else:
+            super().mouseMoveEvent(e)
+
+    def mouseReleaseEvent(self, e: QMouseEvent) -> None:
+        if self._drag is None:
+            return super().mouseReleaseEvent(e)
+        start, end = self._drag[0], e.position().toPoint()
+        self._drag = None
+        pic = self.picture_rect()
+        rect = QRect(start, end).normalized().intersected(pic)
+        if rect.width() < self.MIN_BOX_PX or rect.height() < self.MIN_BOX_PX:
+            self.set_box(None)
+            return
+        w, h = pic.width(), pic.height()
+        self.set_box((round((rect.left() - pic.left()) / w, 4), round((rect.top() - pic.top()) / h, 4),
+                      round((rect.right() + 1 - pic.left()) / w, 4), round((rect.bottom() + 1 - pic.top()) / h, 4)))
+
+    def _box_rect(self) -> QRect | None:
+        pic = self.picture_rect()
+        if self._drag is not None:
+            return QRect(*self._drag).normalized().intersected(pic)
+        if self.box is None or pic.isEmpty():
+            return None
+        left, top, right, bottom = self.box
+        return QRect(QPoint(pic.left() + round(left * pic.width()), pic.top() + round(top * pic.height())),
+                     QPoint(pic.left() + round(right * pic.width()) - 1, pic.top() + round(bottom * pic.height()) - 1))
 
     def paintEvent(self, e: QPaintEvent) -> None:
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(24, 24, 24))
         if self.pixmap is not None and not self.pixmap.isNull():
-            size = self.pixmap.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            target = QRect(0, 0, size.width(), size.height())
-            target.moveCenter(self.rect().center())
+            target = self.picture_rect()
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             p.drawPixmap(target, self.pixmap)
+            box = self._box_rect()
+            if box is not None and not box.isEmpty():
+                outside = QRegion(target).subtracted(QRegion(box))
+                p.setClipRegion(outside)
+                p.fillRect(target, QColor(0, 0, 0, 110))  # dim what is not in the box
+                p.setClipping(False)
+                p.setPen(QPen(QColor(255, 255, 255), 2, Qt.PenStyle.DashLine))
+                p.drawRect(box)
         elif self.message:
             p.setPen(QColor(220, 220, 220))
             p.drawText(self.rect().adjusted(20, 20, -20, -20),
@@ -113,6 +193,7 @@ class PhotoViewer(QWidget):
 
     current_changed = Signal(int)
     image_shown = Signal(str)  # path, once its picture (or its error) is on screen
+    find_shared = Signal(object, object)  # (Photo, box fractions or None): photos sharing its objects
 
     def __init__(self, facade: Facade, library, photos: list[Photo], row: int, parent: QWidget | None = None):
         super().__init__(parent, Qt.WindowType.Window)
@@ -135,6 +216,17 @@ class PhotoViewer(QWidget):
         self.next_action = bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_ArrowForward), "Next",
                                          lambda: self.go(self.row + 1))
         bar.addWidget(self.counter)
+        bar.addSeparator()
+        self.shared_action = bar.addAction(
+            style.standardIcon(QStyle.StandardPixmap.SP_FileDialogContentsView), "Find photos sharing objects",
+            lambda: self.find_shared.emit(self.photos[self.row], None))
+        self.shared_action.setToolTip("Photos that hold the same things as this one, even in another scene")
+        self.part_action = bar.addAction(
+            style.standardIcon(QStyle.StandardPixmap.SP_FileDialogListView), "Find this part",
+            lambda: self.find_shared.emit(self.photos[self.row], self.canvas.box))
+        self.part_action.setToolTip("Drag across the photo to mark an object, then find it in other photos")
+        self.part_action.setEnabled(False)
+        self.canvas.box_changed.connect(lambda box: self.part_action.setEnabled(box is not None))
         bar.addSeparator()
         bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon), "Show in file manager",
                       lambda: show_in_file_manager(self.current_path()))
@@ -233,7 +325,12 @@ class PhotoViewer(QWidget):
         elif e.key() == Qt.Key.Key_End:
             self.go(len(self.photos) - 1)
         elif e.key() == Qt.Key.Key_Escape:
-            self.close()
+            if self.canvas.box is not None:
+                self.canvas.set_box(None)  # Esc first drops the marked part, then closes
+            else:
+                self.close()
+        elif e.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.canvas.box is not None:
+            self.part_action.trigger()
         else:
             super().keyPressEvent(e)
 
