@@ -59,11 +59,13 @@ def _text_lengths_seen(embedder, texts) -> list[int]:
     seen = []
     transformer = getattr(embedder.model, "transformer", None) or embedder.model.text.transformer
 
-    def hook(module, args, kwargs):
-        x = args[0]
-        seen.append(x.shape[0] if not getattr(module, "batch_first", True) else x.shape[1])
+    batch_first = getattr(transformer, "batch_first", True)
 
-    handle = transformer.register_forward_pre_hook(hook, with_kwargs=True)
+    def hook(module, args):  # the first block's first norm runs on every path, lean or not
+        x = args[0]
+        seen.append(x.shape[1] if batch_first else x.shape[0])
+
+    handle = transformer.resblocks[0].ln_1.register_forward_pre_hook(hook)
     try:
         embedder.encode_texts(texts)
     finally:
@@ -91,6 +93,9 @@ def test_bundled_models_truncated_equals_full(embedders, spec):
 
 
 def test_vit_b32_truncated_equals_full(vit_b32):
+    from clipgallery.core.embed import _lean_blocks
+
+    assert _lean_blocks(vit_b32.model.transformer)  # the lean block path is the one checked here
     _assert_same_as_full(vit_b32)
     assert _text_lengths_seen(vit_b32, ["kids on the beach at sunset"]) == [8]
 

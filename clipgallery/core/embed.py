@@ -201,13 +201,62 @@ def _encode_tokens(model: Any, tokens: Any) -> Any:
     cast_dtype = model.transformer.get_cast_dtype()
     x = model.token_embedding(tokens[:, :n]).to(cast_dtype)
     x = x + model.positional_embedding[:n].to(cast_dtype)
-    x = model.transformer(x, attn_mask=model.attn_mask[:n, :n])
+    if _lean_blocks(model.transformer):
+        for block in model.transformer.resblocks:
+            x = _lean_block(block, x)
+    else:
+        x = model.transformer(x, attn_mask=model.attn_mask[:n, :n])
     x = model.ln_final(x)
     x = x[torch.arange(x.shape[0], device=x.device), idx]
     proj = model.text_projection
     if proj is not None:
         x = proj(x) if isinstance(proj, torch.nn.Module) else x @ proj
     return x
+
+_LEAN: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def _lean_blocks(transformer: Any) -> bool:
+    """Are all blocks open_clip's plain ResidualAttentionBlock over torch's MultiheadAttention?
+
+    Then _lean_block computes the same thing with fewer steps: a short query spends a tenth of its
+    time in MultiheadAttention's checks and mask handling, which a causal scaled_dot_product_attention
+    does without. Anything else (other block classes, key/value norms, extra biases, dropout) takes
+    the module's own forward.
+    """
+    known = _LEAN.get(transformer)
+    if known is None:
+        import torch
+
+        def plain(block: Any) -> bool:
+            a = getattr(block, "attn", None)
+            return (type(block).__name__ == "ResidualAttentionBlock" and type(block).__module__.startswith("open_clip")
+                    and isinstance(a, torch.nn.MultiheadAttention) and a._qkv_same_embed_dim
+                    and a.in_proj_bias is not None and a.bias_k is None and a.bias_v is None
+                    and not a.add_zero_attn and (a.dropout == 0 or not a.training)
+                    and not hasattr(block, "ln_1_kv") and all(hasattr(block, n) for n in ("ln_1", "ls_1", "ln_2",
+                                                                                             "mlp", "ls_2")))
+
+        blocks = getattr(transformer, "resblocks", None)
+        known = bool(blocks) and all(plain(b) for b in blocks)
+        _LEAN[transformer] = known
+    return known
+
+
+def _lean_block(block: Any, x: Any) -> Any:
+    """One ResidualAttentionBlock with a causal mask, on [batch, length, width]."""
+    import torch.nn.functional as F
+
+    a = block.attn
+    h = block.ln_1(x)
+    b, length, width = h.shape
+    heads = a.num_heads
+    qkv = F.linear(h, a.in_proj_weight, a.in_proj_bias).view(b, length, 3, heads, width // heads)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4)
+    o = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, length, width)
+    x = x + block.ls_1(F.linear(o, a.out_proj.weight, a.out_proj.bias))
+    return x + block.ls_2(block.mlp(block.ln_2(x)))
+
 
 def _normalise(feats: Any) -> np.ndarray:
     v = feats.float().cpu().numpy().astype(np.float32, copy=False)
