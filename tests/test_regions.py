@@ -222,6 +222,17 @@ def test_regional_similarity_finds_photos_sharing_either_object(scene_library, e
     assert np.mean(regional) > np.mean(whole) + 0.05, (np.mean(regional), np.mean(whole))
 
 
+def test_an_image_outside_the_library_is_encoded_on_the_fly_and_not_added(scene_library, embedders, tmp_path):
+    lib, truth = scene_library
+    s = Searcher(lib, embedders("shapes-tiny"))
+    outside = tmp_path / "outside.jpg"
+    scene_from(lib, "scene_007.png").save(outside, quality=92)  # a recompressed copy, not indexed
+    count = lib.count()
+    hits = s.similar_regional(outside, k=3)
+    assert hits[0].path.name == "scene_007.png" and hits[0].score > 0.97
+    assert lib.count() == count
+
+
 def test_regional_search_honours_filters(scene_library, embedders):
     lib, truth = scene_library
     s = Searcher(lib, embedders("shapes-tiny"))

@@ -129,7 +129,8 @@ def select_query(library: Library, embedder: Any, query: str, k: int = 50,
     """The results of a search, in one folder named after the query."""
     from .query import Searcher
 
-    hits = Searcher(library, embedder).search(query, k=k, threshold=threshold)
+    # One search: exact is quicker than building an ANN index for it (a saved one is still used).
+    hits = Searcher(library, embedder, ann_build="never").search(query, k=k, threshold=threshold)
     return [Selected(Path(h.path), query, float(h.score), h.file_id) for h in hits]
 
 

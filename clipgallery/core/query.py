@@ -277,6 +277,8 @@ class Searcher:
                 f"{self.library.root} has no region vectors for {self.embedder.spec}: turn them on with "
                 f"`clipgallery index {self.library.root} --regional` (in the app: Settings, regional vectors)")
         q = self.image_regions(image, box, expected=regions.shape[1:])
+        if len(snap.ids) == 0:
+            return []
         rows = np.searchsorted(snap.ids, rids)
         rows = np.minimum(rows, len(snap.ids) - 1)
         present = snap.ids[rows] == rids  # a file that failed since has regions but no vector
