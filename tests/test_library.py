@@ -51,3 +51,38 @@ def test_newer_or_damaged_library_is_a_clear_error(tmp_path):
     (tmp_path / "bad" / "library.sqlite").write_bytes(b"this is not a database" * 100)
     with pytest.raises(LibraryError, match="move it away and index again"):
         Library(tmp_path / "p", tmp_path / "bad")
+
+
+def test_vectors_and_regions_come_back_sorted_by_id_whatever_order_they_were_written(tmp_path):
+    """Rows re-written later (new content for an old file) sit after newer rows in SQLite; the
+    matrices must still be sorted by file id with each row belonging to its id."""
+    import numpy as np
+
+    from clipgallery.core.library import FileUpdate
+
+    (tmp_path / "photos").mkdir()
+    lib = Library(tmp_path / "photos", tmp_path / "lib")
+    with lib.transaction():
+        mid = lib.model_id("m", 4)
+    rng = np.random.default_rng(0)
+
+    def update(name, file_id=None):
+        return FileUpdate(name, 1, 1, f"h-{name}-{rng.integers(1 << 30)}", file_id=file_id,
+                          vec=rng.normal(size=4).astype(np.float32), regions=rng.normal(size=(3, 4)).astype(np.float16))
+
+    first = [update(n) for n in ("a", "b", "c", "d")]
+    lib.apply(mid, first)
+    ids = lib.file_ids(["a", "b", "c", "d"])
+    again = [update("b", ids["b"]), update("a", ids["a"])]  # new content: rows deleted and written anew
+    lib.apply(mid, again)
+    written = {ids[u.relpath]: u for u in first if u.relpath in ("c", "d")} | {ids[u.relpath]: u for u in again}
+
+    got_ids, mat = lib.vectors(mid)
+    assert got_ids.tolist() == sorted(written)
+    for i, fid in enumerate(got_ids):
+        np.testing.assert_array_equal(mat[i], written[int(fid)].vec)
+    rids, regions = lib.regions(mid)
+    assert rids.tolist() == sorted(written)
+    for i, fid in enumerate(rids):
+        np.testing.assert_array_equal(regions[i], written[int(fid)].regions)
+    lib.close()

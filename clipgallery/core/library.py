@@ -472,12 +472,17 @@ class Library:
         dim = self.conn.execute("SELECT dim FROM models WHERE id=?", (model_id,)).fetchone()
         if dim is None:
             raise LibraryError(f"unknown model id {model_id}")
+        # No ORDER BY: SQLite would sort the blobs through a temporary B-tree (seconds for large
+        # libraries); sorting the ids here is a permutation of the rows.
         rows = self.conn.execute(
             "SELECT v.file_id, v.vec FROM vectors v JOIN files f ON f.id = v.file_id "
-            "WHERE v.model_id=? AND f.status='ok' ORDER BY v.file_id", (model_id,)).fetchall()
+            "WHERE v.model_id=? AND f.status='ok'", (model_id,)).fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        mat = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim[0])
-        mat = np.ascontiguousarray(mat, dtype=np.float32)
+        order = np.argsort(ids, kind="stable")
+        ids = ids[order]
+        mat = np.empty((len(rows), dim[0]), np.float32)
+        for i, r in enumerate(order):
+            mat[i] = np.frombuffer(rows[r][1], dtype="<f4")
         with self._cache_lock:
             self._cache[model_id] = (gen, ids, mat)
         return ids, mat
@@ -496,13 +501,14 @@ class Library:
             hit = self._region_cache.get(model_id)
             if hit and hit[0] == gen:
                 return hit[1], hit[2]
-        rows = self.conn.execute(
+        rows = self.conn.execute(  # sorted below, not by SQLite (see vectors())
             "SELECT r.file_id, r.count, r.dim, r.vecs FROM regions r JOIN files f ON f.id = r.file_id "
-            "WHERE r.model_id=? AND f.status='ok' ORDER BY r.file_id", (model_id,)).fetchall()
+            "WHERE r.model_id=? AND f.status='ok'", (model_id,)).fetchall()
         count, dim = 0, 0
         if rows:  # one model gives one grid; should another shape ever appear, keep the common one
             (count, dim), _ = Counter((r[1], r[2]) for r in rows).most_common(1)[0]
             rows = [r for r in rows if (r[1], r[2]) == (count, dim)]
+        rows.sort(key=lambda r: r[0])
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         arr = np.empty((len(rows), count, dim), np.float16)
         for i, r in enumerate(rows):
