@@ -294,16 +294,7 @@ class Searcher:
             return []
         scores = match_scores(q, regions if len(sel) == len(rids) else regions[sel])
         self.last_method = "regional"
-        order = np.lexsort((snap.ids[rows], -scores))[:k]
-        rows, scores = rows[order], scores[order]
-        if threshold is not None:
-            keep = scores >= threshold
-            rows, scores = rows[keep], scores[keep]
-        hits = [Hit(int(snap.ids[r]), self.library.root / snap.relpaths[r], float(s), float(snap.dates[r]))
-                for r, s in zip(rows, scores)]
-        if sort == "date":
-            hits.sort(key=lambda h: (-(h.date or 0.0), -h.score))
-        return hits
+        return self._hits(snap, rows, scores, k, threshold, sort)
 
     def image_regions(self, image: Path | int, box: Sequence[float] | None = None,
                       expected: tuple[int, ...] | None = None) -> np.ndarray:
@@ -545,7 +536,12 @@ class Searcher:
             self.last_method = "exact"
         else:
             self.last_method = "ann"
-        order = np.lexsort((snap.ids[rows], -scores))[:k]  # best first; ties by id, so runs agree
+        return self._hits(snap, rows, scores, k, threshold, sort)
+
+    def _hits(self, snap: _Snapshot, rows: np.ndarray, scores: np.ndarray, k: int, threshold: float | None,
+              sort: str) -> list[Hit]:
+        """The best k scored rows as Hits, best first (ties by id, so runs agree) or newest first."""
+        order = np.lexsort((snap.ids[rows], -scores))[:k]
         rows, scores = rows[order], scores[order]
         if threshold is not None:
             keep = scores >= threshold
