@@ -61,6 +61,38 @@ def test_bad_boxes_are_refused_with_a_reason(box, message):
         regions.check_box(box)
 
 
+@pytest.mark.parametrize("spec", ["tiny-random", "shapes-tiny"])  # a ViT and a ResNet
+def test_the_pass_with_regions_gives_the_same_global_vectors(embedders, spec):
+    """Indexing with regions on must not change what plain search sees."""
+    import torch
+
+    e = embedders(spec)
+    batch = torch.stack([e.preprocess(photo(s)) for s in range(3)])
+    vecs, regs = e.encode_batch_with_regions(batch)
+    np.testing.assert_allclose(vecs, e.encode_batch(batch), atol=1e-5)
+    assert regs.dtype == np.float16 and regs.shape[:2] == (3, 14 if spec == "tiny-random" else 5)
+
+
+def test_vit_b32_grid_and_regions(tmp_path):
+    """The real ViT-B-32 architecture (random weights): a 7x7 grid of projected patch tokens, 14 regions."""
+    import open_clip
+    import torch
+
+    from clipgallery.core.embed import Embedder
+    from clipgallery.core.models import LoadedModel, ModelSpec
+
+    torch.manual_seed(0)
+    model, _, preprocess = open_clip.create_model_and_transforms("ViT-B-32", pretrained=None)
+    e = Embedder(LoadedModel(ModelSpec("ViT-B-32:random", "open_clip"), model.eval(), preprocess,
+                             open_clip.get_tokenizer("ViT-B-32"), "cpu", torch.float32, 512, 224, 100.0))
+    assert e.supports_regions
+    batch = torch.stack([e.preprocess(photo(7))])
+    vecs, grid = e.encode_batch_with_grid(batch)
+    assert grid.shape == (1, 7, 7, 512)
+    np.testing.assert_allclose(vecs, e.encode_batch(batch), atol=1e-5)
+    assert e.encode_batch_with_regions(batch)[1].shape == (1, 14, 512)
+
+
 # -- stored at index time --------------------------------------------------------------------------
 
 
