@@ -145,6 +145,33 @@ def test_thumbnails_are_cached_on_disk_and_bad_files_say_why(qtbot, tmp_path):
     qtbot.waitUntil(lambda: not again.busy, timeout=20_000)
     assert len(list(cache.rglob("*.jpg"))) == 7
     assert not any(folder.rglob("*.tmp")) and len(list(folder.iterdir())) == 7  # photo folder untouched
+    # Pruning keeps exactly the thumbnails of the photos as they are now: p0's old one and the
+    # deleted p1's go, and so does a temporary file left by a crash.
+    from clipgallery.gui.thumbnails import cache_path, prune_cache
+
+    Path(paths[1]).unlink()
+    (cache / "00").mkdir(exist_ok=True)
+    (cache / "00" / "left.tmp").write_bytes(b"half a jpeg")
+    current = [(p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in paths if os.path.exists(p)]
+    assert prune_cache(cache, current) == 3
+    assert sorted(cache.rglob("*.*")) == sorted(cache_path(cache, *c) for c in current)
+
+
+def test_thumbnails_of_deleted_photos_are_dropped_after_indexing(qtbot, gui_window, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(4):
+        photo(i).save(folder / f"p{i}.jpg")
+    w = gui_window("tiny-random")
+    with qtbot.waitSignal(w.indexing_finished, timeout=60_000):
+        w.open_folder(folder)
+    cache = w.loader.cache_dir
+    qtbot.waitUntil(lambda: len(list(cache.rglob("*.jpg"))) == 4, timeout=20_000)  # the grid asked for them
+    (folder / "p2.jpg").unlink()
+    with qtbot.waitSignal(w.indexing_finished, timeout=60_000) as done:
+        w.start_indexing()
+    assert done.args[0].removed == 1
+    qtbot.waitUntil(lambda: len(list(cache.rglob("*.jpg"))) == 3, timeout=10_000)
 
 
 def test_ctrl_wheel_and_the_slider_zoom_the_grid(qtbot, gui_window):

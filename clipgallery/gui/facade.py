@@ -391,6 +391,10 @@ class Facade:
             im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
         return im
 
+    def thumbnail_keys(self, lib: Library) -> list[tuple[str, int, int]]:
+        """(path, size, mtime_ns) of every indexed photo: what the thumbnail cache may keep."""
+        return [(str(f.path), f.size, f.mtime_ns) for f in lib.files() if f.status == "ok"]
+
     def thumbnail(self, path: Path, size: int) -> Any:
         from ..core.images import thumbnail
 

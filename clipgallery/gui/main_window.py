@@ -377,9 +377,17 @@ class MainWindow(QMainWindow):
         else:
             self.index_status.finished(f"Up to date · {report.model}")
             self.index_status.setToolTip(_report_text(report))
+            if (report.indexed or report.reused or report.removed) and self.loader.cache_dir is not None:
+                self.jobs.submit(self._prune_thumbnails, self.library, self.loader.cache_dir)
         self._refresh_failed()
         self._reload_listing()
         self.indexing_finished.emit(report)
+
+    def _prune_thumbnails(self, lib, cache_dir: Path) -> int:
+        """Runs in a worker: drop the cached thumbnails of photos deleted, moved or changed."""
+        from .thumbnails import prune_cache
+
+        return prune_cache(cache_dir, self.facade.thumbnail_keys(lib))
 
     def _indexing_error(self, message: str) -> None:
         self.index_status.finished("Not indexed")

@@ -1,4 +1,5 @@
 """Thumbnails: decoded in a thread pool, kept on disk (JPEG, keyed by path, size and mtime) and in an LRU.
+The disk cache drops the thumbnails of deleted and changed photos after each complete index run.
 
 The UI thread only ever looks things up in memory; a miss queues a request (newest first, so
 what the user looks at now comes before what scrolled past) and the picture arrives through
@@ -7,10 +8,12 @@ the `ready` signal.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
 from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +66,32 @@ def _write_atomically(pil: Any, dest: Path) -> None:
         os.replace(tmp, dest)
     except OSError:
         pass  # a cache that cannot be written only costs speed next time
+
+
+def prune_cache(cache_dir: Path, photos: Iterable[tuple[str, int, int]]) -> int:
+    """Delete cached thumbnails of photos that are gone or changed: every file in `cache_dir` that is
+    not the thumbnail of one of `photos` (path, size, mtime_ns), plus leftover temporary files.
+    Returns how many files were deleted. Runs in a worker, after a complete index run."""
+    keep = {cache_path(cache_dir, path, size, mtime).name for path, size, mtime in photos}
+    removed = 0
+    try:
+        buckets = [d for d in cache_dir.iterdir() if d.is_dir()]
+    except OSError:
+        return 0
+    for bucket in buckets:
+        try:
+            entries = list(os.scandir(bucket))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name in keep or not entry.name.endswith((".jpg", ".tmp")):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed += 1
+        with contextlib.suppress(OSError):
+            bucket.rmdir()  # only succeeds when it is empty now
+    return removed
 
 
 class _Signals(QObject):
