@@ -62,6 +62,7 @@ def test_vectors_and_regions_come_back_sorted_by_id_whatever_order_they_were_wri
 
     (tmp_path / "photos").mkdir()
     lib = Library(tmp_path / "photos", tmp_path / "lib")
+    lib.set_regional(True)
     with lib.transaction():
         mid = lib.model_id("m", 4)
     rng = np.random.default_rng(0)
@@ -85,4 +86,21 @@ def test_vectors_and_regions_come_back_sorted_by_id_whatever_order_they_were_wri
     assert rids.tolist() == sorted(written)
     for i, fid in enumerate(rids):
         np.testing.assert_array_equal(regions[i], written[int(fid)].regions)
+    lib.close()
+
+
+def test_a_batch_encoded_before_regions_were_turned_off_does_not_store_them(tmp_path):
+    import numpy as np
+
+    from clipgallery.core.library import FileUpdate
+
+    (tmp_path / "photos").mkdir()
+    lib = Library(tmp_path / "photos", tmp_path / "lib")
+    lib.set_regional(True)
+    with lib.transaction():
+        mid = lib.model_id("m", 4)
+    batch = [FileUpdate("a", 1, 1, "h", vec=np.ones(4, np.float32), regions=np.ones((3, 4), np.float16))]
+    lib.set_regional(False)  # while the batch was being encoded
+    lib.apply(mid, batch)
+    assert lib.count(mid) == 1 and lib.region_count(mid) == 0
     lib.close()

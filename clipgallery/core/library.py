@@ -353,11 +353,14 @@ class Library:
         if not updates:
             return
         with self.transaction() as c:
+            # Read inside the write transaction: a batch encoded before the setting was turned off
+            # must not put region vectors back after set_regional(False) removed them.
+            regional = self.regional
             for u in updates:
-                self._apply_one(c, model_id, u)
+                self._apply_one(c, model_id, u, regional)
             self._bump()
 
-    def _apply_one(self, c: sqlite3.Connection, model_id: int, u: FileUpdate) -> None:
+    def _apply_one(self, c: sqlite3.Connection, model_id: int, u: FileUpdate, regional: bool) -> None:
         status = "failed" if u.error else "ok"
         fid = u.file_id
         if u.move_from is not None:
@@ -400,7 +403,7 @@ class Library:
         if u.vec is not None:
             c.execute("INSERT OR REPLACE INTO vectors(file_id, model_id, vec) VALUES(?,?,?)",
                       (fid, model_id, np.asarray(u.vec, dtype="<f4").tobytes()))
-        if u.regions is not None:
+        if u.regions is not None and regional:
             r = np.asarray(u.regions, dtype="<f2")
             c.execute("INSERT OR REPLACE INTO regions(file_id, model_id, count, dim, vecs) VALUES(?,?,?,?,?)",
                       (fid, model_id, r.shape[0], r.shape[1], r.tobytes()))
