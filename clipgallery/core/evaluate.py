@@ -20,13 +20,11 @@ from .errors import ClipGalleryError, ImageError
 from .images import decode
 from .regions import l2, mac, match_scores, regional_vectors, rmac
 from .scan import walk
+from .tagging import DEFAULT_TEMPLATES
 
 TEMPLATE = "a photo of a {}."
-ENSEMBLE = (
-    "a photo of a {}.", "a picture of a {}.", "a photo of the {}.", "a close-up photo of a {}.",
-    "a bright photo of a {}.", "a cropped photo of a {}.", "a photo of a small {}.", "a photo of a large {}.",
-    "a blurry photo of a {}.", "a good photo of a {}.", "an image showing a {}.", "a snapshot of a {}.",
-)
+# The ensemble measured is the one the app tags with, so a report predicts what tagging will do.
+ENSEMBLE = DEFAULT_TEMPLATES
 STRATEGIES = ("template", "descriptions", "name_is_description", "ensemble")
 PROMPT_CHOICES = {
     "template": ("template", "ensemble"),
