@@ -272,19 +272,26 @@ def graceful_cancel() -> threading.Event:
 def cmd_index(args: argparse.Namespace) -> int:
     from .core.embed import Embedder
     from .core.indexer import index_folder
+    from .core.models import parse_spec
 
     lib = open_library(args, create=True)
     if args.regional is not None and args.regional != lib.regional:
         lib.set_regional(args.regional)
         print("Region vectors " + ("on: photos indexed before get them now" if args.regional
                                    else "off: the stored ones were dropped"), file=sys.stderr)
-    print(f"Loading model {args.model or 'default'}...", file=sys.stderr)
-    embedder = Embedder.load(args.model, args.device)
-    print(f"Indexing {lib.root} with {embedder.spec} on {embedder.device} "
-          f"(library: {lib.dir})", file=sys.stderr)
+    spec = parse_spec(args.model).text
+
+    def load():  # only when some photo needs encoding: an up-to-date folder is checked without the model
+        print(f"Loading model {spec}...", file=sys.stderr)
+        embedder = Embedder.load(spec, args.device)
+        print(f"Indexing {lib.root} with {embedder.spec} on {embedder.device} (library: {lib.dir})",
+              file=sys.stderr)
+        return embedder
+
     bar = ProgressBar()
     try:
-        report = index_folder(lib, embedder, args.batch_size, args.workers, progress=bar, cancel=graceful_cancel())
+        report = index_folder(lib, load, args.batch_size, args.workers, progress=bar, cancel=graceful_cancel(),
+                              spec=spec)
     finally:
         bar.close()
     data = report.to_json()

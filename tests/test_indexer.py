@@ -307,3 +307,30 @@ def test_two_models_keep_separate_vectors(tmp_path, embedders):
     assert shapes is None
     assert lib.indexed_model() == "tiny-random"
     assert {m[1] for m in lib.models()} == {"tiny-random"}
+
+
+def test_a_model_loader_is_called_only_when_something_needs_encoding(tmp_path, embedders):
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i in range(3):
+        photo(40 + i).save(root / f"p{i}.jpg")
+    emb = embedders("tiny-random")
+    loads = []
+
+    def load():
+        loads.append(1)
+        return emb
+
+    lib = Library(root, tmp_path / "lib")
+    first = index_folder(lib, load, spec=emb.spec)
+    assert first.indexed == 3 and len(loads) == 1  # a model new to the library is always loaded
+    assert index_folder(lib, load, spec=emb.spec).unchanged == 3 and len(loads) == 1  # up to date: no model
+    (root / "p1.jpg").unlink()
+    gone = index_folder(lib, load, spec=emb.spec)
+    assert gone.removed == 1 and len(loads) == 1  # a deletion needs no model either
+    photo(99).save(root / "new.jpg")
+    added = index_folder(lib, load, spec=emb.spec)
+    assert added.indexed == 1 and len(loads) == 2
+    with pytest.raises(ValueError):
+        index_folder(lib, load)  # a loader without its spec
+    lib.close()

@@ -92,34 +92,53 @@ class _Result:
 
 def index_folder(
     library: Library,
-    embedder: Embedder,
+    embedder: Embedder | Callable[[], Embedder],
     batch_size: int | None = None,
     workers: int | None = None,
     progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
     pause: threading.Event | None = None,
+    spec: str | None = None,
 ) -> IndexReport:
-    """Bring the library up to date with its folder for this embedder's model."""
+    """Bring the library up to date with its folder for this embedder's model.
+
+    `embedder` may be a function that loads the model, with its canonical `spec`: a model the
+    library already holds vectors of is then loaded only when some photo needs encoding, so an
+    up-to-date folder is checked in the time of a folder walk (and without the weights at hand).
+    """
     t0 = time.perf_counter()
     cancel = cancel or threading.Event()
-    report = IndexReport(model=embedder.spec)
+    if isinstance(embedder, Embedder):
+        spec, load = embedder.spec, None
+    elif spec is None:
+        raise ValueError("a model loader needs the model's spec")
+    else:
+        load, embedder = embedder, None
+    report = IndexReport(model=spec)
     notify = progress or (lambda p: None)
-    batch_size = batch_size or default_batch_size(embedder.device)
 
     unreadable: list[str] = []
     scanned = list(walk(library.root, skip=library.dir, unreadable=unreadable,
                         on_progress=lambda n: n % 500 == 0 and notify(Progress("scanning", n, 0))))
     regional = library.regional
-    if regional and not embedder.supports_regions:
-        raise ModelLoadError(f"regional vectors are on for this library, but {embedder.spec} has no spatial "
-                             "features clipgallery can read (a ViT or a ResNet CLIP is needed); turn them off "
-                             "or choose another model")
-    with library.transaction():
-        model_id = library.model_id(embedder.spec, embedder.dim)
-    changes = compare(scanned, library.known_files(model_id, regional))
+    known_id = library.model_id(spec)
+    changes = compare(scanned, library.known_files(known_id if known_id is not None else -1, regional))
     report.unchanged = len(changes.unchanged)
-    reusable = library.hashes_with_vectors(model_id, regional)
-    movable = {k.content_hash: k for k in changes.missing if k.content_hash and k.has_vector}
+    # A model this library has not used yet is always loaded: that is what checks its name.
+    if embedder is None and (changes.new or changes.changed or known_id is None):
+        embedder = load()
+    if embedder is None:  # nothing to encode: only deletions to apply below
+        model_id, reusable, movable = known_id, {}, {}
+    else:
+        if regional and not embedder.supports_regions:
+            raise ModelLoadError(f"regional vectors are on for this library, but {embedder.spec} has no spatial "
+                                 "features clipgallery can read (a ViT or a ResNet CLIP is needed); turn them "
+                                 "off or choose another model")
+        with library.transaction():
+            model_id = library.model_id(embedder.spec, embedder.dim)
+        reusable = library.hashes_with_vectors(model_id, regional)
+        movable = {k.content_hash: k for k in changes.missing if k.content_hash and k.has_vector}
+    batch_size = batch_size or default_batch_size(embedder.device if embedder is not None else "cpu")
 
     items = [_Item(f, None) for f in changes.new] + [_Item(f, k) for f, k in changes.changed]
     total = len(items)
