@@ -152,9 +152,11 @@ def test_thumbnails_are_cached_on_disk_and_bad_files_say_why(qtbot, tmp_path):
     Path(paths[1]).unlink()
     (cache / "00").mkdir(exist_ok=True)
     (cache / "00" / "left.tmp").write_bytes(b"half a jpeg")
+    os.utime(cache / "00" / "left.tmp", (1e9, 1e9))  # left by a crash long ago
+    (cache / "00" / "writing.tmp").write_bytes(b"being written now")  # kept: a loader is writing it
     current = [(p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in paths if os.path.exists(p)]
     assert prune_cache(cache, current) == 3
-    assert sorted(cache.rglob("*.*")) == sorted(cache_path(cache, *c) for c in current)
+    assert sorted(cache.rglob("*.*")) == sorted([cache_path(cache, *c) for c in current] + [cache / "00" / "writing.tmp"])
 
 
 def test_thumbnails_of_deleted_photos_are_dropped_after_indexing(qtbot, gui_window, tmp_path):

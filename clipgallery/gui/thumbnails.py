@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +26,7 @@ from .workers import describe_error
 
 STORED_PX = 320  # thumbnails are stored at this size and scaled down for display
 MEMORY_BUDGET = 192 * 1024 * 1024  # bytes of display pixmaps kept in memory
+STALE_TMP_S = 3600  # a temporary file this old was left by a crash, not a write in progress
 MAX_PENDING = 1500  # more than a screen of the smallest thumbnails; older requests are dropped
 
 
@@ -86,12 +88,21 @@ def prune_cache(cache_dir: Path, photos: Iterable[tuple[str, int, int]]) -> int:
         for entry in entries:
             if entry.name in keep or not entry.name.endswith((".jpg", ".tmp")):
                 continue
+            if entry.name.endswith(".tmp") and _age(entry) < STALE_TMP_S:
+                continue  # a loader thread may be writing it right now
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)
                 removed += 1
         with contextlib.suppress(OSError):
             bucket.rmdir()  # only succeeds when it is empty now
     return removed
+
+
+def _age(entry: os.DirEntry) -> float:
+    try:
+        return time.time() - entry.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 class _Signals(QObject):
