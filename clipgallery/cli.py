@@ -369,7 +369,8 @@ def _eval_plots(report: dict, folder: Path) -> list[Path]:
         posts = list(dict.fromkeys(r["post"] for r in rows))
         poolings = list(dict.fromkeys(r["pooling"] for r in rows))
         out.append(bar_chart("Retrieval mAP", poolings,
-                             {p: [next(r["mAP"] for r in rows if r["pooling"] == q and r["post"] == p) for q in poolings]
+                             {p: [next((r["mAP"] for r in rows if r["pooling"] == q and r["post"] == p), None)
+                                  for q in poolings]
                               for p in posts}, folder / "retrieval-map.png"))
     else:
         out.append(bar_chart("Typographic attack", ["clean", "attacked"],

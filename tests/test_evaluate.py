@@ -171,3 +171,15 @@ def test_cli_writes_reports_and_plots_that_parse_back(shapes_dataset, tmp_path, 
     # a second run never overwrites the first report
     assert cli_main(["eval", "probe", str(shapes_dataset), "--model", MODEL, "--report", str(report_path)]) == 0
     assert report_path.exists() and (report_path.parent / "zs (2).md").exists()
+
+
+@pytest.mark.parametrize("kind, chart", [("retrieval", "retrieval-map.png"), ("typographic", "typographic.png")])
+def test_cli_retrieval_and_typographic_plots(small_shapes_dataset, tmp_path, capsys, kind, chart):
+    code = cli_main(["eval", kind, str(small_shapes_dataset), "--model", MODEL, "--report", str(tmp_path / "r.md"),
+                     "--plots", str(tmp_path / "plots"), "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    from PIL import Image
+
+    assert [Path(p).name for p in data["plots"]] == [chart]
+    assert Image.open(data["plots"][0]).size[0] > 100

@@ -17,8 +17,8 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def bar_chart(title: str, categories: list[str], series: dict[str, list[float]], path: Path) -> Path:
-    """Grouped bars of values in [0, 1]: one group per category, one bar per series."""
+def bar_chart(title: str, categories: list[str], series: dict[str, list[float | None]], path: Path) -> Path:
+    """Grouped bars of values in [0, 1]: one group per category, one bar per series (None: no bar)."""
     n_cat, n_ser = len(categories), max(1, len(series))
     bar_w, gap, left, top, height = 26, 24, 60, 50, 300
     width = left + n_cat * (n_ser * bar_w + gap) + 180
@@ -32,6 +32,8 @@ def bar_chart(title: str, categories: list[str], series: dict[str, list[float]],
     for ci, cat in enumerate(categories):
         x0 = left + ci * (n_ser * bar_w + gap)
         for si, values in enumerate(series.values()):
+            if values[ci] is None:
+                continue
             v = float(np.clip(values[ci], 0, 1))
             x = x0 + si * bar_w
             d.rectangle((x, top + height - v * height, x + bar_w - 3, top + height), fill=PALETTE[si % len(PALETTE)])
