@@ -37,7 +37,7 @@ def bar_chart(title: str, categories: list[str], series: dict[str, list[float | 
             v = float(np.clip(values[ci], 0, 1))
             x = x0 + si * bar_w
             d.rectangle((x, top + height - v * height, x + bar_w - 3, top + height), fill=PALETTE[si % len(PALETTE)])
-        d.text((x0, top + height + 8), cat[:14], fill="black", font=_font(12))
+        d.text((x0, top + height + 8), cat[:16], fill="black", font=_font(12))
     for si, name in enumerate(series):
         y = top + si * 20
         d.rectangle((im.width - 160, y, im.width - 148, y + 12), fill=PALETTE[si % len(PALETTE)])
