@@ -118,3 +118,20 @@ def test_a_box_drawn_in_the_viewer_finds_that_object_in_other_scenes(qtbot, gui_
     # Esc drops the box first, and only then closes the viewer.
     qtbot.keyClick(viewer, Qt.Key.Key_Escape)
     assert canvas.box is None and viewer.isVisible()
+
+
+def test_photos_without_regions_yet_are_left_out_and_the_status_bar_says_so(qtbot, gui_window, scenes):
+    w = open_indexed(qtbot, gui_window, scenes)
+    w.library.set_regional(True)
+    with qtbot.waitSignal(w.indexing_finished, timeout=INDEX_TIMEOUT_MS):
+        w.start_indexing()
+    qtbot.waitUntil(lambda: not w._search_busy and not w.jobs.busy, timeout=10_000)
+    # As while indexing is still adding them: two photos have no regions yet.
+    ids = w.library.file_ids(["d.png", "e.png"])
+    with w.library.transaction() as c:
+        c.executemany("DELETE FROM regions WHERE file_id=?", [(i,) for i in ids.values()])
+        w.library._bump()
+    with qtbot.waitSignal(w.results_shown, timeout=30_000):
+        w.find_shared(row_of(w, "a.png"))
+    assert sorted(names(w)) == ["a.png", "b.png", "c.png"]
+    assert "2 photos have no region vectors yet" in w.note_label.text()

@@ -101,6 +101,7 @@ class Facade:
         self._embedders: dict[tuple[str, str], Any] = {}
         self._searchers: dict[tuple[int, str], Any] = {}
         self._load_lock = threading.Lock()
+        self._notice = ""  # the searchers' last word to the user (an index being built, photos left out)
 
     # -- folders ----------------------------------------------------------------------------------
 
@@ -219,10 +220,18 @@ class Facade:
         with self._load_lock:
             s = self._searchers.get(key)
         if s is None:
-            s = Searcher(lib, self.embedder(spec, device))
+            s = Searcher(lib, self.embedder(spec, device), notify=self._set_notice)
             with self._load_lock:
                 self._searchers[key] = s
         return s
+
+    def _set_notice(self, text: str) -> None:
+        self._notice = text
+
+    def take_notice(self) -> str:
+        """What the last search had to tell the user ("" if nothing); cleared by reading it."""
+        text, self._notice = self._notice, ""
+        return text
 
     def search(self, lib: Library, spec: str, device: str, query: str, filters: Filters,
                threshold: float | None) -> list[Photo]:

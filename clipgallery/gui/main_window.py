@@ -490,6 +490,9 @@ class MainWindow(QMainWindow):
                 self.view.scrollToTop()
         self._shown_request = request
         self._update_count()
+        notice = self.facade.take_notice()
+        if notice:
+            self.notify(notice)
         self.results_shown.emit(len(photos))
 
     def _request_key(self) -> tuple:
