@@ -480,12 +480,7 @@ class Library:
         rows = self.conn.execute(
             "SELECT v.file_id, v.vec FROM vectors v JOIN files f ON f.id = v.file_id "
             "WHERE v.model_id=? AND f.status='ok'", (model_id,)).fetchall()
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        order = np.argsort(ids, kind="stable")
-        ids = ids[order]
-        mat = np.empty((len(rows), dim[0]), np.float32)
-        for i, r in enumerate(order):
-            mat[i] = np.frombuffer(rows[r][1], dtype="<f4")
+        ids, mat = _sorted_blobs(rows, np.float32, (dim[0],))
         with self._cache_lock:
             self._cache[model_id] = (gen, ids, mat)
         return ids, mat
@@ -504,18 +499,14 @@ class Library:
             hit = self._region_cache.get(model_id)
             if hit and hit[0] == gen:
                 return hit[1], hit[2]
-        rows = self.conn.execute(  # sorted below, not by SQLite (see vectors())
+        rows = self.conn.execute(  # sorted in _sorted_blobs, not by SQLite (see vectors())
             "SELECT r.file_id, r.count, r.dim, r.vecs FROM regions r JOIN files f ON f.id = r.file_id "
             "WHERE r.model_id=? AND f.status='ok'", (model_id,)).fetchall()
         count, dim = 0, 0
         if rows:  # one model gives one grid; should another shape ever appear, keep the common one
             (count, dim), _ = Counter((r[1], r[2]) for r in rows).most_common(1)[0]
             rows = [r for r in rows if (r[1], r[2]) == (count, dim)]
-        rows.sort(key=lambda r: r[0])
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        arr = np.empty((len(rows), count, dim), np.float16)
-        for i, r in enumerate(rows):
-            arr[i] = np.frombuffer(r[3], dtype="<f2").reshape(count, dim)
+        ids, arr = _sorted_blobs(rows, np.float16, (count, dim))
         with self._cache_lock:
             self._region_cache[model_id] = (gen, ids, arr)
         return ids, arr
@@ -533,6 +524,20 @@ class _Transaction:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _sorted_blobs(rows: Sequence[tuple], dtype: type, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of (file id, ..., little-endian blob) in any order -> (ids sorted, array [n, *shape]).
+
+    Filled row by row into one array: as fast as joining the blobs and reordering, with half the
+    peak memory (the blobs are already held once by the rows)."""
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    order = np.argsort(ids, kind="stable")
+    out = np.empty((len(rows), *shape), dtype)
+    stored = np.dtype(dtype).newbyteorder("<")
+    for i, r in enumerate(order):
+        out[i] = np.frombuffer(rows[r][-1], dtype=stored).reshape(shape)
+    return ids[order], out
 
 
 def _statements(script: str) -> list[str]:
