@@ -725,7 +725,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     for path in plan.missing:
         print(f"clipgallery: skipped (no longer exists): {path}", file=sys.stderr)
     if args.dry_run:
-        result = ex.ExportResult(plan, skipped=[(p, "no longer exists") for p in plan.missing], dry_run=True)
+        result = ex.ExportResult(plan, skipped=[(p, "no longer exists") for p in plan.missing],
+                                 already=plan.already, dry_run=True)
         emit(args, result.to_json(), "dry run, nothing written. " + plan.describe())
         return 0
     bar = PhaseBar()
@@ -734,9 +735,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     text = [f"{len(result.written)} photos exported to {plan.dest} ({plan.mode})"
-            + (" before being cancelled" if result.cancelled else "")]
+            + (" before being cancelled" if result.cancelled else "")
+            + (f"; {len(result.already)} already there from an earlier export" if result.already else "")]
     text += [f"  skipped: {p}: {r}" for p, r in result.skipped]
-    text.append(f"manifest: {result.manifest_csv}")
+    if result.manifest_csv is not None:
+        text.append(f"manifest: {result.manifest_csv}")
     emit(args, result.to_json(), "\n".join(text))
     return 130 if result.cancelled else 0
 
