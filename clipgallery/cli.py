@@ -176,7 +176,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", metavar="SPEC", help="which indexed model (default: the main one)")
     _json(s)
     s.set_defaults(func=cmd_export)
+    _global_option_everywhere(p, "--library-dir", type=Path, metavar="DIR",
+                              help="where the library of this folder lives (also accepted before the command)")
     return p
+
+
+def _global_option_everywhere(parser: argparse.ArgumentParser, *flags: str, **kwargs: Any) -> None:
+    """Accept a global option after the command too (`clipgallery index PATH --library-dir DIR`),
+    where people put it; SUPPRESS keeps a value given before the command when it is not repeated."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                sub.add_argument(*flags, default=argparse.SUPPRESS, **kwargs)
+                _global_option_everywhere(sub, *flags, **kwargs)
 
 
 def _json(s: argparse.ArgumentParser) -> None:
@@ -251,6 +263,40 @@ class ProgressBar:
             self.bar.close()
 
 
+class DownloadBar:
+    """A first run's model download as one tqdm bar in bytes on stderr (nothing when cached)."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def __call__(self, p) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=p.total or None, unit="B", unit_scale=True, unit_divisor=1024,
+                            desc=f"Downloading {p.what}", file=sys.stderr, dynamic_ncols=True)
+        if p.total and self.bar.total != p.total:
+            self.bar.total = p.total
+        self.bar.n = p.done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def load_embedder_with_progress(spec: str, device: str = "auto"):
+    """Embedder.load with a download bar for a first run; Ctrl-C stops a download cleanly."""
+    from .core.embed import Embedder
+
+    bar = DownloadBar()
+    try:
+        return Embedder.load(spec, device, download=bar)
+    finally:
+        bar.close()
+
+
 def graceful_cancel() -> threading.Event:
     """First Ctrl-C asks the running job to stop after the current batch; a second one aborts."""
     cancel = threading.Event()
@@ -270,7 +316,6 @@ def graceful_cancel() -> threading.Event:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from .core.embed import Embedder
     from .core.indexer import index_folder
     from .core.models import parse_spec
 
@@ -283,7 +328,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     def load():  # only when some photo needs encoding: an up-to-date folder is checked without the model
         print(f"Loading model {spec}...", file=sys.stderr)
-        embedder = Embedder.load(spec, args.device)
+        embedder = load_embedder_with_progress(spec, args.device)
         print(f"Indexing {lib.root} with {embedder.spec} on {embedder.device} (library: {lib.dir})",
               file=sys.stderr)
         return embedder
@@ -588,10 +633,9 @@ def _indexed_spec(lib, model: str | None) -> str:
 
 
 def _load_embedder(spec: str):
-    from .core.embed import Embedder
 
     print(f"Loading model {spec}...", file=sys.stderr)
-    return Embedder.load(spec, "auto")
+    return load_embedder_with_progress(spec, "auto")
 
 
 def cmd_tag(args: argparse.Namespace) -> int:

@@ -18,8 +18,10 @@ class Embedder:
         self._m = loaded
 
     @classmethod
-    def load(cls, spec: str | ModelSpec | None = None, device: str = "auto") -> Embedder:
-        return cls(load_model(spec, device))
+    def load(cls, spec: str | ModelSpec | None = None, device: str = "auto", download: Any = None,
+             cancel: Any = None) -> Embedder:
+        """download(DownloadProgress) hears about a first-run weights download; cancel stops it."""
+        return cls(load_model(spec, device, download, cancel))
 
     @property
     def spec(self) -> str:
