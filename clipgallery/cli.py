@@ -803,6 +803,12 @@ def cmd_gui(args: argparse.Namespace) -> int:
         raise SystemExit("clipgallery gui: error: --screenshot needs a folder PATH")
     if args.query and args.screenshot is None:
         raise SystemExit("clipgallery gui: error: --query works with --screenshot")
+    from .gui.platform_check import check_display  # before Qt: its own message tells a person nothing
+
+    problem = check_display()
+    if problem is not None:
+        print(f"clipgallery: error: {problem}", file=sys.stderr)
+        return 1
     from .gui.app import run
 
     if args.panel and args.screenshot is None:
