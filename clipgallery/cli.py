@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 import threading
@@ -169,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--query", metavar="TEXT", help="the results of a search")
     s.add_argument("--label-set", metavar="NAME", help="with --tag: the label set LABEL belongs to")
     s.add_argument("-k", type=_positive_int, default=50, metavar="N", help="with --query: at most N photos")
-    s.add_argument("--threshold", type=float, metavar="T", help="with --query: only results scoring at least T")
+    s.add_argument("--threshold", type=_threshold, metavar="T",
+                   help="with --query: only results scoring at least T, or 'auto' (where the matches end)")
     s.add_argument("--mode", choices=["copy", "hardlink", "symlink"], default="copy")
     s.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
     s.add_argument("--force", action="store_true", help="allow a destination inside the photo folder")
@@ -193,6 +195,18 @@ def _global_option_everywhere(parser: argparse.ArgumentParser, *flags: str, **kw
 
 def _json(s: argparse.ArgumentParser) -> None:
     s.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def _threshold(text: str) -> float | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or 'auto': {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -432,7 +446,8 @@ _SEARCH_FLAGS = ("--exact", "--json")
 def _search_options(s: argparse.ArgumentParser, tag: bool = False) -> None:
     """The options shared by search and similar (also parsed again from after the query words)."""
     s.add_argument("-k", type=_positive_int, default=50, metavar="N", help="at most N results (default 50)")
-    s.add_argument("--threshold", type=float, metavar="T", help="only results scoring at least T (cosine, -1..1)")
+    s.add_argument("--threshold", type=_threshold, metavar="T",
+                   help="only results scoring at least T (cosine, -1..1), or 'auto': where the matches end")
     s.add_argument("--after", type=_date, metavar="DATE", help="only photos taken on or after DATE (YYYY-MM-DD)")
     s.add_argument("--before", type=_date, metavar="DATE", help="only photos taken before DATE (YYYY-MM-DD)")
     s.add_argument("--in", dest="within", metavar="SUBFOLDER", help="only photos in this subfolder of PATH")

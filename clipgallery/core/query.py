@@ -20,6 +20,7 @@ from .ann import LibraryAnn
 from .embed import Embedder
 from .errors import ImageError, QueryError
 from .library import Library
+from .relevance import AUTO, adaptive_threshold, background_sample
 from .scan import BASE_EXTENSIONS, HEIF_EXTENSIONS
 
 ANN_BUILDS = ("background", "now", "never")
@@ -241,24 +242,26 @@ class Searcher:
 
     # public API
 
-    def search(self, query: str | Query, k: int = 50, threshold: float | None = None, folder: str | None = None,
+    def search(self, query: str | Query, k: int = 50, threshold: float | str | None = None, folder: str | None = None,
                after: float | None = None, before: float | None = None, sort: str = "score",
                restrict: Collection[int] | None = None, exact: bool | None = None) -> list[Hit]:
         """Photos best matching the query (DESIGN query language), filtered, best first or newest first."""
         _check_options(k, sort, after, before)
+        _check_threshold(threshold)
         q = self.query_vector(query)
         return self._rank(q, k, threshold, folder, after, before, sort, restrict, exact)
 
-    def similar(self, image: Path | int, k: int = 50, threshold: float | None = None, folder: str | None = None,
+    def similar(self, image: Path | int, k: int = 50, threshold: float | str | None = None, folder: str | None = None,
                 after: float | None = None, before: float | None = None, sort: str = "score",
                 restrict: Collection[int] | None = None, exact: bool | None = None) -> list[Hit]:
         """Photos that look like an indexed photo (by file id or path) or any image file on disk."""
         _check_options(k, sort, after, before)
+        _check_threshold(threshold)
         q = self.image_vector(image)
         return self._rank(q, k, threshold, folder, after, before, sort, restrict, exact)
 
     def similar_regional(self, image: Path | int, k: int = 50, box: Sequence[float] | None = None,
-                         threshold: float | None = None, folder: str | None = None, after: float | None = None,
+                         threshold: float | str | None = None, folder: str | None = None, after: float | None = None,
                          before: float | None = None, sort: str = "score",
                          restrict: Collection[int] | None = None) -> list[Hit]:
         """Photos that contain the parts of an image (core.regions), wherever they sit in the scene.
@@ -268,6 +271,7 @@ class Searcher:
         the setting was turned on are left out until the next index run, and `notify` says so.
         """
         _check_options(k, sort, after, before)
+        _check_threshold(threshold)
         from .regions import match_scores
 
         snap = self._snapshot()
@@ -294,6 +298,8 @@ class Searcher:
             return []
         scores = match_scores(q, regions if len(sel) == len(rids) else regions[sel])
         self.last_method = "regional"
+        if threshold == AUTO:
+            threshold = adaptive_threshold(scores, scores)
         return self._hits(snap, rows, scores, k, threshold, sort)
 
     def image_regions(self, image: Path | int, box: Sequence[float] | None = None,
@@ -346,12 +352,13 @@ class Searcher:
                              f"{q.shape[1]}-d ones: index the folder again")
         return q
 
-    def rank_vector(self, vector: np.ndarray, k: int = 50, threshold: float | None = None,
+    def rank_vector(self, vector: np.ndarray, k: int = 50, threshold: float | str | None = None,
                     folder: str | None = None, after: float | None = None, before: float | None = None,
                     sort: str = "score", restrict: Collection[int] | None = None,
                     exact: bool | None = None) -> list[Hit]:
         """Photos nearest to a vector already in this model's space (e.g. from query_vector)."""
         _check_options(k, sort, after, before)
+        _check_threshold(threshold)
         v = np.asarray(vector, np.float32).reshape(-1)
         norm = float(np.linalg.norm(v))
         if v.shape[0] != self.embedder.dim or norm < 1e-6:
@@ -518,7 +525,7 @@ class Searcher:
     def _has_files_under(self, rel: str) -> bool:
         return len(self._snapshot().rows_under(rel)) > 0
 
-    def _rank(self, q: np.ndarray, k: int, threshold: float | None, folder: str | None, after: float | None,
+    def _rank(self, q: np.ndarray, k: int, threshold: float | str | None, folder: str | None, after: float | None,
               before: float | None, sort: str, restrict: Collection[int] | None,
               exact: bool | None) -> list[Hit]:
         snap = self._snapshot()
@@ -536,6 +543,8 @@ class Searcher:
             self.last_method = "exact"
         else:
             self.last_method = "ann"
+        if threshold == AUTO:
+            threshold = adaptive_threshold(scores, snap.mat[background_sample(n)] @ q)
         return self._hits(snap, rows, scores, k, threshold, sort)
 
     def _hits(self, snap: _Snapshot, rows: np.ndarray, scores: np.ndarray, k: int, threshold: float | None,
@@ -591,6 +600,13 @@ def _exact_rank(mat: np.ndarray, q: np.ndarray, k: int, mask: np.ndarray | None,
         part = np.argpartition(-scores, k - 1)[:k]
         rows, scores = rows[part], scores[part]
     return rows, scores
+
+
+def _check_threshold(threshold: float | str | None) -> None:
+    if threshold is None or threshold == AUTO:
+        return
+    if isinstance(threshold, str) or not math.isfinite(float(threshold)):
+        raise QueryError(f"the relevance threshold must be a number or '{AUTO}', not {threshold!r}")
 
 
 def _check_options(k: int, sort: str, after: float | None, before: float | None) -> None:
