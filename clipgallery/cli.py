@@ -439,7 +439,8 @@ def _eval_plots(report: dict, folder: Path) -> list[Path]:
     return out
 
 
-_SEARCH_VALUE_OPTIONS = ("-k", "--threshold", "--after", "--before", "--in", "--sort", "--model", "--tag")
+_SEARCH_VALUE_OPTIONS = ("-k", "--threshold", "--after", "--before", "--in", "--sort", "--model", "--tag",
+                         "--library-dir")
 _SEARCH_FLAGS = ("--exact", "--json")
 
 
@@ -477,6 +478,7 @@ def _query_text(args: argparse.Namespace) -> str:
     """
     opts = argparse.ArgumentParser(prog="clipgallery search", add_help=False)
     _search_options(opts, tag=True)
+    opts.add_argument("--library-dir", type=Path, default=argparse.SUPPRESS)
     words, pulled, tokens = [], [], list(args.query)
     i = 0
     while i < len(tokens):
