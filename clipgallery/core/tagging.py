@@ -6,6 +6,7 @@ in the label set named TAUGHT, one label per taught probe.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
@@ -36,6 +37,18 @@ DEFAULT_TEMPLATES = (
     "a good photo of a {}.",
     "a {}.",
 )
+# "None of these": a label is given only when the photo is closer to it than to these. Without
+# it a closed set forces a label on every photo (a pagoda tagged "star" by a set of shapes).
+DEFAULT_NONE = (
+    "a photo.",
+    "a picture of something.",
+    "an everyday scene.",
+    "a photo of an object.",
+    "an image.",
+)
+# For models that cannot read a generic prompt (a small model trained on one domain), a label
+# must also fit the photo at least this share as well as it fits its best photo in the library.
+FIT = 0.5
 MAX_LABEL_CHARS = 200
 SCORE_CHUNK = 8192  # photos scored per step: bounds memory and lets cancel act quickly
 TEXT_BATCH = 64  # prompts encoded (and kept) per step
@@ -56,12 +69,15 @@ class LabelSet:
     templates: tuple[str, ...] = DEFAULT_TEMPLATES
     threshold: float | None = None  # the set's own default threshold, if it names one
     origin: str = ""  # where it came from: a file path, "built-in" or "library"
+    none: tuple[str, ...] = DEFAULT_NONE  # "none of these" prompts a label must beat
 
     def to_json(self) -> dict[str, Any]:
         labels = {lab: list(self.descriptions.get(lab, ())) for lab in self.labels}
         data: dict[str, Any] = {"name": self.name, "labels": labels, "templates": list(self.templates)}
         if self.threshold is not None:
             data["threshold"] = self.threshold
+        if self.none != DEFAULT_NONE:
+            data["none"] = list(self.none)
         return data
 
     def default_threshold(self) -> float:
@@ -103,7 +119,19 @@ def parse_label_set(data: Any, origin: str = "") -> LabelSet:
     threshold = data.get("threshold")
     if threshold is not None and (not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1):
         raise QueryError(f"{where}: \"threshold\" must be a number between 0 and 1")
-    return LabelSet(name, labels, descriptions, templates, None if threshold is None else float(threshold), origin)
+    none = _parse_none(data.get("none"), where)
+    return LabelSet(name, labels, descriptions, templates, None if threshold is None else float(threshold), origin,
+                    none)
+
+
+def _parse_none(raw: Any, where: str) -> tuple[str, ...]:
+    """The "none of these" prompts; an empty list makes the set closed (every photo gets its best label)."""
+    if raw is None:
+        return DEFAULT_NONE
+    if not isinstance(raw, list) or not all(isinstance(t, str) and t.strip() for t in raw):
+        raise QueryError(f"{where}: \"none\" must be a list of sentences describing a photo that fits no label "
+                         "(or [] for a closed set, where every photo gets its best label)")
+    return tuple(_clean_text(t) for t in raw)
 
 
 def _parse_labels(pairs: list[tuple[Any, Any]], where: str) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
@@ -177,7 +205,7 @@ def load_label_set(spec: str | Path, library: Library | None = None, model_spec:
     builtin = builtin_label_sets()
     if text in builtin:
         ls = read_label_set_file(builtin[text])
-        return LabelSet(ls.name, ls.labels, ls.descriptions, ls.templates, ls.threshold, "built-in")
+        return dataclasses.replace(ls, origin="built-in")
     if library is not None and model_spec is not None:
         stored = _stored_label_sets(library, model_spec)
         if text in stored:
@@ -336,14 +364,24 @@ def tag_library(
     ids, mat = library.vectors(model_id)
     notify = progress or (lambda p: None)
     text = label_embeddings(label_set, embedder, strategy, library, notify)
+    open_set = bool(label_set.none)
+    if open_set:
+        none = _unit(encode_texts_cached(library, embedder.spec, list(label_set.none), embedder, notify).mean(0))
+        floor = FIT * _best_fit(mat, text)
     rows: list[tuple[int, int, str, str, float]] = []
     per_file: list[tuple[int, tuple[Tag, ...]]] = []
     for start in range(0, len(ids), SCORE_CHUNK):
         if cancel is not None and cancel.is_set():
             return TagReport(label_set.name, embedder.spec, strategy, threshold, [], {}, time.perf_counter() - t0, True)
-        probs = softmax_scores(mat[start:start + SCORE_CHUNK], text, embedder.logit_scale)
-        for fid, p in zip(ids[start:start + SCORE_CHUNK].tolist(), probs):
-            tags = _pick(label_set.labels, p, threshold)
+        chunk = mat[start:start + SCORE_CHUNK]
+        if open_set:
+            cos = chunk @ text.T
+            fits = (cos > (chunk @ none)[:, None]) & (cos >= floor[None, :])
+        else:
+            fits = np.ones((len(chunk), len(text)), bool)
+        probs = softmax_scores(chunk, text, embedder.logit_scale)
+        for fid, p, ok in zip(ids[start:start + SCORE_CHUNK].tolist(), probs, fits):
+            tags = _pick(label_set.labels, p, threshold, ok)
             per_file.append((fid, tags))
             rows += [(fid, model_id, label_set.name, t.label, t.score) for t in tags]
         notify(Progress("tagging", min(start + SCORE_CHUNK, len(ids)), len(ids)))
@@ -362,10 +400,20 @@ def tag_library(
     return TagReport(label_set.name, embedder.spec, strategy, threshold, photos, counts, time.perf_counter() - t0)
 
 
-def _pick(labels: Sequence[str], probs: np.ndarray, threshold: float) -> tuple[Tag, ...]:
+def _pick(labels: Sequence[str], probs: np.ndarray, threshold: float, fits: np.ndarray | None = None) -> tuple[Tag, ...]:
+    """The best label and every label at or above threshold, among those that fit at all."""
     order = np.argsort(-probs, kind="stable")
     best = int(order[0])
-    return tuple(Tag(labels[i], float(probs[i])) for i in order.tolist() if i == best or probs[i] >= threshold)
+    return tuple(Tag(labels[i], float(probs[i])) for i in order.tolist()
+                 if (i == best or probs[i] >= threshold) and (fits is None or fits[i]))
+
+
+def _best_fit(mat: np.ndarray, text: np.ndarray) -> np.ndarray:
+    """Per label, the cosine of the photo it fits best (0 floor: a label nothing fits goes to nobody)."""
+    best = np.full(len(text), -1.0, np.float32)
+    for start in range(0, len(mat), SCORE_CHUNK):
+        best = np.maximum(best, (mat[start:start + SCORE_CHUNK] @ text.T).max(axis=0))
+    return np.maximum(best, 0.0)
 
 
 def _model_id(library: Library, model_spec: str) -> int:
@@ -407,7 +455,7 @@ def _stored_label_sets(library: Library, model_spec: str) -> dict[str, LabelSet]
     out = {}
     for name, definition in rows:
         ls = parse_label_set(json.loads(definition), "library")
-        out[name] = LabelSet(ls.name, ls.labels, ls.descriptions, ls.templates, ls.threshold, "library")
+        out[name] = dataclasses.replace(ls, origin="library")
     return out
 
 
