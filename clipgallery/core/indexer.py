@@ -27,6 +27,8 @@ from .images import decode
 from .library import FileUpdate, Library
 from .scan import KnownFile, ScannedFile, compare, walk
 
+CANCEL_STEP = 8  # photos encoded between two looks at the cancel flag on a CPU (about half a second)
+
 
 @dataclass
 class Progress:
@@ -143,7 +145,7 @@ def index_folder(
     items = [_Item(f, None) for f in changes.new] + [_Item(f, k) for f, k in changes.changed]
     total = len(items)
     notify(Progress("indexing", 0, total))
-    pipeline = _Pipeline(library, embedder, model_id, reusable, movable, report, notify, total, regional)
+    pipeline = _Pipeline(library, embedder, model_id, reusable, movable, report, notify, total, regional, cancel)
     pool = ThreadPoolExecutor(max_workers=workers or default_workers(), thread_name_prefix="decode")
     try:
         pending: deque[Future] = deque()
@@ -161,7 +163,8 @@ def index_folder(
                 break
             pipeline.add(pending.popleft().result())
             if pipeline.tensor_count >= batch_size or (exhausted and not pending):
-                _wait_while_paused(pause, cancel)
+                if _wait_while_paused(pause, cancel):
+                    pipeline.restart_rate()  # time spent paused is not time spent indexing
                 if cancel.is_set():
                     break
                 pipeline.flush()
@@ -185,9 +188,13 @@ def index_folder(
     return report
 
 
-def _wait_while_paused(pause: threading.Event | None, cancel: threading.Event) -> None:
+def _wait_while_paused(pause: threading.Event | None, cancel: threading.Event) -> bool:
+    """Block while paused; whether it did."""
+    waited = False
     while pause is not None and pause.is_set() and not cancel.is_set():
+        waited = True
         time.sleep(0.05)
+    return waited
 
 
 def _prepare(path: Path, item: _Item, embedder: Embedder, reusable: dict[str, int]) -> _Result:
@@ -213,8 +220,10 @@ def _prepare(path: Path, item: _Item, embedder: Embedder, reusable: dict[str, in
 class _Pipeline:
     """Collects prepared files in order, encodes them a batch at a time and commits each batch."""
 
-    def __init__(self, library, embedder, model_id, reusable, movable, report, notify, total, regional=False):
+    def __init__(self, library, embedder, model_id, reusable, movable, report, notify, total, regional=False,
+                 cancel: threading.Event | None = None):
         self.library, self.embedder, self.model_id = library, embedder, model_id
+        self.cancel = cancel or threading.Event()
         self.regional = regional
         self.reusable, self.movable, self.report, self.notify = reusable, movable, report, notify
         self.total = total
@@ -237,12 +246,18 @@ class _Pipeline:
         results, self.results, self.tensor_count = self.results, [], 0
         with_tensor = [r for r in results if r.tensor is not None]
         vecs, regions = [], []
-        if with_tensor:
-            batch = torch.stack([r.tensor for r in with_tensor])
+        # On a CPU a batch takes seconds; encoding it a few photos at a time lets a cancel (quitting
+        # the app) act within a fraction of a second. The batch is then dropped whole, uncommitted.
+        step = len(with_tensor) if self.embedder is None or self.embedder.device != "cpu" else CANCEL_STEP
+        for start in range(0, len(with_tensor), max(step, 1)):
+            if self.cancel.is_set():
+                return
+            batch = torch.stack([r.tensor for r in with_tensor[start:start + step]])
             if self.regional:
-                vecs, regions = self.embedder.encode_batch_with_regions(batch)
+                v, g = self.embedder.encode_batch_with_regions(batch)
+                vecs, regions = [*vecs, *v], [*regions, *g]
             else:
-                vecs = self.embedder.encode_batch(batch)
+                vecs = [*vecs, *self.embedder.encode_batch(batch)]
         vec_of = {id(r): v for r, v in zip(with_tensor, vecs)}
         regions_of = {id(r): g for r, g in zip(with_tensor, regions)}
         updates = [self._update(r, vec_of.get(id(r)), regions_of.get(id(r))) for r in results]
@@ -254,6 +269,10 @@ class _Pipeline:
         rate = (self.done - n_first) / max(now - t_first, 1e-9)
         eta = (self.total - self.done) / rate if rate > 0 else None
         self.notify(Progress("indexing", self.done, self.total, rate, eta, results[-1].item.scanned.relpath))
+
+    def restart_rate(self) -> None:
+        self.rates.clear()
+        self.rates.append((time.perf_counter(), self.done))
 
     def _update(self, r: _Result, vec, regions=None) -> FileUpdate:
         f, k = r.item.scanned, r.item.known

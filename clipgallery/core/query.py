@@ -234,6 +234,7 @@ class Searcher:
         self.notify = notify or (lambda message: None)
         self.ann_build = ann_build
         self._builder: threading.Thread | None = None
+        self._stop = threading.Event()  # set by close(): a background build ends at its next chunk
         self._encode_lock = threading.Lock()  # an Embedder runs one encode call at a time
         self._snap: _Snapshot | None = None
         self._ann: LibraryAnn | None = None
@@ -241,6 +242,13 @@ class Searcher:
         self.last_method = ""  # "exact" | "ann": how the last ranking was done (for tests and logs)
 
     # public API
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop a background index build and wait for it: nothing of it runs past this call."""
+        self._stop.set()
+        builder = self._builder
+        if builder is not None and builder.is_alive():
+            builder.join(timeout)
 
     def search(self, query: str | Query, k: int = 50, threshold: float | str | None = None, folder: str | None = None,
                after: float | None = None, before: float | None = None, sort: str = "score",
@@ -477,7 +485,7 @@ class Searcher:
             with self._lock:
                 if self._builder is None or not self._builder.is_alive():
                     self._builder = threading.Thread(
-                        target=lib_ann.get, args=(snap.generation, snap.ids, snap.mat, True),
+                        target=lib_ann.get, args=(snap.generation, snap.ids, snap.mat, True, self._stop),
                         name="ann-build", daemon=True)
                     self._builder.start()
         return ann

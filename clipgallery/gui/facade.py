@@ -13,8 +13,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..core.download import DownloadCancelled  # noqa: F401 (re-export)
 from ..core.errors import ClipGalleryError, LibraryError, ModelLoadError, QueryError  # noqa: F401 (re-export)
 from ..core.library import FileInfo, Library
+from ..core.relevance import AUTO  # noqa: F401 (re-export: the search bar's default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,14 @@ class Facade:
         self.library = lib
         return lib
 
+    def close(self, lib: Library | None = None) -> None:
+        """Stop the background work of a library's searchers (all libraries when None) and wait for it."""
+        with self._load_lock:
+            keys = [k for k in self._searchers if lib is None or k[0] == id(lib)]
+            searchers = [self._searchers.pop(k) for k in keys]
+        for s in searchers:
+            s.close()
+
     def listing(self, lib: Library) -> FolderListing:
         """The photos the library has indexed, in path order."""
         infos = [f for f in lib.files() if f.status == "ok"]
@@ -164,13 +174,17 @@ class Facade:
 
         return parse_spec(spec).text
 
-    def embedder(self, spec: str, device: str = "auto") -> Any:
-        """The loaded model for a spec (loaded once); ModelLoadError when it cannot be."""
+    def embedder(self, spec: str, device: str = "auto", download: Callable[[Any], None] | None = None,
+                 cancel: threading.Event | None = None) -> Any:
+        """The loaded model for a spec (loaded once); ModelLoadError when it cannot be.
+
+        A first run's weights download reports to `download` (core.download.DownloadProgress)
+        and stops when `cancel` is set (DownloadCancelled)."""
         key = (self.canonical_spec(spec), device)
         with self._load_lock:
             emb = self._embedders.get(key)
             if emb is None:
-                emb = _serial_embedder_class().load(spec, device)
+                emb = _serial_embedder_class().load(spec, device, download=download, cancel=cancel)
                 self._embedders[key] = emb
             return emb
 
