@@ -351,15 +351,27 @@ def _ceil_to(value: float, unit: float) -> float:
 
 class DateEdit(QDateEdit):
     """A date bound that can be "any": its calendar opens at this month rather than at the "any"
-    date (1900), and a date typed in is applied when it is complete, on Enter or on leaving."""
+    date (1900), and a date typed over "any" is taken when it is complete (Enter, or leaving the
+    field): the first digit turns "any" into today's date, whose sections the typing replaces."""
 
     def __init__(self, any_text: str, parent: QWidget | None = None):
         super().__init__(parent, calendarPopup=True, displayFormat="yyyy-MM-dd")
         self.setMinimumDate(_NO_DATE)
         self.setSpecialValueText("any")  # shown at the minimum date: no bound
         self.setDate(_NO_DATE)
+        self.setKeyboardTracking(False)  # a half-typed date is no filter: wait for Enter or focus out
         self.setToolTip(any_text + ". Type a date (YYYY-MM-DD) or pick one.")
         self.calendarWidget().installEventFilter(self)
+        self._committed = self.date()  # the date the search last heard of
+        self.dateChanged.connect(self._note_committed)
+        self.editingFinished.connect(self._commit)
+
+    def _note_committed(self, d: QDate) -> None:
+        self._committed = d
+
+    def _commit(self) -> None:
+        if self.date() != self._committed:  # typed over "any" to exactly today's date, say
+            self.dateChanged.emit(self.date())
 
     def eventFilter(self, obj, e) -> bool:
         if obj is self.calendarWidget() and e.type() == QEvent.Type.Show and self.date() == _NO_DATE:
@@ -367,27 +379,23 @@ class DateEdit(QDateEdit):
             QTimer.singleShot(0, lambda: self.calendarWidget().setCurrentPage(today.year(), today.month()))
         return super().eventFilter(obj, e)
 
-    def focusInEvent(self, e) -> None:
-        super().focusInEvent(e)
-        if self.date() == _NO_DATE:  # typing starts from an empty field, not from "any"
-            self.lineEdit().clear()
-
-    def focusOutEvent(self, e) -> None:
-        self.apply_typed()
-        super().focusOutEvent(e)
-
     def keyPressEvent(self, e: QKeyEvent) -> None:
-        if e.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            self.apply_typed()
+        char = e.text()[:1]
+        if self.date() == _NO_DATE and char.isdigit():
+            self.blockSignals(True)  # a template to type over, not a filter: no search until Enter
+            self.setDate(QDate.currentDate())
+            self.blockSignals(False)
+            self.setCurrentSection(QDateEdit.Section.YearSection)
+            self.lineEdit().setSelection(0, 4)
+            self._advanced = False
+        if char in "-/." and char and getattr(self, "_advanced", False):
+            self._advanced = False  # the section was full and Qt moved on already: "2026-12" means month 12
+            e.accept()
+            return
+        before = self.currentSection()
         super().keyPressEvent(e)
-
-    def apply_typed(self) -> None:
-        text = self.lineEdit().text().strip()
-        typed = QDate.fromString(text, "yyyy-MM-dd")
-        if typed.isValid() and typed != self.date():
-            self.setDate(typed)
-        elif not text:
-            self.setDate(_NO_DATE)
+        if char.isdigit():
+            self._advanced = self.currentSection() != before
 
 
 def _date_edit(any_text: str) -> QDateEdit:
