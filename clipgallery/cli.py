@@ -454,13 +454,13 @@ def _searcher(lib, args: argparse.Namespace):
     from .core.embed import Embedder
     from .core.errors import ModelLoadError
     from .core.models import parse_spec
-    from .core.query import Searcher
+    from .core.search import Searcher
 
     wanted = args.model
     if wanted:
         with contextlib.suppress(ModelLoadError):  # then the name is looked up as typed
             wanted = parse_spec(wanted).text  # "ViT-B-32" finds "ViT-B-32:laion2b_s34b_b79k"
-    spec = lib.indexed_model(wanted)
+    spec = lib.search_model(wanted, strict=True)
     print(f"Loading model {spec}...", file=sys.stderr)
     # A one-shot run never waits for an ANN build (exact is quicker than building); it uses a
     # saved index when the app or an earlier run made one.
@@ -469,9 +469,13 @@ def _searcher(lib, args: argparse.Namespace):
     return searcher, spec
 
 
-def _search_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return {"k": args.k, "threshold": args.threshold, "folder": args.within, "after": args.after,
-            "before": args.before, "sort": args.sort, "exact": True if args.exact else None}
+def _options_from(args: argparse.Namespace, restrict=None):
+    """The core SearchOptions that the search options of the command line describe."""
+    from .core.search import SearchOptions
+
+    return SearchOptions(k=args.k, threshold=args.threshold, folder=args.within, after=args.after,
+                         before=args.before, sort=args.sort, restrict=restrict,
+                         exact=True if args.exact else None)
 
 
 def _emit_hits(args: argparse.Namespace, hits: list) -> None:
@@ -501,7 +505,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
             raise QueryError(f"filtering by tag is not available in this installation ({e})") from e
         restrict = files_with_tag(lib, spec, args.tag)
-    _emit_hits(args, searcher.search(query, restrict=restrict, **_search_kwargs(args)))
+    _emit_hits(args, searcher.search(query, _options_from(args, restrict)))
     return 0
 
 
@@ -517,12 +521,10 @@ def cmd_similar(args: argparse.Namespace) -> int:
     searcher, _ = _searcher(lib, args)
     if args.box is not None and not args.regional:
         raise QueryError("--box goes with --regional: a part of a photo is matched against parts of photos")
-    if args.regional:
-        kwargs = _search_kwargs(args)
-        kwargs.pop("exact")  # regional matching is always exact
-        _emit_hits(args, searcher.similar_regional(image, box=args.box, **kwargs))
+    if args.regional:  # regional matching is always exact
+        _emit_hits(args, searcher.similar_regional(image, _options_from(args), box=args.box))
     else:
-        _emit_hits(args, searcher.similar(image, **_search_kwargs(args)))
+        _emit_hits(args, searcher.similar(image, _options_from(args)))
     return 0
 
 
@@ -584,7 +586,7 @@ def _indexed_spec(lib, model: str | None) -> str:
     if model:
         with contextlib.suppress(ModelLoadError):
             model = parse_spec(model).text
-    return lib.indexed_model(model)
+    return lib.search_model(model, strict=True)
 
 
 def _load_embedder(spec: str):

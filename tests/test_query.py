@@ -16,7 +16,8 @@ from PIL import Image
 
 from clipgallery.cli import main
 from clipgallery.core.errors import ImageError, LibraryError, QueryError
-from clipgallery.core.query import TEXT_CACHE, Searcher, Term, parse_query
+from clipgallery.core.query import Term, parse_query
+from clipgallery.core.search import TEXT_CACHE, Searcher
 
 # -- the query language ----------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import math
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,9 @@ from typing import Any
 import numpy as np
 
 from .errors import LibraryError, QueryError
-from .indexer import Progress
 from .library import FileInfo, Library
+from .progress import Progress, ProgressFn
 from .tagging import EmbedderSource
-
-ProgressFn = Callable[[Progress], None]
 
 MAX_AUTO_K = 30
 SILHOUETTE_SAMPLE = 3000  # silhouette is O(n^2): measured on a seeded sample of this many photos

@@ -25,17 +25,8 @@ from .embed import Embedder
 from .errors import ImageError, ModelLoadError
 from .images import decode
 from .library import FileUpdate, Library
+from .progress import Progress, ProgressFn
 from .scan import KnownFile, ScannedFile, compare, walk
-
-
-@dataclass
-class Progress:
-    phase: str  # "scanning" | "indexing" | "done"
-    done: int
-    total: int
-    rate: float = 0.0  # images per second over the last few batches
-    eta: float | None = None  # seconds left
-    current: str = ""
 
 
 @dataclass
@@ -95,7 +86,7 @@ def index_folder(
     embedder: Embedder | Callable[[], Embedder],
     batch_size: int | None = None,
     workers: int | None = None,
-    progress: Callable[[Progress], None] | None = None,
+    progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     pause: threading.Event | None = None,
     spec: str | None = None,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import LibraryError
+from .errors import LibraryError, NothingIndexedError
 from .scan import KnownFile
 
 DB_NAME = "library.sqlite"
@@ -309,17 +309,36 @@ class Library:
             "FROM models m ORDER BY m.id"
         ).fetchall()
 
-    def indexed_model(self, preferred: str | None = None) -> str:
-        """The spec to query with: `preferred` if it has vectors here, else the one with most vectors."""
+    def model_dim(self, model_id: int) -> int | None:
+        row = self.conn.execute("SELECT dim FROM models WHERE id=?", (model_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def search_model(self, preferred: str | None = None, strict: bool = False) -> str:
+        """The one rule for which indexed model to search (tag, group) with.
+
+        With `strict` (the user named the model), `preferred` if it has vectors here, else a
+        LibraryError naming what was indexed. Otherwise (a saved preference) `preferred` once it
+        covers as many photos as any other model, else the model with the most vectors.
+        """
         usable = [(n, spec) for _, spec, _, n in self.models() if n > 0]
-        if preferred and any(spec == preferred for _, spec in usable):
+        if strict and preferred and any(spec == preferred for _, spec in usable):
             return preferred
         if not usable:
-            raise LibraryError(f"{self.root} has no indexed photos yet: run `clipgallery index {self.root}` first")
-        if preferred:
+            raise NothingIndexedError(f"{self.root} has no indexed photos yet: run `clipgallery index {self.root}` "
+                                      "first")
+        if strict and preferred:
             raise LibraryError(f"{self.root} was not indexed with model {preferred} "
                                f"(indexed with: {', '.join(s for _, s in usable)})")
-        return max(usable)[1]
+        best = max(usable)
+        if preferred:
+            for n, spec in usable:
+                if spec == preferred and n >= best[0]:
+                    return spec
+        return best[1]
+
+    def indexed_model(self, preferred: str | None = None) -> str:
+        """The spec to query with: `preferred` if it has vectors here, else the one with most vectors."""
+        return self.search_model(preferred, strict=True)
 
     # -- files -----------------------------------------------------------------------------------
 
@@ -416,6 +435,12 @@ class Library:
             c.executemany("DELETE FROM files WHERE id=?", [(i,) for i in ids])
             self._bump()
         return len(ids)
+
+    def file_dates(self) -> list[tuple[int, str, float]]:
+        """(id, relpath, when taken else last modified) of every readable file, by id."""
+        return self.conn.execute(
+            "SELECT id, relpath, COALESCE(taken_at, mtime_ns / 1e9) FROM files WHERE status='ok' "
+            "ORDER BY id").fetchall()
 
     def failed_files(self) -> list[tuple[str, str]]:
         return self.conn.execute(

@@ -20,8 +20,8 @@ import numpy as np
 
 from .embed import Embedder
 from .errors import LibraryError, QueryError
-from .indexer import Progress
 from .library import Library
+from .progress import Progress, ProgressFn
 
 TAUGHT = "taught"  # the label set that holds the few-shot tags (one label per taught probe)
 STRATEGIES = ("templates", "descriptions", "both")
@@ -39,7 +39,6 @@ DEFAULT_TEMPLATES = (
 MAX_LABEL_CHARS = 200
 SCORE_CHUNK = 8192  # photos scored per step: bounds memory and lets cancel act quickly
 TEXT_BATCH = 64  # prompts encoded (and kept) per step
-ProgressFn = Callable[[Progress], None]
 EmbedderSource = Embedder | Callable[[], Embedder]  # a model, or a function that loads it when needed
 
 
