@@ -69,7 +69,7 @@ class SearchOptions:
     def check(self) -> None:
         """QueryError with a plain sentence when the options cannot be searched with."""
         k = self.k
-        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        if not isinstance(k, (int, np.integer)) or k < 1:
             raise QueryError(f"the number of results must be a whole number of at least 1, not {k!r}")
         if self.sort not in SORTS:
             raise QueryError(f"unknown sort order '{self.sort}': use score or date")
@@ -325,7 +325,7 @@ class Searcher:
                 raise QueryError(str(e)) from None
         fid = int(image) if isinstance(image, (int, np.integer)) else None
         path = None
-        if fid is None:
+        if not isinstance(image, (int, np.integer)):  # a file, not a file id
             path = Path(image).expanduser()
             if not path.exists():
                 raise ImageError("file not found", path)
@@ -339,6 +339,7 @@ class Searcher:
             if r < len(rids) and rids[r] == fid:
                 return regions[r].astype(np.float32)
         if path is None:
+            assert fid is not None  # an int was given
             info = self.library.files([fid])
             if not info:
                 raise QueryError(f"photo {fid} is not in the library")
@@ -403,7 +404,7 @@ class Searcher:
                 v.setflags(write=False)
                 TEXT_CACHE.put((*key, t), v)
             out = [v if v is not None else fresh[t] for t, v in zip(texts, out)]
-        return np.stack(out)
+        return np.stack([v for v in out if v is not None])
 
     def image_vector(self, image: Path | int) -> np.ndarray:
         """An indexed photo's stored vector, or a file on disk encoded now (never added to the library)."""
@@ -493,9 +494,10 @@ class Searcher:
             return None
         return self.text_vectors(CALIBRATION_PROMPTS)
 
-    def _ann_for(self, snap: _Snapshot, forced: bool):
+    def _ann_for(self, snap: _Snapshot, forced: bool) -> Any:
         """The ANN index for this snapshot, or None: then this query goes exact."""
         lib_ann = self._ann
+        assert lib_ann is not None  # made by _snapshot
         ann = lib_ann.get(snap.generation, snap.ids, snap.mat, build=forced or self.ann_build == "now")
         if ann is None and not forced and self.ann_build == "background":
             with self._lock:

@@ -186,8 +186,8 @@ class Facade:
         out = [(default_spec(), "the default model")]
         out += [(f"{arch}:{tag}", "open_clip, downloaded once on first use") for arch, tag in PREFERRED_TAGS.items()]
         out += [(name, e.get("description", "bundled")) for name, e in bundled_models().items()]
-        seen: set[str] = set()
-        return [(s, d) for s, d in out if not (s in seen or seen.add(s))] or [(DEFAULT_MODEL, "")]
+        unique = dict(reversed(out))  # the first description of each spec wins
+        return [(s, unique[s]) for s in dict.fromkeys(s for s, _ in out)] or [(DEFAULT_MODEL, "")]
 
     def is_loaded(self, spec: str, device: str = "auto") -> bool:
         try:
@@ -316,12 +316,12 @@ class Facade:
     def duplicates(self, lib: Library, spec: str, threshold: float, progress: Callable | None = None,
                    cancel: threading.Event | None = None) -> Any:
         """Groups of near-identical photos with a suggested keeper; core DuplicateReport."""
-        from ..core.grouping import find_duplicates
+        from ..core.duplicates import find_duplicates
 
         return find_duplicates(lib, spec, threshold, progress=progress, cancel=cancel)
 
     def default_duplicate_threshold(self) -> float:
-        from ..core.grouping import DEFAULT_DUPLICATE_THRESHOLD
+        from ..core.duplicates import DEFAULT_DUPLICATE_THRESHOLD
 
         return DEFAULT_DUPLICATE_THRESHOLD
 
