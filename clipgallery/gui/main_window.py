@@ -34,6 +34,7 @@ from .facade import RESULT_LIMIT, Facade, FolderListing, Photo, Results
 from .gallery_model import GalleryModel
 from .gallery_view import GalleryView
 from .index_status import IndexStatus
+from .panel_context import PanelContext
 from .search_bar import SearchBar
 from .settings import THUMB_MAX, THUMB_MIN, Settings
 from .side_panel import SidePanel
@@ -99,7 +100,10 @@ class MainWindow(QMainWindow):
         self.search_bar = SearchBar()
         self.view = GalleryView()
         self.view.setModel(self.model)
-        self.side_panel = SidePanel(self)
+        self.side_panel = SidePanel(PanelContext(
+            facade=self.facade, settings=self.settings, notify=self.notify, show_photos=self.show_photos,
+            show_error=lambda message: self.banner.show_message("error", message),
+            selected_photos=self.selected_photos, export=self.export))
         self.split = QSplitter()
         self.split.addWidget(self.view)
         self.split.addWidget(self.side_panel)
@@ -662,21 +666,7 @@ class MainWindow(QMainWindow):
         label = self._result_label()
         out.append(ExportSource("result", f"The photos shown ({len(shown):,}: {label})",
                                 lambda lib, spec: facade.export_photos(shown, label)))
-        grouping = self.side_panel.groups.grouping
-        if grouping is not None and grouping.groups:
-            run = grouping.run_id
-            total = sum(len(g.file_ids) for g in grouping.groups)
-            out.append(ExportSource("groups", f"All {len(grouping.groups)} groups ({total:,} photos, a folder each)",
-                                    lambda lib, spec: facade.export_groups(lib, spec, None, run)))
-            for g in grouping.groups:
-                out.append(ExportSource(f"group:{g.cluster}", f"Group “{g.name}” ({len(g.file_ids):,} photos)",
-                                        lambda lib, spec, c=g.cluster: facade.export_groups(lib, spec, [c], run)))
-        for summary in self.side_panel.tags.summaries:
-            for lab, n in summary.counts.items():
-                if n:
-                    out.append(ExportSource(f"tag:{summary.name}/{lab}", f"Tag “{lab}” ({summary.name}, {n:,} photos)",
-                                            lambda lib, spec, s=summary.name, x=lab: facade.export_tag(lib, spec, x, s)))
-        return out
+        return out + self.side_panel.export_sources()  # the panels offer their groups and tags
 
     def _result_label(self) -> str:
         bar = self.search_bar
