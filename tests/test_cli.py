@@ -7,7 +7,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import hash_tree, photo
+
+pytestmark = pytest.mark.slow  # every test here runs clipgallery in a subprocess
 
 
 def run(*args, **kw):

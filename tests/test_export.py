@@ -258,6 +258,7 @@ def test_a_failed_write_undoes_the_whole_export(tmp_path):
     assert sorted(p.name for p in dest.iterdir()) == ["keep.txt"]
 
 
+@pytest.mark.slow  # runs clipgallery in a subprocess
 def test_cli_export_json_and_errors(make_library, tmp_path):
     root = tmp_path / "photos"
     for i in range(8):

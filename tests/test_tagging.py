@@ -109,8 +109,9 @@ def test_emotions_end_to_end_stored_in_sqlite(photo_library, embedders):
     report = tagging.tag_library(lib, emb, emotions, threshold=0.0)
     assert len(report.photos) == 10
     mid = lib.model_id(emb.spec)
-    rows = lib.conn.execute("SELECT f.relpath, t.label, t.score FROM tags t JOIN files f ON f.id = t.file_id "
-                            "WHERE t.model_id=? AND t.label_set='emotions'", (mid,)).fetchall()
+    relpaths = {f.id: f.relpath for f in lib.files()}
+    rows = [(relpaths[fid], lab, score) for fid, s, lab, score in lib.tags.tags_of(mid, list(relpaths))
+            if s == "emotions"]
     assert len(rows) == 10 * 8  # threshold 0: every label of every photo
     per_photo: dict[str, float] = {}
     for rel, _, score in rows:
@@ -122,8 +123,7 @@ def test_emotions_end_to_end_stored_in_sqlite(photo_library, embedders):
 
     # Re-tagging replaces the set's tags: with threshold 1 only each photo's top label remains.
     again = tagging.tag_library(lib, emb, emotions, threshold=1.0)
-    rows = lib.conn.execute("SELECT file_id, label FROM tags WHERE model_id=? AND label_set='emotions'",
-                            (mid,)).fetchall()
+    rows = lib.tags.labels_of_set(mid, "emotions")
     assert len(rows) == 10 and len({f for f, _ in rows}) == 10
     assert sum(again.counts.values()) == 10
     counts = tagging.label_counts(lib, emb.spec)
@@ -211,6 +211,7 @@ def test_teach_with_outside_examples_and_bad_input(photo_library, embedders, tmp
     assert tagging.list_probes(lib, emb.spec) == [] and tagging.label_counts(lib, emb.spec) == {}
 
 
+@pytest.mark.slow  # runs clipgallery in a subprocess
 def test_cli_tag_and_teach(photo_library, tmp_path):
     lib = photo_library
     before = hash_tree(lib.root)

@@ -20,21 +20,20 @@ import stat
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ClipGalleryError
-from .indexer import Progress
 from .library import Library
+from .progress import Progress, ProgressFn
 
 MODES = ("copy", "hardlink", "symlink")
 MANIFEST_STEM = "clipgallery-export"
 FOLDER_MAX_BYTES = 120  # group folders; leaves room for a suffix and a path under Windows' limits
 FILE_MAX_BYTES = 200  # file names (the common limit is 255 bytes)
 COPY_CHUNK = 1 << 20
-ProgressFn = Callable[[Progress], None]
 
 _FORBIDDEN = set('<>:"/\\|?*')  # not allowed in a Windows file name ("/" nowhere)
 _RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
@@ -130,7 +129,7 @@ def select_tag(library: Library, model_spec: str, label: str, label_set: str | N
 def select_query(library: Library, embedder: Any, query: str, k: int = 50,
                  threshold: float | None = None) -> list[Selected]:
     """The results of a search, in one folder named after the query."""
-    from .query import Searcher
+    from .search import Searcher
 
     # One search: exact is quicker than building an ANN index for it (a saved one is still used).
     hits = Searcher(library, embedder, ann_build="never").search(query, k=k, threshold=threshold)

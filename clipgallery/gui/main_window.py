@@ -32,10 +32,11 @@ from .desktop import open_with_default_app, show_in_file_manager
 from .dialogs.export_dialog import ExportDialog, ExportSource
 from .dialogs.failed_files import FailedFilesDialog
 from .dialogs.settings_dialog import SettingsDialog
-from .facade import AUTO, RESULT_LIMIT, Facade, FolderListing, Photo
+from .facade import AUTO, RESULT_LIMIT, Facade, FolderListing, Photo, Results
 from .gallery_model import GalleryModel
 from .gallery_view import GalleryView
 from .index_status import IndexStatus
+from .panel_context import PanelContext
 from .search_bar import THRESHOLD_STEP, SearchBar
 from .settings import THUMB_MAX, THUMB_MIN, Settings
 from .side_panel import SidePanel
@@ -106,7 +107,10 @@ class MainWindow(QMainWindow):
         self.search_bar = SearchBar()
         self.view = GalleryView()
         self.view.setModel(self.model)
-        self.side_panel = SidePanel(self)
+        self.side_panel = SidePanel(PanelContext(
+            facade=self.facade, settings=self.settings, notify=self.notify, show_photos=self.show_photos,
+            show_error=lambda message: self.banner.show_message("error", message),
+            selected_photos=self.selected_photos, export=self.export))
         self.split = QSplitter()
         self.split.addWidget(self.view)
         self.split.addWidget(self.side_panel)
@@ -478,34 +482,33 @@ class MainWindow(QMainWindow):
             return
         self._seq += 1
         seq, lib, bar = self._seq, self.library, self.search_bar
-        filters, threshold = bar.filters(), bar.threshold_value()
+        options = bar.options()
         preferred, device = self.settings.model, self.settings.device
         if bar.similar is not None:
-            fn, args = self._similar_in_worker, (lib, preferred, device, bar.similar, filters, threshold,
-                                                 *bar.similar_how)
+            fn, args = self._similar_in_worker, (lib, preferred, device, bar.similar, options, *bar.similar_how)
         elif bar.text:
-            fn, args = self._search_in_worker, (lib, preferred, device, bar.text, filters, threshold)
+            fn, args = self._search_in_worker, (lib, preferred, device, bar.text, options)
         else:
-            fn, args = self._browse_in_worker, (lib, self.listing.photos, filters)
+            fn, args = self._browse_in_worker, (lib, self.listing.photos, options)
         if fn is not self._browse_in_worker and not self.facade.is_loaded(preferred, device):
             self.count_label.setText("Loading the model for the first search…")
         self._search_busy = True
         self.jobs.submit(fn, *args, on_done=lambda r: self._results(seq, r),
                          on_error=lambda m: self._search_error(seq, m))
 
-    def _search_in_worker(self, lib, preferred, device, text, filters, threshold) -> tuple[list[Photo], str]:
+    def _search_in_worker(self, lib, preferred, device, text, options) -> tuple[Results, str]:
         spec = self.facade.search_spec(lib, preferred)
-        return self.facade.search(lib, spec, device, text, filters, threshold), spec
+        return self.facade.search(lib, spec, device, text, options), spec
 
-    def _similar_in_worker(self, lib, preferred, device, image, filters, threshold, regional=False,
-                           box=None) -> tuple[list[Photo], str]:
+    def _similar_in_worker(self, lib, preferred, device, image, options, regional=False,
+                           box=None) -> tuple[Results, str]:
         spec = self.facade.search_spec(lib, preferred)
-        return self.facade.similar(lib, spec, device, image, filters, threshold, regional, box), spec
+        return self.facade.similar(lib, spec, device, image, options, regional, box), spec
 
-    def _browse_in_worker(self, lib, photos, filters) -> tuple[list[Photo], None]:
-        return self.facade.browse(lib, photos, filters), None
+    def _browse_in_worker(self, lib, photos, options) -> tuple[Results, None]:
+        return self.facade.browse(lib, photos, options), None
 
-    def _results(self, seq: int, result: tuple[list[Photo], str | None]) -> None:
+    def _results(self, seq: int, result: tuple[Results, str | None]) -> None:
         self._search_busy = False
         if self._search_again:
             self._search_again = False
@@ -513,7 +516,8 @@ class MainWindow(QMainWindow):
             return
         if seq != self._seq:
             return
-        photos, spec = result
+        results, spec = result
+        photos = results.photos
         self.search_spec = spec or self.search_spec
         self.search_bar.show_error("")
         self.view.delegate.show_scores = self.search_bar.searching()
@@ -526,14 +530,13 @@ class MainWindow(QMainWindow):
                 self.view.scrollToTop()
         self._shown_request = request
         self._update_count()
-        notice = self.facade.take_notice()
-        if notice:
-            self.notify(notice)
+        if results.notices:
+            self.notify(results.notices[-1])  # the status bar holds one line: the latest word
         self.results_shown.emit(len(photos))
 
     def _request_key(self) -> tuple:
         bar = self.search_bar
-        return (bar.text, bar.similar, bar.similar_how, bar.filters(), bar.threshold_value())
+        return (bar.text, bar.similar, bar.similar_how, bar.options())
 
     def _search_error(self, seq: int, message: str) -> None:
         self._search_busy = False
@@ -718,21 +721,7 @@ class MainWindow(QMainWindow):
         label = self._result_label()
         out.append(ExportSource("result", f"The photos shown ({len(shown):,}: {label})",
                                 lambda lib, spec: facade.export_photos(shown, label)))
-        grouping = self.side_panel.groups.grouping
-        if grouping is not None and grouping.groups:
-            run = grouping.run_id
-            total = sum(len(g.file_ids) for g in grouping.groups)
-            out.append(ExportSource("groups", f"All {len(grouping.groups)} groups ({total:,} photos, a folder each)",
-                                    lambda lib, spec: facade.export_groups(lib, spec, None, run)))
-            for g in grouping.groups:
-                out.append(ExportSource(f"group:{g.cluster}", f"Group “{g.name}” ({len(g.file_ids):,} photos)",
-                                        lambda lib, spec, c=g.cluster: facade.export_groups(lib, spec, [c], run)))
-        for summary in self.side_panel.tags.summaries:
-            for lab, n in summary.counts.items():
-                if n:
-                    out.append(ExportSource(f"tag:{summary.name}/{lab}", f"Tag “{lab}” ({summary.name}, {n:,} photos)",
-                                            lambda lib, spec, s=summary.name, x=lab: facade.export_tag(lib, spec, x, s)))
-        return out
+        return out + self.side_panel.export_sources()  # the panels offer their groups and tags
 
     def _result_label(self) -> str:
         bar = self.search_bar

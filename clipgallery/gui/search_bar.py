@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from . import icons
-from .facade import AUTO, Filters, is_image_file
+from .facade import AUTO, SearchOptions, is_image_file
 
 DEBOUNCE_MS = 250
 THRESHOLD_STEP = 0.005  # one slider step, in cosine similarity
@@ -245,11 +245,13 @@ class SearchBar(QWidget):
         self.threshold.setMaximum(_steps(top))
         self.threshold.blockSignals(False)
 
-    def filters(self) -> Filters:
+    def options(self) -> SearchOptions:
+        """The search request the bar describes, besides its text: filters, sort and threshold."""
         after = _timestamp(self.date_from.date(), start=True)
         before = _timestamp(self.date_to.date(), start=False)
-        return Filters(folder=self.folder.currentData() or None, after=after, before=before,
-                       restrict=self._restrict, sort=self.sort.currentData())
+        return SearchOptions(folder=self.folder.currentData() or None, after=after, before=before,
+                             restrict=self._restrict, sort=self.sort.currentData(),
+                             threshold=self.threshold_value())
 
     def searching(self) -> bool:
         return bool(self.text) or self._similar is not None
