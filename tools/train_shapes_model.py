@@ -1,6 +1,10 @@
 """Train the bundled shapes-tiny CLIP on drawn shapes, on CPU, and evaluate it zero-shot.
 
-    python tools/train_shapes_model.py [--steps N] [--out DIR] [--quick]
+    python tools/train_shapes_model.py --init PREVIOUS.safetensors [--steps N] [--out DIR] [--quick]
+    python tools/train_shapes_model.py --eval-only WEIGHTS.safetensors
+
+The shipped weights are the previous shapes-tiny (git 144d06f) fine-tuned with the defaults here;
+docs/shapes-tiny.md says how to reproduce them.
 
 Writes DIR/shapes-tiny.safetensors (float16 state_dict) and DIR/shapes-tiny.json (registry entry).
 """
@@ -521,10 +525,10 @@ def save(model, info: dict, out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=800)
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--images", type=int, default=40000, help="size of the pre-rendered training set")
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--images", type=int, default=24000, help="size of the pre-rendered training set")
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--eval-per-class", type=int, default=40)
     parser.add_argument("--out", type=Path, default=ROOT / "resources" / "models")
     parser.add_argument("--quick", action="store_true", help="a tiny run, to check that everything works")
