@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import LibraryJob, emit, json_option, positive_int, threshold
+from .organize import stars_value
 
 
 def register(subparsers: Any) -> None:
@@ -17,11 +18,19 @@ def register(subparsers: Any) -> None:
                                    "shares its bytes with the original, so editing it edits the original.")
     s.add_argument("path", type=Path, metavar="PATH")
     s.add_argument("--dest", type=Path, required=True, metavar="DIR")
-    what = s.add_mutually_exclusive_group(required=True)
+    what = s.add_mutually_exclusive_group()
     what.add_argument("--clusters", "--groups", dest="clusters", action="store_true",
                       help="the groups of the last `clipgallery group` (or `cluster`)")
-    what.add_argument("--tag", metavar="LABEL", help="the photos tagged LABEL")
     what.add_argument("--query", metavar="TEXT", help="the results of a search")
+    # Alone, --album or --tag is what is exported (one folder); beside --clusters or --query, like
+    # --min-stars and --favourites, it narrows that down.
+    s.add_argument("--album", metavar="NAME", help="the photos of an album (or, with another source: only those)")
+    s.add_argument("--tag", metavar="LABEL", help="the photos tagged LABEL (or, with another source: only those)")
+    s.add_argument("--min-stars", type=stars_value, metavar="N", help="only photos with at least N stars")
+    s.add_argument("--favourites", "--favorites", dest="favourites", action="store_true", help="only favourites")
+    s.add_argument("--xmp", action="store_true",
+                   help="write stars, favourite and tags into an XMP sidecar beside each copy (IMG_1.jpg.xmp), "
+                        "as digiKam and Lightroom read them; an existing sidecar is never overwritten")
     s.add_argument("--label-set", metavar="NAME", help="with --tag: the label set LABEL belongs to")
     s.add_argument("-k", type=positive_int, default=50, metavar="N", help="with --query: at most N photos")
     s.add_argument("--threshold", type=threshold, metavar="T",
@@ -36,16 +45,31 @@ def register(subparsers: Any) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ..core import export as ex
+    from ..core.organize import MarkFilter
 
+    if not (args.clusters or args.query is not None or args.album is not None or args.tag is not None
+            or args.min_stars or args.favourites):
+        from ..core.errors import OrganizeError
+
+        raise OrganizeError("choose what to export: --clusters, --query TEXT, --tag LABEL, --album NAME, "
+                            "--min-stars N or --favourites")
     job = LibraryJob(args)
     lib, spec = job.lib, job.spec
+    marks = MarkFilter(args.album, args.min_stars, args.favourites, args.tag)
     if args.clusters:
-        selection = ex.select_groups(lib, spec)
+        selection = ex.filter_selection(lib, ex.select_groups(lib, spec), marks)
+    elif args.query is not None:
+        selection = ex.select_query(lib, job.embedder(), args.query, args.k, args.threshold, marks)
+    elif args.album is not None:
+        selection = ex.filter_selection(lib, ex.select_album(lib, args.album), MarkFilter(
+            None, args.min_stars, args.favourites, args.tag))
     elif args.tag is not None:
-        selection = ex.select_tag(lib, spec, args.tag, args.label_set)
+        selection = ex.filter_selection(lib, ex.select_tag(lib, spec, args.tag, args.label_set), MarkFilter(
+            None, args.min_stars, args.favourites, None))
     else:
-        selection = ex.select_query(lib, job.embedder(), args.query, args.k, args.threshold)
-    plan = ex.plan_export(selection, args.dest, lib.root, args.mode, args.force)
+        selection = ex.select_marked(lib, marks)
+    sidecars = ex.xmp_for(lib, spec, selection) if args.xmp else None
+    plan = ex.plan_export(selection, args.dest, lib.root, args.mode, args.force, sidecars)
     for path in plan.missing:
         print(f"clipgallery: skipped (no longer exists): {path}", file=sys.stderr)
     if args.dry_run:

@@ -19,6 +19,10 @@ def register(subparsers: Any) -> None:
     s.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (same seed, same groups)")
     s.add_argument("--pca", type=positive_int, metavar="D", help="reduce the vectors to D dimensions first")
     s.add_argument("--model", metavar="SPEC", help="which indexed model (default: the main one)")
+    s.add_argument("--rename", nargs=2, metavar=("N", "NAME"),
+                   help="rename group N (as listed) of the last grouping instead of grouping again")
+    s.add_argument("--merge", nargs=2, type=positive_int, metavar=("N", "M"),
+                   help="move every photo of group N into group M (as listed) of the last grouping")
     json_option(s)
     s.set_defaults(func=cmd_cluster)
 
@@ -34,6 +38,8 @@ def register(subparsers: Any) -> None:
 def cmd_cluster(args: argparse.Namespace) -> int:
     from ..core.grouping import group_library
 
+    if args.rename or args.merge:
+        return _edit_groups(args)
     with LibraryJob(args) as job:  # the model loads only if the naming words were never encoded here
         result = group_library(job.lib, job.spec, args.k, args.seed, args.pca, embedder=job.embedder,
                                progress=job.bar, cancel=job.cancel)
@@ -63,4 +69,31 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     text.append(f"{len(report.groups)} groups of near-duplicates (cosine >= {threshold})"
                 + ("" if report.exact else "; large library: searched approximately"))
     emit(args, report.to_json(), "\n".join(text))
+    return 0
+
+
+def _edit_groups(args: argparse.Namespace) -> int:
+    """--rename / --merge: change the stored groups of the last run; nothing is grouped again."""
+    from ..core import organize as org
+    from ..core.errors import OrganizeError
+    from ..core.grouping import load_grouping
+    from .common import indexed_spec, open_library
+
+    if args.rename and args.merge:
+        raise OrganizeError("give --rename or --merge, one at a time")
+    lib = open_library(args)
+    spec = indexed_spec(lib, args.model)
+    if args.rename:
+        try:
+            number = positive_int(args.rename[0])
+        except argparse.ArgumentTypeError as e:
+            raise OrganizeError(f"--rename N NAME: N is a group number ({e})") from None
+        org.rename_group(lib, spec, number, args.rename[1])
+    else:
+        org.merge_groups(lib, spec, args.merge[0], args.merge[1])
+    grouping = load_grouping(lib, spec)
+    assert grouping is not None
+    groups = grouping.groups
+    emit(args, [g.to_json() for g in groups],  # the same document as grouping again
+         "\n".join(f"  {g.cluster + 1:>2}. {g.name}: {len(g.file_ids)} photos" for g in groups))
     return 0

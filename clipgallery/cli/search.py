@@ -18,7 +18,7 @@ def register(subparsers: Any) -> None:
                     "image term. Example: clipgallery search ~/Photos kids on the beach -people")
     s.add_argument("path", type=Path, metavar="PATH")
     s.add_argument("query", nargs=argparse.REMAINDER, metavar="QUERY...", help="the query (see above)")
-    _search_options(s, tag=True)
+    _search_options(s)
     s.set_defaults(func=cmd_search)
 
     s = subparsers.add_parser("similar", help="find photos that look like an image (indexed or any file)")
@@ -35,11 +35,23 @@ def register(subparsers: Any) -> None:
 
 
 _SEARCH_VALUE_OPTIONS = ("-k", "--threshold", "--after", "--before", "--in", "--sort", "--model", "--tag",
-                         "--library-dir")
-_SEARCH_FLAGS = ("--exact", "--json")
+                         "--album", "--min-stars", "--library-dir")
+_SEARCH_FLAGS = ("--exact", "--json", "--favourites", "--favorites")
 
 
-def _search_options(s: argparse.ArgumentParser, tag: bool = False) -> None:
+def mark_options(s: argparse.ArgumentParser) -> None:
+    """The hand-made filters (search, similar, export): core SearchOptions' album/min_stars/favourites/tag."""
+    from .organize import stars_value
+
+    s.add_argument("--album", metavar="NAME", help="only photos in this album (see `clipgallery album`)")
+    s.add_argument("--min-stars", type=stars_value, metavar="N", help="only photos with at least N stars")
+    s.add_argument("--favourites", "--favorites", dest="favourites", action="store_true",
+                   help="only favourites")
+    s.add_argument("--tag", metavar="LABEL",
+                   help="only photos tagged LABEL, by hand or zero-shot (see `clipgallery tag`)")
+
+
+def _search_options(s: argparse.ArgumentParser) -> None:
     """The options shared by search and similar (also parsed again from after the query words)."""
     s.add_argument("-k", type=positive_int, default=50, metavar="N", help="at most N results (default 50)")
     s.add_argument("--threshold", type=threshold, metavar="T",
@@ -50,8 +62,7 @@ def _search_options(s: argparse.ArgumentParser, tag: bool = False) -> None:
     s.add_argument("--sort", choices=["score", "date"], default="score", help="best first, or newest first")
     s.add_argument("--exact", action="store_true", help="exact search even in a large library (slower)")
     s.add_argument("--model", metavar="SPEC", help="which indexed model to search with (default: the main one)")
-    if tag:
-        s.add_argument("--tag", metavar="LABEL", help="only photos tagged LABEL (see `clipgallery tag`)")
+    mark_options(s)
     json_option(s)
 
 
@@ -72,7 +83,7 @@ def _query_text(args: argparse.Namespace) -> str:
     words are collected raw and only exact option names are pulled out of them.
     """
     opts = argparse.ArgumentParser(prog="clipgallery search", add_help=False)
-    _search_options(opts, tag=True)
+    _search_options(opts)
     opts.add_argument("--library-dir", type=Path, default=argparse.SUPPRESS)
     words, pulled, tokens = [], [], list(args.query)
     i = 0
@@ -121,7 +132,8 @@ def _options_from(args: argparse.Namespace, restrict=None):
 
     return SearchOptions(k=args.k, threshold=args.threshold, folder=args.within, after=args.after,
                          before=args.before, sort=args.sort, restrict=restrict,
-                         exact=True if args.exact else None)
+                         exact=True if args.exact else None, album=args.album, min_stars=args.min_stars,
+                         favourites=args.favourites, tag=args.tag)
 
 
 def _emit_hits(args: argparse.Namespace, hits: list) -> None:
@@ -142,16 +154,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     lib = open_library(args)
     query = parse_query(text, [lib.root])  # a bad query fails before the model loads
     searcher, spec = _searcher(lib, args)
-    restrict = None
-    if getattr(args, "tag", None):
-        try:
-            from ..core.tagging import files_with_tag
-        except ImportError as e:
-            from ..core.errors import QueryError
-
-            raise QueryError(f"filtering by tag is not available in this installation ({e})") from e
-        restrict = files_with_tag(lib, spec, args.tag)
-    _emit_hits(args, searcher.search(query, _options_from(args, restrict)))
+    _emit_hits(args, searcher.search(query, _options_from(args)))
     return 0
 
 

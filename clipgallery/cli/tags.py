@@ -23,6 +23,14 @@ def register(subparsers: Any) -> None:
     s.add_argument("--strategy", choices=["templates", "descriptions", "both"], default="both",
                    help="text side: prompt templates, per-label descriptions, or both averaged (default)")
     s.add_argument("--model", metavar="SPEC", help="which indexed model (default: the main one)")
+    s.add_argument("photos", nargs="*", type=Path, metavar="PHOTO",
+                   help="with --add/--remove: the photos to tag by hand")
+    hand = s.add_mutually_exclusive_group()
+    # LABEL PHOTO... in one option: argparse cannot give a second positional list after an option.
+    hand.add_argument("--add", nargs="+", metavar=("LABEL", "PHOTO"),
+                      help="put a hand-made tag on photos (kept when re-tagging)")
+    hand.add_argument("--remove", nargs="+", metavar=("LABEL", "PHOTO"),
+                      help="take a tag off photos: a hand-made one, or a wrong zero-shot one (for good)")
     json_option(s)
     s.set_defaults(func=cmd_tag)
 
@@ -50,6 +58,10 @@ def cmd_tag(args: argparse.Namespace) -> int:
     from ..core import tagging
     from ..core.errors import QueryError
 
+    if args.add is not None or args.remove is not None:
+        return _hand_tag(args)
+    if args.photos:
+        raise QueryError("photos go with --add LABEL or --remove LABEL (plain `tag PATH` tags every photo)")
     job = LibraryJob(args)
     lib, spec = job.lib, job.spec
     if args.labels.strip().lower() == tagging.TAUGHT:
@@ -109,4 +121,28 @@ def cmd_labels(args: argparse.Namespace) -> int:
     if not sets:
         text = [f"no label sets applied yet: try `clipgallery tag {lib.root}`"]
     emit(args, data, "\n".join(text))
+    return 0
+
+
+def _hand_tag(args: argparse.Namespace) -> int:
+    from ..core import organize as org
+    from ..core.errors import OrganizeError
+    from .common import open_library
+
+    adding = args.add is not None
+    label_text, *more = args.add if adding else args.remove
+    photos = list(args.photos) + [Path(p) for p in more]
+    if not photos:
+        raise OrganizeError(f"name the photos: clipgallery tag PATH --{'add' if adding else 'remove'} LABEL PHOTO...")
+    label = org.clean_name(label_text, "tag")
+    lib = open_library(args)
+    ids = org.resolve_photos(lib, photos)
+    if adding:
+        org.add_tag(lib, label, ids)
+    else:
+        org.remove_tag(lib, label, ids)
+    paths = {f.id: f.path for f in lib.files(ids)}
+    data = {"label": label, "action": "add" if adding else "remove",
+            "photos": [{"path": str(paths[i]), "tags": list(m.tags)} for i, m in org.marks_of(lib, ids).items()]}
+    emit(args, data, f"{'tagged' if adding else 'untagged'} {len(ids)} photos {'with' if adding else 'from'} '{label}'")
     return 0

@@ -30,3 +30,8 @@ class NothingIndexedError(LibraryError):
 
 class QueryError(ClipGalleryError):
     """A search query that cannot be understood or run."""
+
+
+class OrganizeError(ClipGalleryError):
+    """An album, rating, favourite or hand-made tag request that cannot be done (unknown album or
+    photo, stars outside 0-5, a photo outside the folder); nothing was changed."""

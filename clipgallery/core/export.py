@@ -27,7 +27,9 @@ from typing import Any
 
 from .errors import ClipGalleryError
 from .library import Library
+from .organize import MarkFilter, album_photos, clean_name, marked_ids, marks_of
 from .progress import Progress, ProgressFn
+from .xmp import SidecarData, sidecar_path, sidecar_xml
 
 MODES = ("copy", "hardlink", "symlink")
 MANIFEST_STEM = "clipgallery-export"
@@ -127,13 +129,57 @@ def select_tag(library: Library, model_spec: str, label: str, label_set: str | N
 
 
 def select_query(library: Library, embedder: Any, query: str, k: int = 50,
-                 threshold: float | None = None) -> list[Selected]:
-    """The results of a search, in one folder named after the query."""
+                 threshold: float | None = None, marks: MarkFilter | None = None) -> list[Selected]:
+    """The results of a search (narrowed by the hand-made filters), in one folder named after the query."""
     from .search import Searcher
 
+    m = marks or MarkFilter()
     # One search: exact is quicker than building an ANN index for it (a saved one is still used).
-    hits = Searcher(library, embedder, ann_build="never").search(query, k=k, threshold=threshold)
+    hits = Searcher(library, embedder, ann_build="never").search(
+        query, k=k, threshold=threshold, album=m.album, min_stars=m.min_stars, favourites=m.favourites, tag=m.tag)
     return [Selected(Path(h.path), query, float(h.score), h.file_id) for h in hits]
+
+
+def select_album(library: Library, name: str) -> list[Selected]:
+    """An album's photos, in the order they were added, in one folder named after the album."""
+    ids = album_photos(library, name)
+    folder = clean_name(name)
+    stored = next((a.name for a in library.marks.albums() if a.name.casefold() == folder.casefold()), folder)
+    return [Selected(f.path, stored, None, f.id) for f in library.files(ids) if f.status == "ok"]
+
+
+def select_marked(library: Library, marks: MarkFilter) -> list[Selected]:
+    """Every photo the hand-made filters keep (favourites, N+ stars...), in one folder named after them."""
+    ids = marked_ids(library, marks)
+    if ids is None:
+        raise ExportError("nothing to export: choose --clusters, --tag, --query, --album, --min-stars or --favourites")
+    words = (["favourites"] if marks.favourites else []) + ([f"{marks.min_stars}+ stars"] if marks.min_stars else [])
+    words += [f"tag {marks.tag}"] if marks.tag else []
+    return [Selected(f.path, ", ".join(words) or "selection", None, f.id)
+            for f in library.files(sorted(ids)) if f.status == "ok"]
+
+
+def filter_selection(library: Library, selection: Sequence[Selected], marks: MarkFilter) -> list[Selected]:
+    """The selected photos the hand-made filters keep."""
+    ids = marked_ids(library, marks)
+    return list(selection) if ids is None else [s for s in selection if s.file_id in ids]
+
+
+def xmp_for(library: Library, model_spec: str | None, selection: Sequence[Selected]) -> dict[Path, SidecarData]:
+    """What each selected photo's sidecar says: stars, favourite, albums, hand-made and zero-shot tags."""
+    from .tagging import tags_of
+
+    ids = [s.file_id for s in selection if s.file_id is not None]
+    marks = marks_of(library, ids)
+    tags = tags_of(library, model_spec, ids) if model_spec else {}
+    out: dict[Path, SidecarData] = {}
+    for s in selection:
+        if s.file_id is None:
+            continue
+        m = marks[s.file_id]
+        labels = tuple(dict.fromkeys([*m.tags, *(t.label for _, t in tags.get(s.file_id, []))]))
+        out[s.source] = SidecarData(m.stars, m.favourite, labels, m.albums)
+    return out
 
 
 # -- the plan ----------------------------------------------------------------------------------------
@@ -161,6 +207,7 @@ class ExportPlan:
     folders: dict[str, Path]  # group name -> its folder
     manifest_csv: Path
     manifest_json: Path
+    sidecars: dict[Path, SidecarData] = field(default_factory=dict)  # source -> its XMP sidecar (--xmp)
 
     @property
     def to_write(self) -> list[PlannedFile]:
@@ -182,7 +229,8 @@ class ExportPlan:
 
 
 def plan_export(selection: Sequence[Selected], dest: Path, photo_root: Path | None = None,
-                mode: str = "copy", force: bool = False) -> ExportPlan:
+                mode: str = "copy", force: bool = False,
+                sidecars: dict[Path, SidecarData] | None = None) -> ExportPlan:
     """Check everything and decide every destination name; writes nothing. ExportError on bad input."""
     if mode not in MODES:
         raise ExportError(f"unknown export mode '{mode}': use one of {', '.join(MODES)}")
@@ -211,7 +259,7 @@ def plan_export(selection: Sequence[Selected], dest: Path, photo_root: Path | No
                                   "choose another destination, or pass --force")
     files = _file_names(present, folders)
     csv_path, json_path = _manifest_names(dest)
-    return ExportPlan(dest, mode, files, missing, folders, csv_path, json_path)
+    return ExportPlan(dest, mode, files, missing, folders, csv_path, json_path, dict(sidecars or {}))
 
 
 def _check_dest(dest: Path) -> Path:
@@ -386,6 +434,7 @@ class ExportResult:
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # (source, reason)
     manifest_csv: Path | None = None
     manifest_json: Path | None = None
+    sidecars: list[Path] = field(default_factory=list)  # XMP sidecars written beside the copies
     dry_run: bool = False
     cancelled: bool = False
     seconds: float = 0.0
@@ -400,6 +449,7 @@ class ExportResult:
             "skipped": [{"path": str(p), "reason": r} for p, r in self.skipped],
             "mode": self.plan.mode, "dest": str(self.plan.dest), "dry_run": self.dry_run,
             "cancelled": self.cancelled,
+            "sidecars": [str(p) for p in self.sidecars],
         }
         if self.dry_run:
             data["plan"] = [f.to_json() for f in self.plan.files]
@@ -436,6 +486,8 @@ def run_export(plan: ExportPlan, progress: ProgressFn | None = None,
                 continue
             created_files.append(final)
             result.written.append(PlannedFile(f.source, f.group, final, f.score))
+            if f.source in plan.sidecars:
+                _write_sidecar(final, plan.sidecars[f.source], result, created_files)
             if progress is not None:
                 progress(Progress("exporting", i + 1, len(todo), current=str(f.source)))
         result.manifest_csv, result.manifest_json = _write_manifests(result, created_files)
@@ -532,6 +584,20 @@ def _write_manifests(result: ExportResult, created: list[Path]) -> tuple[Path, P
     json_path = _write_new(plan.manifest_json, (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
     created.append(json_path)
     return csv_path, json_path
+
+
+def _write_sidecar(copy: Path, data: SidecarData, result: ExportResult, created: list[Path]) -> None:
+    """The copy's XMP sidecar, created exclusively: one already there is left alone and reported."""
+    path = sidecar_path(copy)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_BINARY, 0o644)
+    except FileExistsError:
+        result.skipped.append((path, "an XMP sidecar is already there; not overwritten"))
+        return
+    created.append(path)
+    with os.fdopen(fd, "wb") as out:
+        out.write(sidecar_xml(data).encode("utf-8"))
+    result.sidecars.append(path)
 
 
 def _write_new(path: Path, data: bytes) -> Path:

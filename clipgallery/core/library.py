@@ -59,6 +59,7 @@ class Library:
         self.db = self.store.db
         self.tags = self.store.tags
         self.groups = self.store.groups
+        self.marks = self.store.marks  # albums, stars, favourites, hand-made tags (core.organize)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._migrate()

@@ -22,6 +22,7 @@ from .ann import LibraryAnn
 from .embed import Embedder
 from .errors import ImageError, QueryError
 from .library import Library
+from .organize import MarkFilter, marked_ids
 from .query import Query, parse_query
 from .relevance import AUTO, adaptive_threshold, background_sample
 
@@ -62,6 +63,11 @@ class SearchOptions:
     restrict: frozenset[int] | None = None  # only these file ids (a tag, a group)
     sort: str = "score"  # "score" (best first) | "date" (newest first)
     exact: bool | None = None  # True: rank every photo; False: ANN even when small; None: decide
+    # Hand-made filters (core.organize); all set ones must hold.
+    album: str | None = None  # only photos in this album
+    min_stars: int | None = None  # only photos with at least this many stars (1-5)
+    favourites: bool = False  # only favourites
+    tag: str | None = None  # only photos carrying this tag, hand-made or zero-shot (any label set)
 
     def __post_init__(self) -> None:
         if self.restrict is not None and not isinstance(self.restrict, frozenset):
@@ -79,6 +85,12 @@ class SearchOptions:
             raise QueryError(f"the relevance threshold must be a number or '{AUTO}', not {t!r}")
         if self.after is not None and self.before is not None and self.after >= self.before:
             raise QueryError("the date range is empty: the 'after' date must come before the 'before' date")
+        if self.min_stars is not None and (isinstance(self.min_stars, bool) or not isinstance(self.min_stars, int)
+                                           or not 0 <= self.min_stars <= 5):
+            raise QueryError(f"the minimum stars must be a whole number from 0 to 5, not {self.min_stars!r}")
+
+    def mark_filter(self, model_ids: tuple[int, ...] | None = None) -> MarkFilter:
+        return MarkFilter(self.album, self.min_stars, self.favourites, self.tag, model_ids)
 
 
 @dataclass(frozen=True)
@@ -210,14 +222,29 @@ def relative_folder(folder: str, root: Path) -> str:
     return "" if rel == "." else rel
 
 
+def _with_marks(library: Library | None, options: SearchOptions,
+                model_ids: tuple[int, ...] | None = None) -> SearchOptions:
+    """The options with their hand-made filters (album, stars, favourites, tag) turned into ids."""
+    f = options.mark_filter(model_ids)
+    if not f.active:
+        return options
+    if library is None:
+        raise QueryError("filtering by album, stars, favourites or tag needs the library")
+    ids = marked_ids(library, f)
+    assert ids is not None
+    return replace(options, restrict=ids if options.restrict is None else options.restrict & ids)
+
+
 def filter_listing(entries: Sequence[tuple[str, int | None, float | None]], options: SearchOptions,
-                   root: Path) -> list[int]:
+                   root: Path, library: Library | None = None) -> list[int]:
     """The positions of the (relpath, file id or None, date or None) entries that the options'
     folder, dates and ids keep: in the given order, or newest first when sorting by date.
 
     The folder view uses it for photos that are listed rather than searched; the same filters as
-    a search apply (an unknown date or id never passes a date or id filter)."""
+    a search apply (an unknown date or id never passes a date or id filter). The hand-made
+    filters need `library`."""
     options.check()
+    options = _with_marks(library, options)
     rows = _Rows(np.array([-1 if e[1] is None else int(e[1]) for e in entries], dtype=np.int64),
                  [e[0] for e in entries],
                  np.array([np.nan if e[2] is None else float(e[2]) for e in entries], dtype=np.float64))
@@ -525,7 +552,7 @@ class Searcher:
     def _candidates(self, snap: _Snapshot, options: SearchOptions) -> np.ndarray | None:
         """A boolean mask over rows, or None when nothing is filtered."""
         folder = self._folder_relpath(options.folder) if options.folder is not None else ""
-        return snap.mask(folder, options)
+        return snap.mask(folder, _with_marks(self.library, options, (self._model_id(),)))
 
     def _folder_relpath(self, folder: str) -> str:
         """A subfolder given relative to the root (or absolute, inside it) -> its POSIX relpath."""

@@ -35,6 +35,7 @@ from .label_sets import (  # noqa: F401 (re-exported: the tagging API in one imp
     read_label_set_file,
 )
 from .library import Library
+from .organize import MANUAL
 from .probes import (  # noqa: F401
     BACKGROUND_MIN,
     BACKGROUND_PER_POSITIVE,
@@ -195,6 +196,9 @@ def known_labels(library: Library, model_spec: str) -> dict[str, tuple[str, ...]
     taught = tuple(p.name for p in list_probes(library, model_spec))
     if taught:
         out[TAUGHT] = taught
+    manual = tuple(library.marks.manual_labels())
+    if manual:
+        out[MANUAL] = manual
     return out
 
 
@@ -218,10 +222,15 @@ def photos_with_tag(library: Library, model_spec: str, label: str,
                                                      else _no_tags_hint(library)))
     mid = library.model_id(model_spec)
     out: list[tuple[int, str, float]] = []
-    assert mid is not None  # it has labels, so it has a model
     for s, lab in matches:
-        out += library.tags.tagged(mid, s, lab)
-    return out
+        if s == MANUAL:  # hand-made: certain, so first
+            out = [(fid, lab, 1.0) for fid in library.marks.manual_tagged(lab)] + out
+        elif mid is not None:
+            out += library.tags.tagged(mid, s, lab)
+    first: dict[int, tuple[int, str, float]] = {}
+    for r in out:  # a photo tagged by hand and zero-shot counts once
+        first.setdefault(r[0], r)
+    return list(first.values())
 
 
 def _no_tags_hint(library: Library) -> str:
@@ -267,6 +276,9 @@ def label_set_summaries(library: Library, model_spec: str) -> list[LabelSetSumma
     if probes:
         out.append(LabelSetSummary(TAUGHT, "taught", {p.name: counts.get((TAUGHT, p.name), 0) for p in probes},
                                    None, None, max(p.created_at for p in probes)))
+    manual = library.marks.manual_labels()
+    if manual:
+        out.append(LabelSetSummary(MANUAL, "hand-made", manual))
     return out
 
 
@@ -281,13 +293,20 @@ def tags_of(library: Library, model_spec: str, file_ids: Iterable[int]) -> dict[
     out: dict[int, list[tuple[str, Tag]]] = {}
     if mid is None:
         return out
-    for fid, s, lab, score in library.tags.tags_of(mid, list(file_ids)):
+    ids = list(file_ids)
+    for fid, labels in library.marks.manual_tags_of(ids).items():
+        out[fid] = [(MANUAL, Tag(lab, 1.0)) for lab in labels]
+    for fid, s, lab, score in library.tags.tags_of(mid, ids):
         out.setdefault(fid, []).append((s, Tag(lab, score)))
     return out
 
 
 def forget_label_set(library: Library, model_spec: str, name: str) -> None:
     """Remove a label set (or, with name TAUGHT, every taught tag) and its tags for this model."""
+    if name == MANUAL:  # every hand-made tag (the GUI confirms first)
+        for label in library.marks.manual_labels():
+            library.marks.delete_tag(label)
+        return
     mid = library.model_id(model_spec)
     if mid is None:
         return

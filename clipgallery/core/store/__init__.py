@@ -6,11 +6,12 @@ from pathlib import Path
 
 from .files import FileInfo, FileStore, FileUpdate
 from .groups import GroupRun, GroupStore
+from .marks import AlbumRow, MarkStore
 from .schema import MIGRATIONS, SCHEMA_VERSION, Database, Transaction
 from .tags import AppliedLabelSet, ProbeRow, TagStore
 from .vectors import VectorStore
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "AppliedLabelSet", "Database", "FileInfo", "FileStore", "FileUpdate",
+__all__ = ["MIGRATIONS", "AlbumRow", "MarkStore", "SCHEMA_VERSION", "AppliedLabelSet", "Database", "FileInfo", "FileStore", "FileUpdate",
            "GroupRun", "GroupStore", "ProbeRow", "Store", "TagStore", "Transaction", "VectorStore"]
 
 
@@ -23,3 +24,4 @@ class Store:
         self.vectors = VectorStore(self.db)
         self.tags = TagStore(self.db)
         self.groups = GroupStore(self.db)
+        self.marks = MarkStore(self.db)

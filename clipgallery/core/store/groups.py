@@ -66,3 +66,15 @@ class GroupStore:
 
     def member_count(self, run_id: int) -> int:
         return int(self.db.conn.execute("SELECT COUNT(*) FROM clusters WHERE run_id=?", (run_id,)).fetchone()[0])
+
+    def rename_group(self, run_id: int, cluster: int, name: str) -> None:
+        with self.db.transaction() as c:
+            c.execute("UPDATE cluster_groups SET name=? WHERE run_id=? AND cluster=?", (name, run_id, cluster))
+
+    def merge_groups(self, run_id: int, source: int, target: int) -> None:
+        """Move every photo of `source` into `target` (which keeps its name and cover) and drop `source`."""
+        with self.db.transaction() as c:
+            c.execute("UPDATE clusters SET cluster=? WHERE run_id=? AND cluster=?", (target, run_id, source))
+            c.execute("DELETE FROM cluster_groups WHERE run_id=? AND cluster=?", (run_id, source))
+            c.execute("UPDATE cluster_groups SET size=(SELECT COUNT(*) FROM clusters WHERE run_id=? AND cluster=?) "
+                      "WHERE run_id=? AND cluster=?", (run_id, target, run_id, target))

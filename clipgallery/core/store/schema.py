@@ -116,6 +116,40 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX regions_model ON regions(model_id);
     """,
+    # organize (issue 15): albums, stars and favourites, hand-made tags, and zero-shot tags a person
+    # removed from one photo. Only new tables, so its place in this list does not matter; all hang
+    # off files(id), which a move keeps, so marks follow a moved photo and vanish with a deleted one.
+    """
+    CREATE TABLE albums(
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE album_photos(
+        album_id INTEGER NOT NULL REFERENCES albums(id) ON DELETE CASCADE,
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        added_at REAL NOT NULL,
+        PRIMARY KEY(album_id, file_id)
+    );
+    CREATE INDEX album_photos_file ON album_photos(file_id);
+    CREATE TABLE marks(
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        stars INTEGER NOT NULL DEFAULT 0 CHECK(stars BETWEEN 0 AND 5),
+        favourite INTEGER NOT NULL DEFAULT 0 CHECK(favourite IN (0, 1))
+    );
+    CREATE TABLE manual_tags(
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        label TEXT NOT NULL COLLATE NOCASE,
+        added_at REAL NOT NULL,
+        PRIMARY KEY(file_id, label)
+    );
+    CREATE INDEX manual_tags_label ON manual_tags(label);
+    CREATE TABLE tag_overrides(
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        label TEXT NOT NULL COLLATE NOCASE,
+        PRIMARY KEY(file_id, label)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -11,6 +11,10 @@ import numpy as np
 
 from .schema import Database, chunks, placeholders
 
+# A zero-shot tag a person took off one photo (core.store.marks) is no tag of that photo.
+_NOT_REMOVED = ("NOT EXISTS (SELECT 1 FROM tag_overrides o WHERE o.file_id = tags.file_id "
+                "AND o.label = tags.label)")
+
 
 @dataclass(frozen=True)
 class AppliedLabelSet:
@@ -91,19 +95,38 @@ class TagStore:
     def tagged(self, model_id: int, label_set: str, label: str) -> list[tuple[int, str, float]]:
         """(file id, label, score) of the photos carrying a label, best first."""
         return self.db.conn.execute("SELECT file_id, label, score FROM tags WHERE model_id=? AND label_set=? "
-                                    "AND label=? ORDER BY score DESC, file_id", (model_id, label_set, label)).fetchall()
+                                    f"AND label=? AND {_NOT_REMOVED} ORDER BY score DESC, file_id", (model_id, label_set, label)).fetchall()
+
+    def files_with_label(self, label: str, model_ids: Sequence[int] | None = None) -> set[int]:
+        """Photos carrying a label in any label set (case-insensitive), of these models (None: any)."""
+        q = f"SELECT DISTINCT file_id FROM tags WHERE label=? COLLATE NOCASE AND {_NOT_REMOVED}"
+        if model_ids is None:
+            return {int(r[0]) for r in self.db.conn.execute(q, (label,))}
+        ids = [int(m) for m in model_ids]
+        q += f" AND model_id IN ({placeholders(len(ids))})" if ids else " AND 0"
+        return {int(r[0]) for r in self.db.conn.execute(q, (label, *ids))}
+
+    def label_known(self, label: str, model_ids: Sequence[int] | None = None) -> bool:
+        """Whether any photo was ever tagged with the label (even if every such tag was removed)."""
+        q = "SELECT 1 FROM tags WHERE label=? COLLATE NOCASE"
+        args: list[object] = [label]
+        if model_ids is not None:
+            ids = [int(m) for m in model_ids]
+            q += f" AND model_id IN ({placeholders(len(ids))})" if ids else " AND 0"
+            args += ids
+        return self.db.conn.execute(q + " LIMIT 1", args).fetchone() is not None
 
     def label_counts(self, model_id: int) -> dict[tuple[str, str], int]:
         """(label set, label) -> number of photos carrying it."""
         return {(s, lab): n for s, lab, n in self.db.conn.execute(
-            "SELECT label_set, label, COUNT(*) FROM tags WHERE model_id=? GROUP BY label_set, label", (model_id,))}
+            f"SELECT label_set, label, COUNT(*) FROM tags WHERE model_id=? AND {_NOT_REMOVED} GROUP BY label_set, label", (model_id,))}
 
     def tags_of(self, model_id: int, file_ids: Sequence[int]) -> list[tuple[int, str, str, float]]:
         """(file id, label set, label, score) of some photos, by label set then best first."""
         out: list[tuple[int, str, str, float]] = []
         for chunk in chunks([int(i) for i in file_ids]):
             q = (f"SELECT file_id, label_set, label, score FROM tags WHERE model_id=? AND file_id IN "
-                 f"({placeholders(len(chunk))}) ORDER BY label_set, score DESC")
+                 f"({placeholders(len(chunk))}) AND {_NOT_REMOVED} ORDER BY label_set, score DESC")
             out += self.db.conn.execute(q, (model_id, *chunk)).fetchall()
         return out
 
