@@ -15,7 +15,7 @@ from clipgallery.cli import main
 from clipgallery.core import organize as org
 from clipgallery.core import tagging
 from clipgallery.core.errors import OrganizeError, QueryError
-from clipgallery.core.search import SearchOptions, Searcher, filter_listing
+from clipgallery.core.search import Searcher, SearchOptions, filter_listing
 from clipgallery.core.store.schema import MIGRATIONS
 
 NS = {"x": "adobe:ns:meta/", "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
