@@ -61,6 +61,17 @@ class PhotoDetails:
     status: str
     error: str | None
     tags: list[tuple[str, str, float]] = field(default_factory=list)  # (label set, label, score)
+    stars: int = 0
+    favourite: bool = False
+    albums: tuple[str, ...] = ()
+
+
+@dataclass
+class Organized:
+    """Marks for the grid: file id -> (stars, favourite); albums as (name, photo count)."""
+
+    marks: dict[int, tuple[int, bool]]
+    albums: list[tuple[str, int]]
 
 
 def resource_path(*parts: str) -> Path:
@@ -167,7 +178,11 @@ class Facade:
             from ..core.tagging import tags_of
 
             tags = [(ls, t.label, t.score) for ls, t in tags_of(lib, spec, [info.id]).get(info.id, [])]
-        return PhotoDetails(path, info.size, info.date, info.width, info.height, info.status, info.error, tags)
+        from ..core.organize import marks_of
+
+        m = marks_of(lib, [info.id])[info.id]
+        return PhotoDetails(path, info.size, info.date, info.width, info.height, info.status, info.error, tags,
+                            m.stars, m.favourite, m.albums)
 
     # -- models and indexing ----------------------------------------------------------------------
 
@@ -269,7 +284,7 @@ class Facade:
         root = len(str(lib.root)) + 1
         entries = [(p.path[root:].replace(os.sep, "/"), p.file_id, p.date) for p in photos]
         return Results([Photo(photos[i].path, photos[i].file_id, photos[i].date)
-                        for i in filter_listing(entries, options, lib.root)])
+                        for i in filter_listing(entries, options, lib.root, lib)])
 
     # -- tags -------------------------------------------------------------------------------------
 
@@ -312,6 +327,81 @@ class Facade:
         from ..core.tagging import teach
 
         return teach(lib, spec, name, examples, embedder=lambda: self.embedder(spec, device))
+
+    # -- albums, stars, favourites, hand-made tags (core.organize) ----------------------------------
+
+    def organized(self, lib: Library) -> Organized:
+        """What the grid's badges and the filter row need: every photo's marks, the album names."""
+        from ..core import organize
+
+        return Organized(organize.all_marks(lib), [(a.name, a.count) for a in organize.albums(lib)])
+
+    def create_album(self, lib: Library, name: str) -> None:
+        from ..core import organize
+
+        organize.create_album(lib, name)
+
+    def rename_album(self, lib: Library, old: str, new: str) -> None:
+        from ..core import organize
+
+        organize.rename_album(lib, old, new)
+
+    def delete_album(self, lib: Library, name: str) -> None:
+        from ..core import organize
+
+        organize.delete_album(lib, name)
+
+    def add_to_album(self, lib: Library, name: str, file_ids: list[int]) -> int:
+        from ..core import organize
+
+        return organize.add_to_album(lib, name, file_ids)
+
+    def remove_from_album(self, lib: Library, name: str, file_ids: list[int]) -> int:
+        from ..core import organize
+
+        return organize.remove_from_album(lib, name, file_ids)
+
+    def album_photos(self, lib: Library, name: str) -> frozenset[int]:
+        from ..core import organize
+
+        return frozenset(organize.album_photos(lib, name))
+
+    def set_stars(self, lib: Library, file_ids: list[int], stars: int) -> None:
+        from ..core import organize
+
+        organize.set_stars(lib, file_ids, stars)
+
+    def set_favourite(self, lib: Library, file_ids: list[int], on: bool) -> None:
+        from ..core import organize
+
+        organize.set_favourite(lib, file_ids, on)
+
+    def add_tag(self, lib: Library, label: str, file_ids: list[int]) -> None:
+        from ..core import organize
+
+        organize.add_tag(lib, label, file_ids)
+
+    def remove_tag(self, lib: Library, label: str, file_ids: list[int]) -> None:
+        """Take a tag off photos: hand-made, or a wrong zero-shot one (for good)."""
+        from ..core import organize
+
+        organize.remove_tag(lib, label, file_ids)
+
+    def rename_group(self, lib: Library, spec: str, cluster: int, name: str) -> Any:
+        """Rename a group of the latest grouping; returns the grouping as it now is."""
+        from ..core import organize
+        from ..core.grouping import load_grouping
+
+        organize.rename_group(lib, spec, cluster + 1, name)
+        return load_grouping(lib, spec)
+
+    def merge_groups(self, lib: Library, spec: str, source: int, target: int) -> Any:
+        """Move every photo of group `source` into `target` (clusters of the latest grouping)."""
+        from ..core import organize
+        from ..core.grouping import load_grouping
+
+        organize.merge_groups(lib, spec, source + 1, target + 1)
+        return load_grouping(lib, spec)
 
     # -- groups and duplicates --------------------------------------------------------------------
 
@@ -360,11 +450,18 @@ class Facade:
 
         return select_tag(lib, spec, label, label_set)
 
-    def plan_export(self, lib: Library, selection: list[Any], dest: Path, mode: str) -> Any:
-        """Decide every destination name and check the destination; writes nothing (ExportError if bad)."""
-        from ..core.export import plan_export
+    def export_album(self, lib: Library, name: str) -> list[Any]:
+        from ..core.export import select_album
 
-        return plan_export(selection, dest, lib.root, mode)
+        return select_album(lib, name)
+
+    def plan_export(self, lib: Library, selection: list[Any], dest: Path, mode: str, xmp: bool = False,
+                    spec: str | None = None) -> Any:
+        """Decide every destination name and check the destination; writes nothing (ExportError if bad).
+        With `xmp`, each copy gets a sidecar with its stars, favourite and tags."""
+        from ..core.export import plan_export, xmp_for
+
+        return plan_export(selection, dest, lib.root, mode, sidecars=xmp_for(lib, spec, selection) if xmp else None)
 
     def run_export(self, plan: Any, progress: Callable | None = None, cancel: threading.Event | None = None) -> Any:
         from ..core.export import run_export

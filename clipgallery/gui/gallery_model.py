@@ -14,6 +14,7 @@ PhotoRole = Qt.ItemDataRole.UserRole + 1
 PathRole = Qt.ItemDataRole.UserRole + 2
 ScoreRole = Qt.ItemDataRole.UserRole + 3
 ThumbErrorRole = Qt.ItemDataRole.UserRole + 4
+MarksRole = Qt.ItemDataRole.UserRole + 5  # (stars, favourite) or None
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -27,6 +28,7 @@ class GalleryModel(QAbstractListModel):
         self._photos: list[Photo] = []
         self._row_of: dict[str, int] = {}
         self._changed_rows: set[int] = set()
+        self._marks: dict[int, tuple[int, bool]] = {}
         # Thumbnails arrive one by one; repaint them together, at most once a frame.
         self._flush = QTimer(self, singleShot=True, interval=16, timeout=self._emit_changed)
         loader.ready.connect(self._on_thumbnail)
@@ -39,6 +41,16 @@ class GalleryModel(QAbstractListModel):
         self._row_of = {p.path: i for i, p in enumerate(photos)}
         self._changed_rows.clear()
         self.endResetModel()
+
+    def set_marks(self, marks: dict[int, tuple[int, bool]]) -> None:
+        """Stars and favourites by file id, for the badges."""
+        if marks != self._marks:
+            self._marks = dict(marks)
+            if self._photos:
+                self.dataChanged.emit(self.index(0), self.index(len(self._photos) - 1), [MarksRole])
+
+    def marks(self, file_id: int | None) -> tuple[int, bool]:
+        return self._marks.get(file_id, (0, False)) if file_id is not None else (0, False)
 
     @property
     def photos(self) -> list[Photo]:
@@ -80,6 +92,8 @@ class GalleryModel(QAbstractListModel):
             return p.score
         if role == ThumbErrorRole:
             return self.loader.error(p.path)
+        if role == MarksRole:
+            return self._marks.get(p.file_id) if p.file_id is not None else None
         return None
 
     def flags(self, index: _Index) -> Qt.ItemFlag:

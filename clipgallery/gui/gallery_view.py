@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPalette, QPixmap, QWheelEvent
+from PySide6.QtGui import QColor, QFont, QKeyEvent, QPainter, QPainterPath, QPalette, QPixmap, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
@@ -13,11 +13,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .gallery_model import ScoreRole, ThumbErrorRole
+from .gallery_model import MarksRole, ScoreRole, ThumbErrorRole
 from .settings import THUMB_MAX, THUMB_MIN
 
 PAD = 5  # around each photo inside its cell
 ZOOM_STEP = 16
+FAVOURITE_KEY = -1  # mark_requested's value for the favourite key
 
 
 class ThumbnailDelegate(QStyledItemDelegate):
@@ -72,7 +73,34 @@ class ThumbnailDelegate(QStyledItemDelegate):
         score = _data(index, ScoreRole)
         if self.show_scores and score is not None and self.size >= 96:
             self._badge(painter, photo_rect, f"{score:.2f}")
+        marks = _data(index, MarksRole)
+        if marks:
+            self._marks(painter, photo_rect, *marks)
         painter.restore()
+
+    def _marks(self, painter: QPainter, photo: QRect, stars: int, favourite: bool) -> None:
+        """Stars at the bottom left, a heart at the top right: the hand-made marks (core.organize)."""
+        font = QFont(painter.font())
+        font.setPointSizeF(max(7.0, font.pointSizeF() * (0.9 if self.size >= 96 else 0.7)))
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        h = metrics.height() + 2
+        painter.setPen(Qt.PenStyle.NoPen)
+        if stars:
+            text = "\u2605" * stars
+            w = metrics.horizontalAdvance(text) + 8
+            box = QRectF(photo.left() + 3, photo.bottom() - h - 3, w, h)
+            painter.setBrush(QColor(0, 0, 0, 150))
+            painter.drawRoundedRect(box, h / 2, h / 2)
+            painter.setPen(QColor(255, 200, 40))
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+            painter.setPen(Qt.PenStyle.NoPen)
+        if favourite:
+            box = QRectF(photo.right() - h - 3, photo.top() + 3, h, h)
+            painter.setBrush(QColor(0, 0, 0, 150))
+            painter.drawEllipse(box)
+            painter.setPen(QColor(255, 80, 110))
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, "\u2665")
 
     def _placeholder(self, painter: QPainter, inner: QRect, palette: QPalette, broken: bool) -> None:
         side = int(min(inner.width(), inner.height()) * 0.8)
@@ -124,6 +152,7 @@ class GalleryView(QListView):
     """The grid. Uniform cells and batched layout keep 50,000 photos smooth; Ctrl+wheel zooms."""
 
     zoom_requested = Signal(int)  # the new thumbnail size
+    mark_requested = Signal(int)  # keys 0-5: rate the selection; FAVOURITE_KEY ("."): favourite it
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -184,6 +213,17 @@ class GalleryView(QListView):
                 break
             end += 1
         return range(start, end)
+
+    def keyPressEvent(self, e: QKeyEvent) -> None:
+        plain = not e.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if plain and Qt.Key.Key_0 <= e.key() <= Qt.Key.Key_5:
+            self.mark_requested.emit(int(e.key() - Qt.Key.Key_0))
+        elif plain and e.key() == Qt.Key.Key_Period:
+            self.mark_requested.emit(FAVOURITE_KEY)
+        else:
+            super().keyPressEvent(e)  # (a digit would otherwise jump to a file name starting with it)
+            return
+        e.accept()
 
     def wheelEvent(self, e: QWheelEvent) -> None:
         if e.modifiers() & Qt.KeyboardModifier.ControlModifier:

@@ -10,9 +10,11 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -69,6 +71,8 @@ class GroupsPanel(PanelBase):
         self.list.setUniformItemSizes(True)
         self.list.setSpacing(2)
         self.list.itemClicked.connect(self._clicked)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._list_menu)
         self.covers = CoverIcons(self, self.list)
         self.info = QLabel(wordWrap=True)
         self.info.setStyleSheet("color: gray;")
@@ -169,3 +173,39 @@ class GroupsPanel(PanelBase):
             out.append(ExportSource(f"group:{g.cluster}", f"Group “{g.name}” ({len(g.file_ids):,} photos)",
                                     lambda lib, spec, c=g.cluster: facade.export_groups(lib, spec, [c], run)))
         return out
+
+    # -- renaming and merging (stored in the grouping itself) ----------------------------------------
+
+    def rename_group(self, cluster: int, name: str) -> None:
+        if name.strip():
+            self.run("rename", "", lambda lib, spec: self.ctx.facade.rename_group(lib, spec, cluster, name),
+                     on_done=self._show, long=False)
+
+    def merge_groups(self, source: int, target: int) -> None:
+        """Every photo of group `source` joins group `target`, which keeps its name."""
+        self.run("merge", "", lambda lib, spec: self.ctx.facade.merge_groups(lib, spec, source, target),
+                 on_done=self._show, long=False)
+
+    def _list_menu(self, pos: Any) -> None:
+        item = self.list.itemAt(pos)
+        g = self.group(item.data(Qt.ItemDataRole.UserRole)) if item is not None else None
+        if g is None:
+            return
+        menu = QMenu(self)
+        menu.addAction("Show", lambda: self.show_group(g.cluster))
+        menu.addAction("Rename…", lambda: self.ask_rename(g.cluster))
+        into = menu.addMenu("Merge into")
+        for other in self.grouping.groups:
+            if other.cluster != g.cluster:
+                into.addAction(f"{other.name} ({len(other.file_ids):,})",
+                               lambda t=other.cluster: self.merge_groups(g.cluster, t))
+        into.setEnabled(len(self.grouping.groups) > 1)
+        menu.exec(self.list.viewport().mapToGlobal(pos))
+
+    def ask_rename(self, cluster: int) -> None:
+        g = self.group(cluster)
+        if g is None:
+            return
+        name, ok = QInputDialog.getText(self, "Rename group", f"New name of “{g.name}”:", text=g.name)
+        if ok and name.strip() and name.strip() != g.name:
+            self.rename_group(cluster, name)

@@ -110,7 +110,7 @@ class MainWindow(QMainWindow):
         self.side_panel = SidePanel(PanelContext(
             facade=self.facade, settings=self.settings, notify=self.notify, show_photos=self.show_photos,
             show_error=lambda message: self.banner.show_message("error", message),
-            selected_photos=self.selected_photos, export=self.export))
+            selected_photos=self.selected_photos, export=self.export, organized=self._organized))
         self.split = QSplitter()
         self.split.addWidget(self.view)
         self.split.addWidget(self.side_panel)
@@ -276,6 +276,27 @@ class MainWindow(QMainWindow):
         self.index_status.pause_toggled.connect(self.indexer.set_paused)
         self.index_status.cancel_clicked.connect(self.cancel_indexing)
         self.settings.changed.connect(self._setting_changed)
+        self._mark_keys()
+
+    # -- marks: stars and favourites from the keyboard, badges (the Albums panel does the writing) --
+
+    def _mark_keys(self) -> None:
+        """0-5 rate the selection, "." makes it favourite (again: not), while the grid has the focus."""
+        albums = self.side_panel.albums
+
+        def mark(key: int) -> None:
+            if key < 0:
+                albums.toggle_favourite(self.selected_photos())
+            else:
+                albums.rate(self.selected_photos(), key)
+
+        self.view.mark_requested.connect(mark)
+
+    def _organized(self, organized: Any) -> None:
+        self.model.set_marks(organized.marks)
+        self.search_bar.set_albums(organized.albums)
+        if self.search_bar.mark_filtered():
+            self.refresh()
 
     # -- opening a folder -------------------------------------------------------------------------
 
@@ -670,6 +691,8 @@ class MainWindow(QMainWindow):
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         viewer.current_changed.connect(lambda r: self.view.setCurrentIndex(self.model.index(r)))
         viewer.find_shared.connect(self.find_shared_with)
+        viewer.marks_changed.connect(self.side_panel.albums.reload)
+        viewer.marks_changed.connect(self.side_panel.tags.reload)
         viewer.destroyed.connect(lambda *_: setattr(self, "_viewer", None))
         self._viewer = viewer
         viewer.show()

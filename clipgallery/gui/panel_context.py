@@ -22,3 +22,4 @@ class PanelContext:
     selected_photos: Callable[[], list[Photo]]  # the gallery's selection
     export: Callable[..., Any]  # export(what): open the export dialog with `what` chosen
     jobs: Any = None  # the side panel's own job queue (one long job at a time), set by SidePanel
+    organized: Callable[[Any], None] | None = None  # marks or albums changed: facade.Organized for the grid

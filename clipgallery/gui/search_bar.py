@@ -134,6 +134,18 @@ class SearchBar(QWidget):
         self.restrict_chip.hide()
         self._restrict: frozenset[int] | None = None
         self.restrict_chip.clicked.connect(lambda: self.set_restrict(None, ""))
+        # The hand-made filters (core SearchOptions album/min_stars/favourites).
+        self.album = QComboBox(minimumContentsLength=12)
+        self.album.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.album.setToolTip("Only the photos of one album")
+        self.min_stars = QComboBox()
+        self.min_stars.addItem("Any rating", 0)
+        for n in range(1, 6):
+            self.min_stars.addItem("\u2605" * n + ("+" if n < 5 else ""), n)
+        self.min_stars.setToolTip("Only photos rated at least this many stars (keys 0-5 rate the selection)")
+        self.favourites = QToolButton(text="\u2665 Favourites", checkable=True, autoRaise=True)
+        self.favourites.setToolTip("Only favourites (the “.” key marks the selection)")
+        self.set_albums([])
 
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
@@ -159,6 +171,11 @@ class SearchBar(QWidget):
         clear_dates = QToolButton(text="Any date", autoRaise=True)
         clear_dates.clicked.connect(self._clear_dates)
         fr.addWidget(clear_dates)
+        fr.addSpacing(12)
+        fr.addWidget(QLabel("Album"))
+        fr.addWidget(self.album)
+        fr.addWidget(self.min_stars)
+        fr.addWidget(self.favourites)
         fr.addStretch(1)
         self.filter_row.hide()
         self.filters_button.toggled.connect(self.filter_row.setVisible)
@@ -176,6 +193,9 @@ class SearchBar(QWidget):
         self.folder.currentIndexChanged.connect(lambda _: self.changed.emit())
         self.date_from.dateChanged.connect(lambda _: self.changed.emit())
         self.date_to.dateChanged.connect(lambda _: self.changed.emit())
+        self.album.currentIndexChanged.connect(lambda _: self.changed.emit())
+        self.min_stars.currentIndexChanged.connect(lambda _: self.changed.emit())
+        self.favourites.toggled.connect(lambda _: self.changed.emit())
         self.set_folders([])
         self._threshold_moved(0)
 
@@ -223,9 +243,13 @@ class SearchBar(QWidget):
 
     def reset(self) -> None:
         """A new folder starts with a clean search: no text, example, tag or group, folder or dates."""
-        for w in (self.field, self.folder, self.date_from, self.date_to, self.auto):
+        marks = (self.album, self.min_stars, self.favourites)
+        for w in (self.field, self.folder, self.date_from, self.date_to, self.auto, *marks):
             w.blockSignals(True)
         self._debounce.stop()
+        self.album.setCurrentIndex(0)
+        self.min_stars.setCurrentIndex(0)
+        self.favourites.setChecked(False)
         self.field.clear()
         self._similar, self._similar_how = None, (False, None)
         self.similar_chip.hide()
@@ -236,7 +260,7 @@ class SearchBar(QWidget):
         self.date_to.setDate(_NO_DATE)
         self.auto.setChecked(True)
         self.show_error("")
-        for w in (self.field, self.folder, self.date_from, self.date_to, self.auto):
+        for w in (self.field, self.folder, self.date_from, self.date_to, self.auto, *marks):
             w.blockSignals(False)
         self._threshold_moved(self.threshold.value())
 
@@ -253,7 +277,27 @@ class SearchBar(QWidget):
         before = _timestamp(self.date_to.date(), start=False)
         return SearchOptions(folder=self.folder.currentData() or None, after=after, before=before,
                              restrict=self._restrict, sort=self.sort.currentData(),
-                             threshold=self.threshold_value())
+                             threshold=self.threshold_value(), album=self.album.currentData() or None,
+                             min_stars=self.min_stars.currentData() or None,
+                             favourites=self.favourites.isChecked())
+
+    def mark_filtered(self) -> bool:
+        """Whether the album, stars or favourites filter is on (marks changing changes the results)."""
+        return bool(self.album.currentData() or self.min_stars.currentData() or self.favourites.isChecked())
+
+    def set_albums(self, albums: list[tuple[str, int]]) -> None:
+        """The album filter's choices; a deleted album that was chosen falls back to any album."""
+        current = self.album.currentData()
+        self.album.blockSignals(True)
+        self.album.clear()
+        self.album.addItem("Any album", "")
+        for name, n in albums:
+            self.album.addItem(f"{name} ({n:,})", name)
+        i = self.album.findData(current) if current else 0
+        self.album.setCurrentIndex(max(0, i))
+        self.album.blockSignals(False)
+        if current and i < 0:
+            self.changed.emit()
 
     def searching(self) -> bool:
         return bool(self.text) or self._similar is not None

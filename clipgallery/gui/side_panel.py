@@ -1,4 +1,4 @@
-"""The side panel: Tags, Groups and Duplicates tabs, each running its long jobs in the background."""
+"""The side panel: Tags, Groups, Duplicates and Albums tabs, each running its long jobs in the background."""
 
 from __future__ import annotations
 
@@ -153,6 +153,7 @@ class PanelBase(QWidget):
 class SidePanel(QTabWidget):
     def __init__(self, ctx: PanelContext):
         super().__init__()
+        from .albums_panel import AlbumsPanel
         from .duplicates_panel import DuplicatesPanel
         from .groups_panel import GroupsPanel
         from .tags_panel import TagsPanel
@@ -163,14 +164,16 @@ class SidePanel(QTabWidget):
         self.tags = TagsPanel(self)
         self.groups = GroupsPanel(self)
         self.duplicates = DuplicatesPanel(self)
+        self.albums = AlbumsPanel(self)
         self.addTab(self.tags, "Tags")
         self.addTab(self.groups, "Groups")
         self.addTab(self.duplicates, "Duplicates")
+        self.addTab(self.albums, "Albums")
         self.setMinimumWidth(260)
         self.setDocumentMode(True)
 
     def panels(self) -> list[PanelBase]:
-        return [self.tags, self.groups, self.duplicates]
+        return [self.tags, self.groups, self.duplicates, self.albums]
 
     def folder_opened(self, lib: Any) -> None:
         for p in self.panels():
@@ -190,6 +193,7 @@ class SidePanel(QTabWidget):
 
     def extend_context_menu(self, menu: QMenu, row: int) -> None:
         self.tags.extend_context_menu(menu, row)
+        self.albums.extend_context_menu(menu, row)
 
     def shutdown(self) -> None:
         for p in self.panels():

@@ -3,10 +3,14 @@ and a box drawn on the photo to find that part of it in other photos."""
 
 from __future__ import annotations
 
+import html
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
@@ -152,7 +156,7 @@ class InfoPanel(QWidget):
         super().__init__(parent)
         self.fields: dict[str, QLabel] = {}
         form = QFormLayout()
-        for name in ("Name", "Folder", "Size", "Date", "Dimensions", "Tags"):
+        for name in ("Name", "Folder", "Size", "Date", "Dimensions", "Rating", "Albums", "Tags"):
             label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
             label.setMinimumWidth(180)
             self.fields[name] = label
@@ -166,7 +170,7 @@ class InfoPanel(QWidget):
         path = Path(photo.path)
         self.fields["Name"].setText(path.name)
         self.fields["Folder"].setText(str(path.parent))
-        for name in ("Size", "Date", "Dimensions", "Tags"):
+        for name in ("Size", "Date", "Dimensions", "Rating", "Albums", "Tags"):
             self.fields[name].setText("…")
 
     def show_details(self, d: PhotoDetails) -> None:
@@ -179,10 +183,18 @@ class InfoPanel(QWidget):
         if d.error:
             self.fields["Tags"].setText(f"could not be indexed: {d.error}")
         elif d.tags:
-            self.fields["Tags"].setText("<br>".join(f"{label} <span style='color:gray'>{score:.2f} ({ls})</span>"
-                                                    for ls, label, score in d.tags))
+            # Each tag links to its own removal: a wrong automatic tag goes with one click.
+            self.fields["Tags"].setText("<br>".join(
+                f"{html.escape(label)} <span style='color:gray'>{score:.2f} ({html.escape(ls)})</span> "
+                f"<a href='remove:{quote(label)}' title='Remove this tag from this photo'>\u2715</a>"
+                for ls, label, score in d.tags))
         else:
             self.fields["Tags"].setText("none yet (run tagging in the Tags tab)")
+
+        self.fields["Rating"].setText(("\u2605" * d.stars if d.stars else "no stars")
+                                      + ("  \u2665 favourite" if d.favourite else "")
+                                      + "  <span style='color:gray'>(keys 0-5, “.”)</span>")
+        self.fields["Albums"].setText(html.escape(", ".join(d.albums)) if d.albums else "none")
 
     def value(self, name: str) -> str:
         return self.fields[name].text()
@@ -194,6 +206,7 @@ class PhotoViewer(QWidget):
     current_changed = Signal(int)
     image_shown = Signal(str)  # path, once its picture (or its error) is on screen
     find_shared = Signal(object, object)  # (Photo, box fractions or None): photos sharing its objects
+    marks_changed = Signal()  # stars, favourite or a tag of a photo changed here
 
     def __init__(self, facade: Facade, library, photos: list[Photo], row: int, parent: QWidget | None = None):
         super().__init__(parent, Qt.WindowType.Window)
@@ -208,6 +221,9 @@ class PhotoViewer(QWidget):
 
         self.canvas = ImageCanvas()
         self.info = InfoPanel()
+        self.info.fields["Tags"].setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.info.fields["Tags"].linkActivated.connect(self._tag_link)
+        self.details: PhotoDetails | None = None
         self.counter = QLabel()
         bar = QToolBar()
         style = self.style()
@@ -309,7 +325,41 @@ class PhotoViewer(QWidget):
 
     def _details(self, row: int, d: PhotoDetails) -> None:
         if row == self.row:
+            self.details = d
             self.info.show_details(d)
+
+    # -- marks: stars (0-5), favourite ("."), removing a tag (its ✕) ---------------------------------
+
+    def _mark(self, fn: Callable[..., Any], *args: Any) -> None:
+        """A write for the current photo in the background, then its details again."""
+        photo, row = self.photos[self.row], self.row
+        if photo.file_id is None:
+            return
+
+        def done(_: Any) -> None:
+            self.marks_changed.emit()
+            self.jobs.submit(self.facade.details, self.library, Path(photo.path),
+                             on_done=lambda d: self._details(row, d))
+
+        self.jobs.submit(fn, self.library, [photo.file_id], *args, on_done=done,
+                         on_error=lambda m: self.info.fields["Rating"].setText(html.escape(m)))
+
+    def rate(self, stars: int) -> None:
+        self._mark(self.facade.set_stars, stars)
+
+    def toggle_favourite(self) -> None:
+        on = not (self.details is not None and self.details.favourite)
+        self._mark(self.facade.set_favourite, on)
+
+    def remove_tag(self, label: str) -> None:
+        photo = self.photos[self.row]
+        if photo.file_id is not None:
+            self.jobs.submit(self.facade.remove_tag, self.library, label, [photo.file_id],
+                             on_done=lambda _: self._mark(lambda lib, ids: None))
+
+    def _tag_link(self, link: str) -> None:
+        if link.startswith("remove:"):
+            self.remove_tag(unquote(link[len("remove:"):]))
 
     def _details_failed(self, row: int, message: str) -> None:
         if row == self.row:
@@ -331,6 +381,10 @@ class PhotoViewer(QWidget):
                 self.close()
         elif e.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.canvas.box is not None:
             self.part_action.trigger()
+        elif Qt.Key.Key_0 <= e.key() <= Qt.Key.Key_5 and not e.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            self.rate(int(e.key() - Qt.Key.Key_0))
+        elif e.key() == Qt.Key.Key_Period:
+            self.toggle_favourite()
         else:
             super().keyPressEvent(e)
 

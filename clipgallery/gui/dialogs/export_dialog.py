@@ -14,6 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -87,6 +88,11 @@ class ExportDialog(QDialog):
         form.addRow("Export", self.source)
         form.addRow("To folder", dest_row)
         form.addRow("As", self.mode)
+        self.xmp = QCheckBox("Write stars, favourites and tags into XMP sidecars (for digiKam, Lightroom)")
+        self.xmp.setToolTip("Beside each copy, IMG_1.jpg.xmp; an existing sidecar is never overwritten")
+        form.addRow("", self.xmp)
+        self._xmp = False  # read by the worker: a plain value, never the widget
+        self.xmp.toggled.connect(lambda on: setattr(self, "_xmp", on))
         note = QLabel("Each group goes into its own folder; nothing is ever overwritten (a name already "
                       "taken gets a number) and your originals are only read. A manifest (CSV and JSON) "
                       "lists what was written.", wordWrap=True)
@@ -162,7 +168,7 @@ class ExportDialog(QDialog):
     def _plan_in_worker(self, source: ExportSource, dest: Path, mode: str) -> Any:
         spec = self._spec()
         selection = source.select(self.library, spec)
-        return self.facade.plan_export(self.library, selection, dest, mode)
+        return self.facade.plan_export(self.library, selection, dest, mode, self._xmp, spec)
 
     def _spec(self) -> str | None:
         try:
