@@ -552,7 +552,9 @@ class Searcher:
     def _candidates(self, snap: _Snapshot, options: SearchOptions) -> np.ndarray | None:
         """A boolean mask over rows, or None when nothing is filtered."""
         folder = self._folder_relpath(options.folder) if options.folder is not None else ""
-        return snap.mask(folder, _with_marks(self.library, options, (self._model_id(),)))
+        if options.mark_filter().active:  # zero-shot tags count for the model searched with
+            options = _with_marks(self.library, options, (self._model_id(),))
+        return snap.mask(folder, options)
 
     def _folder_relpath(self, folder: str) -> str:
         """A subfolder given relative to the root (or absolute, inside it) -> its POSIX relpath."""

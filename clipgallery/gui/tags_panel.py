@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QMenu,
+    QMessageBox,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -169,6 +170,10 @@ class TagsPanel(PanelBase):
         menu.exec(self.tree.viewport().mapToGlobal(pos))
 
     def forget(self, label_set: str) -> None:
+        if label_set == "hand-made" and QMessageBox.question(
+                self, "Forget hand-made tags", "Take every hand-made tag off every photo? This cannot be "
+                "undone.") != QMessageBox.StandardButton.Yes:
+            return  # a person's own work: asked first
         self.run("forget", "", lambda lib, spec: self.ctx.facade.forget_label_set(lib, spec, label_set),
                  on_done=lambda _: self.reload(), long=False)
 
