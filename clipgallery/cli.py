@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .core.names import shown
+
+_LAST_LIBRARY: list[Any] = [None]  # the library a command opened, for the message of a stray sqlite3 error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,7 +204,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ClipGalleryError as e:
-        print(f"clipgallery: error: {e}", file=sys.stderr)
+        print(f"clipgallery: error: {shown(str(e))}", file=sys.stderr)
+        return 1
+    except (sqlite3.Error, RecursionError) as e:  # the last net: still one sentence, never a traceback
+        from .core.errors import library_error
+
+        if isinstance(e, RecursionError):
+            print("clipgallery: error: the input is nested too deeply to read", file=sys.stderr)
+        else:
+            print(f"clipgallery: error: {shown(str(library_error(e, _LAST_LIBRARY[0] or 'PATH')))}",
+                  file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("clipgallery: interrupted", file=sys.stderr)
@@ -215,16 +228,34 @@ def main(argv: list[str] | None = None) -> int:
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     """One JSON document with --json, else the human text; stdout only ever gets this."""
     if getattr(args, "json", False):
-        json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
+        # allow_nan=False: a NaN or infinity is a bug to report, never invalid JSON on stdout.
+        try:
+            doc = json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False)
+        except ValueError:  # a NaN or infinity slipped through: JSON has no such numbers, null says "none"
+            doc = json.dumps(_finite(data), ensure_ascii=False, indent=2, allow_nan=False)
+        sys.stdout.write(shown(doc) + "\n")
     elif text:
-        print(text)
+        print(shown(text))
+
+
+def _finite(data: Any) -> Any:
+    import math
+
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(v) for v in data]
+    return data
 
 
 def open_library(args: argparse.Namespace, create: bool = False):
     from .core.library import Library
 
-    return Library(args.path, args.library_dir, create=create)
+    lib = Library(args.path, args.library_dir, create=create)
+    _LAST_LIBRARY[0] = lib.db_path
+    return lib
 
 
 class ProgressBar:
@@ -299,6 +330,13 @@ def cmd_index(args: argparse.Namespace) -> int:
              f"{report.removed} removed, {len(report.failed)} failed in {report.seconds:.1f} s"
              + (" (cancelled: run again to finish)" if report.cancelled else "")]
     lines += [f"  failed: {f.path}: {f.error}" for f in report.failed]
+    lines += [f"  skipped folder (cannot be read; its photos are kept): {p}" for p in report.skipped_folders]
+    lines += [f"  not read: {n} {ext} file(s): no decoder for this format is installed"
+              + (" (pip install pillow-heif)" if ext in (".heic", ".heif", ".avif") else "")
+              for ext, n in sorted(report.unsupported.items())]
+    if report.kept_missing:
+        lines.append(f"  the folder looks empty (an unmounted drive?): the {report.kept_missing} photos "
+                     "of the library were kept")
     emit(args, data, "\n".join(lines))
     return 130 if report.cancelled else 0
 
@@ -309,13 +347,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     failed = [{"path": str(lib.abspath(p)), "error": e} for p, e in lib.failed_files()]
     for m, (mid, *_rest) in zip(models, lib.models()):
         m["regions"] = lib.region_count(mid)
+    from .core.indexer import last_scan
+
+    skipped = last_scan(lib)
     data = {"folder": str(lib.root), "library": str(lib.dir), "photos": lib.count(), "models": models,
-            "regional": lib.regional, "failed": failed}
+            "regional": lib.regional, "failed": failed, **skipped, "read_only": lib.read_only}
     text = [f"folder:  {lib.root}", f"library: {lib.dir}", f"photos:  {lib.count()}",
             f"regional vectors: {'on' if lib.regional else 'off'}"]
     text += [f"model:   {m['spec']} ({m['dim']}-d, {m['vectors']} vectors"
              + (f", {m['regions']} with regions)" if m["regions"] else ")") for m in models]
     text += [f"failed:  {f['path']}: {f['error']}" for f in failed]
+    text += [f"skipped: {p} (folder cannot be read)" for p in skipped["skipped_folders"]]
+    text += [f"skipped: {n} {ext} file(s) (no decoder installed)" for ext, n in skipped["unsupported"].items()]
     emit(args, data, "\n".join(text))
     return 0
 

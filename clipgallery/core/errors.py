@@ -26,3 +26,40 @@ class LibraryError(ClipGalleryError):
 
 class QueryError(ClipGalleryError):
     """A search query that cannot be understood or run."""
+
+
+class LibraryBusyError(LibraryError):
+    """Another process is writing to the library (the message names it when it can)."""
+
+
+class LibraryFullError(LibraryError):
+    """The disk that holds the library has no room left."""
+
+
+class LibraryReadOnlyError(LibraryError):
+    """The library's folder or file cannot be written (a read-only disk or permissions)."""
+
+
+class LibraryDamagedError(LibraryError):
+    """SQLite found the library file damaged; `clipgallery repair` keeps what is readable."""
+
+
+def library_error(e: BaseException, db_path: object, root: object = None) -> LibraryError:
+    """One sqlite3/OS error met while using a library -> the named error with a sentence that helps."""
+    msg = str(e)
+    low = msg.lower()
+    errno_ = getattr(e, "errno", None)
+    if "disk is full" in low or "database or disk is full" in low or errno_ == 28:
+        return LibraryFullError(f"the disk that holds the library ({db_path}) is full: free some space and "
+                                "run again (everything saved before this point is kept)")
+    if "readonly" in low or "read-only" in low or errno_ == 30:
+        return LibraryReadOnlyError(f"the library at {db_path} is read-only: it can be searched, but "
+                                    "indexing, tagging and grouping need it writable")
+    if "locked" in low or "busy" in low:
+        return LibraryBusyError(f"the library at {db_path} is being updated by another process; "
+                                "try again when it has finished")
+    if "malformed" in low or "not a database" in low or "corrupt" in low:
+        where = f" {root}" if root is not None else " PATH"
+        return LibraryDamagedError(f"the library at {db_path} is damaged ({msg}): run `clipgallery repair"
+                                   f"{where}` to keep what is readable and index the rest again")
+    return LibraryError(f"cannot use the library at {db_path}: {msg}")

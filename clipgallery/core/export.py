@@ -25,6 +25,7 @@ from typing import Any
 from .errors import ClipGalleryError
 from .indexer import Progress
 from .library import Library
+from .names import shown
 
 MODES = ("copy", "hardlink", "symlink")
 MANIFEST_STEM = "clipgallery-export"
@@ -50,8 +51,10 @@ def safe_name(name: str, max_bytes: int = FOLDER_MAX_BYTES, fallback: str = "unn
 
     No separators or characters Windows forbids, no control characters, no leading or trailing
     dots and spaces (so never "." or ".."), no reserved device names (CON, NUL.txt, COM1...),
-    at most max_bytes of UTF-8, and never empty.
+    at most max_bytes of UTF-8, and never empty. Bytes that are not UTF-8 (an old camera's name)
+    become U+FFFD, so the copy has a valid name everywhere.
     """
+    name = shown(name)
     text = unicodedata.normalize("NFC", str(name))
     text = "".join("_" if ch in _FORBIDDEN or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs")
                    else ch for ch in text)
@@ -455,9 +458,10 @@ def _write_manifests(result: ExportResult, created: list[Path]) -> tuple[Path, P
            "files": [f.to_json() for f in result.written],
            "skipped": [{"path": str(p), "reason": r} for p, r in result.skipped]}
     plan = result.plan
-    csv_path = _write_new(plan.manifest_csv, buf.getvalue().encode("utf-8"))
+    csv_path = _write_new(plan.manifest_csv, shown(buf.getvalue()).encode("utf-8"))
     created.append(csv_path)
-    json_path = _write_new(plan.manifest_json, (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+    json_path = _write_new(plan.manifest_json,
+                           (shown(json.dumps(doc, ensure_ascii=False, indent=2)) + "\n").encode("utf-8"))
     created.append(json_path)
     return csv_path, json_path
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat as stat_mod
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,8 +84,46 @@ def decode(source: Path | bytes, min_side: int | None = 224, max_pixels: int = D
 
 
 def _read(path: Path) -> bytes:
+    return open_regular(path)
+
+
+# -- bounded reading (issue 13): nothing a folder holds can hang a read or exhaust memory --------
+
+# No photo we can decode is this large; a bigger file is refused before it is read.
+MAX_FILE_BYTES = 1 << 30
+_HEAD = 64
+
+# (offset, bytes) that start every file of a format we decode; a file that starts with none of
+# them is refused after reading only its first bytes (a 3 GiB video renamed .jpg costs 64 bytes).
+IMAGE_SIGNATURES: list[tuple[int, bytes]] = [
+    (0, b"\xff\xd8\xff"),  # JPEG
+    (0, b"\x89PNG\r\n\x1a\n"),
+    (0, b"GIF87a"), (0, b"GIF89a"),
+    (8, b"WEBP"),  # RIFF....WEBP
+    (0, b"BM"),
+    (0, b"II*\x00"), (0, b"MM\x00*"),  # TIFF and the TIFF-based raw formats
+    (4, b"ftyp"),  # ISO base media: HEIC, HEIF, AVIF
+    (0, b"\x00\x00\x00\x0cjP  "),  # JPEG 2000
+    (0, b"\x00\x00\x01\x00"),  # ICO
+    (0, b"P1"), (0, b"P2"), (0, b"P3"), (0, b"P4"), (0, b"P5"), (0, b"P6"),  # PBM/PGM/PPM
+]
+
+
+def sniff(head: bytes) -> bool:
+    """Whether the first bytes of a file are those of an image format we know."""
+    return any(head[off:off + len(sig)] == sig for off, sig in IMAGE_SIGNATURES)
+
+
+def open_regular(path: Path, max_bytes: int | None = None) -> bytes:
+    """Read a regular image file whole, or raise ImageError without blocking or reading too much.
+
+    Opened with O_NONBLOCK (a FIFO swapped in after the scan would block forever otherwise) and
+    checked with fstat after opening, so a device or pipe behind the name is refused. The header is
+    looked at before the rest is read; at most `max_bytes` (the size the scan saw, when given) or
+    the file's size, whichever is smaller, and never more than MAX_FILE_BYTES.
+    """
     try:
-        return Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except IsADirectoryError:
         raise ImageError("is a folder, not a file") from None
     except PermissionError:
@@ -92,6 +132,40 @@ def _read(path: Path) -> bytes:
         raise ImageError("file disappeared") from None
     except OSError as e:
         raise ImageError(f"cannot read file: {e.strerror or e}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat_mod.S_ISREG(st.st_mode):
+            raise ImageError(_kind_of(st.st_mode))
+        size = st.st_size if max_bytes is None else min(st.st_size, max_bytes)
+        if size > MAX_FILE_BYTES:
+            raise ImageError(f"file too large to be a photo ({st.st_size / 2**30:.1f} GiB; "
+                             f"the limit is {MAX_FILE_BYTES >> 30} GiB)")
+        chunks, got = [], 0
+        while got < size:
+            chunk = os.read(fd, min(size - got, 1 << 20) if got else min(size, _HEAD))
+            if not chunk:
+                break  # truncated meanwhile: decode says what is wrong with what is there
+            if not got and len(chunk) >= 2 and not sniff(chunk):
+                raise ImageError(_unidentified_reason(chunk))
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+    except OSError as e:
+        raise ImageError(f"cannot read file: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+
+
+def _kind_of(mode: int) -> str:
+    if stat_mod.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if stat_mod.S_ISFIFO(mode):
+        return "is a pipe (FIFO), not a photo"
+    if stat_mod.S_ISCHR(mode) or stat_mod.S_ISBLK(mode):
+        return "is a device, not a photo"
+    if stat_mod.S_ISSOCK(mode):
+        return "is a socket, not a photo"
+    return "not a regular file"
 
 
 def _orient(im: Image.Image, orientation: int) -> Image.Image:

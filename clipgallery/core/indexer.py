@@ -23,8 +23,9 @@ from typing import Any
 
 from .embed import Embedder
 from .errors import ImageError, ModelLoadError
-from .images import decode
+from .images import decode, open_regular
 from .library import FileUpdate, Library
+from .lock import WriterLock
 from .scan import KnownFile, ScannedFile, compare, walk
 
 
@@ -54,6 +55,12 @@ class IndexReport:
     failed: list[FailedFile] = field(default_factory=list)
     seconds: float = 0.0
     cancelled: bool = False
+    # Accounted for, not silently skipped: folders that could not be listed (their photos are kept
+    # in the library), files of a format no installed decoder reads, and the photos kept because
+    # the folder looked emptied (an unmounted drive).
+    skipped_folders: list[Path] = field(default_factory=list)
+    unsupported: dict[str, int] = field(default_factory=dict)
+    kept_missing: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +68,8 @@ class IndexReport:
             "removed": self.removed,
             "failed": [{"path": str(f.path), "error": f.error} for f in self.failed],
             "seconds": round(self.seconds, 3), "cancelled": self.cancelled, "model": self.model,
+            "skipped_folders": [str(p) for p in self.skipped_folders], "unsupported": dict(self.unsupported),
+            "kept_missing": self.kept_missing,
         }
 
 
@@ -99,13 +108,24 @@ def index_folder(
     cancel: threading.Event | None = None,
     pause: threading.Event | None = None,
     spec: str | None = None,
+    lock_wait: float = 0.0,
 ) -> IndexReport:
     """Bring the library up to date with its folder for this embedder's model.
 
     `embedder` may be a function that loads the model, with its canonical `spec`: a model the
     library already holds vectors of is then loaded only when some photo needs encoding, so an
     up-to-date folder is checked in the time of a folder walk (and without the weights at hand).
+
+    Only one process indexes a library at a time: another one holding it raises LibraryBusyError
+    after `lock_wait` seconds. SQLite errors come out as the named LibraryErrors (full, read-only,
+    damaged).
     """
+    with library.errors(), WriterLock(library.dir).acquire(lock_wait):
+        library.check_damage()
+        return _index_folder(library, embedder, batch_size, workers, progress, cancel, pause, spec)
+
+
+def _index_folder(library, embedder, batch_size, workers, progress, cancel, pause, spec) -> IndexReport:
     t0 = time.perf_counter()
     cancel = cancel or threading.Event()
     if isinstance(embedder, Embedder):
@@ -118,8 +138,9 @@ def index_folder(
     notify = progress or (lambda p: None)
 
     unreadable: list[str] = []
-    scanned = list(walk(library.root, skip=library.dir, unreadable=unreadable,
+    scanned = list(walk(library.root, skip=library.dir, unreadable=unreadable, unsupported=report.unsupported,
                         on_progress=lambda n: n % 500 == 0 and notify(Progress("scanning", n, 0))))
+    report.skipped_folders = [library.root / u if u else library.root for u in unreadable]
     regional = library.regional
     known_id = library.model_id(spec)
     changes = compare(scanned, library.known_files(known_id if known_id is not None else -1, regional))
@@ -179,10 +200,38 @@ def index_folder(
         # An emptied root (an unmounted drive, say) must not wipe a library: keep it and say so.
         if scanned or not changes.missing:
             report.removed = library.remove_files(k.id for k in gone)
+        else:
+            report.kept_missing = len(gone)
+        record_scan(library, report)
     report.failed.sort(key=lambda f: str(f.path))
     report.seconds = time.perf_counter() - t0
     notify(Progress("done", pipeline.done, total))
     return report
+
+
+LAST_SCAN_KEY = "last_scan"
+
+
+def record_scan(library: Library, report: IndexReport) -> None:
+    """Remember what the last complete run had to skip, for `info` and the app."""
+    import json
+
+    data = {"skipped_folders": [str(p) for p in report.skipped_folders], "unsupported": report.unsupported,
+            "kept_missing": report.kept_missing, "at": time.time()}
+    with library.transaction():  # ensure_ascii: undecodable name bytes survive as \udcXX escapes
+        library.set_meta(LAST_SCAN_KEY, json.dumps(data, ensure_ascii=True))
+
+
+def last_scan(library: Library) -> dict[str, Any]:
+    """What record_scan stored (empty lists when the library was never fully indexed)."""
+    import json
+
+    try:
+        data = json.loads(library.get_meta(LAST_SCAN_KEY) or "{}")
+    except ValueError:
+        data = {}
+    return {"skipped_folders": data.get("skipped_folders", []), "unsupported": data.get("unsupported", {}),
+            "kept_missing": data.get("kept_missing", 0)}
 
 
 def _wait_while_paused(pause: threading.Event | None, cancel: threading.Event) -> None:
@@ -192,11 +241,10 @@ def _wait_while_paused(pause: threading.Event | None, cancel: threading.Event) -
 
 def _prepare(path: Path, item: _Item, embedder: Embedder, reusable: dict[str, int]) -> _Result:
     """Runs in a worker thread: read once, hash, and decode + preprocess only if the content is new."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        reason = "file disappeared" if isinstance(e, FileNotFoundError) else f"cannot read file: {e.strerror or e}"
-        return _Result(item, error=reason)
+    try:  # bounded: a FIFO or device swapped in, or a huge non-image, costs nothing
+        data = open_regular(path, item.scanned.size)
+    except ImageError as e:
+        return _Result(item, error=e.reason)
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     if digest in reusable:
         return _Result(item, digest, reusable=True)

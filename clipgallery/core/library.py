@@ -6,7 +6,9 @@ thumbnails, in-memory matrices) is a cache rebuilt from it. The photo folder is 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
 import sqlite3
 import threading
@@ -18,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import LibraryError
+from .errors import LibraryError, LibraryReadOnlyError, library_error
+from .names import from_db, to_db
 from .scan import KnownFile
 
 DB_NAME = "library.sqlite"
@@ -199,13 +202,21 @@ class Library:
         self._cache: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
         self._region_cache: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
         self._cache_lock = threading.Lock()
+        # A library on a read-only disk (or without write permission) is opened read-only: it can
+        # still be searched, and a write says plainly why it cannot happen.
+        self.read_only = self.db_path.exists() and not (
+            os.access(self.dir, os.W_OK) and os.access(self.db_path, os.W_OK))
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            if not self.read_only:
+                self.dir.mkdir(parents=True, exist_ok=True)
             self._migrate()
-        except sqlite3.DatabaseError as e:
-            raise LibraryError(f"cannot open the library at {self.db_path}: {e}. "
-                               "If it is damaged, move it away and index again.") from e
+        except sqlite3.Error as e:
+            self.close()
+            raise library_error(e, self.db_path, self.root) from e
         except OSError as e:
+            self.close()
+            if e.errno in (28, 30):  # ENOSPC, EROFS
+                raise library_error(e, self.db_path, self.root) from e
             raise LibraryError(f"cannot create the library folder {self.dir}: {e.strerror or e}") from e
 
     # -- connection and schema -------------------------------------------------------------------
@@ -214,6 +225,10 @@ class Library:
     def conn(self) -> sqlite3.Connection:
         c = getattr(self._local, "conn", None)
         if c is None:
+            if self.read_only:
+                c = _connect_read_only(self.db_path)
+                self._local.conn = c
+                return c
             c = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across a process crash
@@ -233,21 +248,37 @@ class Library:
         if version > SCHEMA_VERSION:
             raise LibraryError(f"the library at {self.db_path} was written by a newer clipgallery "
                                f"(schema {version}, this one knows {SCHEMA_VERSION}); please upgrade")
-        for i in range(version, SCHEMA_VERSION):
+        if version < SCHEMA_VERSION and self.read_only:
+            raise LibraryReadOnlyError(f"the library at {self.db_path} is read-only and was written by an older "
+                                       "clipgallery: open it once where it can be written to upgrade it")
+        if version < SCHEMA_VERSION:
+            # One transaction for every step and for the owner: a library exists completely (with the
+            # folder it belongs to) or not at all, and two processes creating it at once cannot both
+            # run a migration (the second reads the version again once it holds the write lock).
             c.execute("BEGIN IMMEDIATE")
             try:
-                for stmt in _statements(MIGRATIONS[i]):
-                    c.execute(stmt)
-                c.execute(f"PRAGMA user_version={i + 1}")
+                version = c.execute("PRAGMA user_version").fetchone()[0]
+                for i in range(version, SCHEMA_VERSION):
+                    for stmt in _statements(MIGRATIONS[i]):
+                        c.execute(stmt)
+                    c.execute(f"PRAGMA user_version={i + 1}")
+                if version == 0:
+                    self.set_meta("root", to_db(str(self.root)))
+                    self.set_meta("created_at", str(time.time()))
                 c.execute("COMMIT")
             except BaseException:
-                c.execute("ROLLBACK")
+                if c.in_transaction:  # SQLite may already have rolled back (a full disk does)
+                    c.execute("ROLLBACK")
                 raise
-        if version == 0:
-            self.set_meta("root", str(self.root))
-            self.set_meta("created_at", str(time.time()))
         owner = self.get_meta("root")
-        if owner and owner != str(self.root):
+        if owner is None and not self.read_only:
+            # Written by a version that could lose the owner (a folder name that is not UTF-8):
+            # claim it now, so that from here on no other folder can use it.
+            with self.transaction():
+                self.set_meta("root", to_db(str(self.root)))
+            owner = to_db(str(self.root))
+        if owner is not None and from_db(owner) != str(self.root):
+            owner = from_db(owner)
             raise LibraryError(
                 f"the library at {self.dir} belongs to the folder {owner}, not {self.root}; "
                 "give each folder its own --library-dir"
@@ -255,6 +286,31 @@ class Library:
 
     def transaction(self):
         return _Transaction(self.conn)
+
+    @contextlib.contextmanager
+    def errors(self):
+        """Turns sqlite3 and disk errors inside the block into the named LibraryErrors (full, read-only,
+        busy, damaged), each one sentence that says what to do."""
+        try:
+            yield
+        except sqlite3.Error as e:
+            raise library_error(e, self.db_path, self.root) from e
+
+    def check_damage(self) -> None:
+        """Raise LibraryDamagedError when SQLite's quick_check finds damage (a bad page in any table).
+
+        Run before indexing: an index run otherwise trusts the rows it can still see and says
+        everything is unchanged while vectors are unreadable."""
+        from .errors import LibraryDamagedError
+
+        try:
+            rows = [r[0] for r in self.conn.execute("PRAGMA quick_check(5)")]
+        except sqlite3.DatabaseError as e:
+            rows = [str(e)]
+        if rows != ["ok"]:
+            raise LibraryDamagedError(f"the library at {self.db_path} is damaged ({rows[0]}): run "
+                                      f"`clipgallery repair {self.root}` to keep what is readable and index "
+                                      "the rest again")
 
     # -- meta ------------------------------------------------------------------------------------
 
@@ -334,7 +390,8 @@ class Library:
             "FROM files f LEFT JOIN vectors v ON v.file_id = f.id AND v.model_id = ?",
             (model_id,),
         ).fetchall()
-        return {r[1]: KnownFile(r[0], r[1], r[2], r[3], r[4], bool(r[5]), bool(r[6])) for r in rows}
+        return {from_db(r[1]): KnownFile(r[0], from_db(r[1]), r[2], r[3], r[4], bool(r[5]), bool(r[6]))
+                for r in rows}
 
     def hashes_with_vectors(self, model_id: int, regional: bool = False) -> dict[str, int]:
         """content hash -> a file id that has a vector for this model (and region vectors, when
@@ -352,7 +409,7 @@ class Library:
         """Write one batch of indexing outcomes atomically: all of it lands, or none of it."""
         if not updates:
             return
-        with self.transaction() as c:
+        with self.errors(), self.transaction() as c:
             # Read inside the write transaction: a batch encoded before the setting was turned off
             # must not put region vectors back after set_regional(False) removed them.
             regional = self.regional
@@ -368,7 +425,7 @@ class Library:
                 c.execute("DELETE FROM files WHERE id=?", (fid,))
             fid = u.move_from
             c.execute("UPDATE files SET relpath=?, size=?, mtime_ns=? WHERE id=?",
-                      (u.relpath, u.size, u.mtime_ns, fid))
+                      (to_db(u.relpath), u.size, u.mtime_ns, fid))
             return
         if fid is not None:
             old_hash = c.execute("SELECT content_hash FROM files WHERE id=?", (fid,)).fetchone()[0]
@@ -388,7 +445,7 @@ class Library:
             fid = c.execute(
                 "INSERT INTO files(relpath, size, mtime_ns, content_hash, width, height, taken_at, status, error) "
                 "VALUES(?,?,?,?,?,?,?,?,?)",
-                (u.relpath, u.size, u.mtime_ns, u.content_hash, u.width, u.height, u.taken_at, status, u.error),
+                (to_db(u.relpath), u.size, u.mtime_ns, u.content_hash, u.width, u.height, u.taken_at, status, u.error),
             ).lastrowid
         if u.copy_from is not None:
             c.execute(
@@ -412,14 +469,14 @@ class Library:
         ids = list(ids)
         if not ids:
             return 0
-        with self.transaction() as c:
+        with self.errors(), self.transaction() as c:
             c.executemany("DELETE FROM files WHERE id=?", [(i,) for i in ids])
             self._bump()
         return len(ids)
 
     def failed_files(self) -> list[tuple[str, str]]:
-        return self.conn.execute(
-            "SELECT relpath, error FROM files WHERE status='failed' ORDER BY relpath").fetchall()
+        return [(from_db(r), e) for r, e in self.conn.execute(
+            "SELECT relpath, error FROM files WHERE status='failed' ORDER BY relpath")]
 
     def count(self, model_id: int | None = None) -> int:
         if model_id is None:
@@ -432,7 +489,7 @@ class Library:
     def file_ids(self, relpaths: Iterable[str]) -> dict[str, int]:
         out = {}
         for rel in relpaths:
-            row = self.conn.execute("SELECT id FROM files WHERE relpath=?", (rel,)).fetchone()
+            row = self.conn.execute("SELECT id FROM files WHERE relpath=?", (to_db(rel),)).fetchone()
             if row:
                 out[rel] = row[0]
         return out
@@ -458,7 +515,7 @@ class Library:
                 q = f"SELECT {cols} FROM files WHERE id IN ({','.join('?' * len(chunk))})"
                 by_id.update({r[0]: r for r in self.conn.execute(q, chunk)})
             rows = [by_id[i] for i in ids if i in by_id]
-        return [FileInfo(r[0], r[1], self.root / r[1], *r[2:]) for r in rows]
+        return [FileInfo(r[0], from_db(r[1]), self.root / from_db(r[1]), *r[2:]) for r in rows]
 
     # -- vectors ---------------------------------------------------------------------------------
 
@@ -523,7 +580,24 @@ class _Transaction:
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        elif self.conn.in_transaction:  # SQLite rolls back by itself on some errors (a full disk)
+            self.conn.execute("ROLLBACK")
+
+
+def _connect_read_only(db_path: Path) -> sqlite3.Connection:
+    """mode=ro reads a WAL library when its -shm can be used; on a read-only disk without one, the
+    file is opened as immutable (nothing can change it while it cannot be written)."""
+    from urllib.parse import quote
+
+    uri = "file:" + quote(os.fsencode(db_path))
+    try:
+        c = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=30, isolation_level=None)
+        c.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return c
+    except sqlite3.OperationalError:
+        return sqlite3.connect(uri + "?immutable=1", uri=True, isolation_level=None)
 
 
 def _sorted_blobs(rows: Sequence[tuple], dtype: type, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ from .ann import LibraryAnn
 from .embed import Embedder
 from .errors import ImageError, QueryError
 from .library import Library
+from .names import from_db
 from .scan import BASE_EXTENSIONS, HEIF_EXTENSIONS
 
 ANN_BUILDS = ("background", "now", "never")
@@ -113,6 +114,9 @@ def _split(text: str) -> list[str]:
     return tokens
 
 
+MAX_WEIGHT = 1000.0  # far beyond any useful emphasis; larger ones overflow into NaN scores
+
+
 def _prefix(raw: str) -> tuple[str, float | None, str, bool]:
     """'-2:"blue sky"' -> ('-', 2.0, 'blue sky', True). A lone + or - is a mistake, not a word."""
     sign, rest = "", raw
@@ -124,6 +128,8 @@ def _prefix(raw: str) -> tuple[str, float | None, str, bool]:
     m = _WEIGHT.match(rest)
     if m and len(rest) > m.end():
         weight, rest = float(m.group(1)), rest[m.end():]
+        if not math.isfinite(weight) or abs(weight) > MAX_WEIGHT:
+            raise QueryError(f"the weight in '{raw}' is too large: use a number up to {MAX_WEIGHT:g}, as in 2:{rest}")
     quoted = '"' in rest
     return sign, weight, rest.replace('"', "").strip(), quoted
 
@@ -374,6 +380,8 @@ class Searcher:
             u = text_vecs[t.value] if t.kind == "text" else self.image_vector(Path(t.value))
             v += t.weight * u.astype(np.float64)
         norm = float(np.linalg.norm(v))
+        if not math.isfinite(norm):
+            raise QueryError("the weights of the query are too large to compute with: use smaller ones")
         if norm < 1e-6:
             raise QueryError("the terms of the query cancel each other out: nothing is left to search for")
         return (v / norm).astype(np.float32)
@@ -449,7 +457,7 @@ class Searcher:
                 if any(int(i) not in by_id for i in ids):
                     continue
                 meta = [by_id[int(i)] for i in ids]
-                self._snap = _Snapshot(gen, ids, mat, [r[1] for r in meta],
+                self._snap = _Snapshot(gen, ids, mat, [from_db(r[1]) for r in meta],
                                        np.array([r[2] for r in meta], dtype=np.float64))
                 if self._ann is None or self._ann.model_id != mid:
                     self._ann = LibraryAnn(self.library, mid, notify=self.notify, probes=self._probes)

@@ -1,0 +1,119 @@
+"""Issue 13: nothing a real folder or a real machine throws at clipgallery may stop it.
+
+Hostile names, hostile files, two writers, full and read-only disks, damaged libraries, bad
+queries and label sets, all on real files, real filesystems and real processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import hash_tree, photo
+
+LATIN1 = os.fsdecode(b"caf\xe9")  # "café" as an old camera or a zip file writes it: not UTF-8
+
+
+def cli(*args, **kw):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **kw.pop("env", {})}
+    return subprocess.run([sys.executable, "-m", "clipgallery.cli", *map(str, args)], capture_output=True,
+                          env=env, timeout=kw.pop("timeout", 300), **kw)
+
+
+def ok_json(out) -> dict:
+    """The run succeeded without a traceback and stdout is exactly one valid UTF-8 JSON document."""
+    err = out.stderr.decode("utf-8", "replace")
+    assert out.returncode == 0, err
+    assert "Traceback" not in err
+    return json.loads(out.stdout.decode("utf-8"), parse_constant=_no_constants)
+
+
+def _no_constants(name):
+    raise AssertionError(f"{name} is not JSON")
+
+
+def clean_error(out, *needles: str) -> str:
+    """The run failed with exit 1 and one clear line (no traceback) containing every needle."""
+    err = out.stderr.decode("utf-8", "replace")
+    assert out.returncode == 1, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("clipgallery: error: "), err
+    for n in needles:
+        assert n in last, last
+    return last
+
+
+# -- 1. names that are not UTF-8 ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_non_utf8_file_names_are_indexed_shown_searched_and_exported(tmp_path):
+    root = tmp_path / "photos"
+    (root / LATIN1).mkdir(parents=True)
+    photo(1).save(root / f"{LATIN1}.jpg", "JPEG")
+    photo(2).save(root / LATIN1 / "inner.png", "PNG")
+    photo(3).save(root / "plain.jpg", "JPEG")
+    (root / f"broken-{LATIN1}.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    before = hash_tree(root)
+    lib = tmp_path / "lib"
+
+    data = ok_json(cli("--library-dir", lib, "index", root, "--model", "tiny-random", "--json"))
+    assert data["indexed"] == 3
+    assert [f["path"] for f in data["failed"]] == [str(root / "broken-caf\ufffd.jpg")]
+    again = ok_json(cli("--library-dir", lib, "index", root, "--model", "tiny-random", "--json"))
+    assert (again["indexed"], again["unchanged"], again["removed"]) == (0, 3, 0)
+
+    info = ok_json(cli("--library-dir", lib, "info", root, "--json"))
+    assert info["photos"] == 3 and len(info["failed"]) == 1
+
+    hits = ok_json(cli("--library-dir", lib, "search", root, "a photo", "--json"))
+    assert sorted(Path(h["path"]).name for h in hits) == ["caf\ufffd.jpg", "inner.png", "plain.jpg"]
+    text = cli("--library-dir", lib, "search", root, "a photo")
+    assert text.returncode == 0 and b"caf\xef\xbf\xbd.jpg" in text.stdout  # U+FFFD, valid UTF-8
+
+    # The library itself keeps the exact bytes: the file found is the file on disk.
+    from clipgallery.core.library import Library
+
+    library = Library(root, lib, create=False)
+    paths = {f.path for f in library.files()}
+    assert root / f"{LATIN1}.jpg" in paths and all(p.exists() for p in paths if "broken" not in p.name)
+
+    dest = tmp_path / "out"
+    exported = ok_json(cli("--library-dir", lib, "export", root, "--dest", dest, "--query", "a photo", "--json"))
+    names = sorted(p.name for p in dest.rglob("*") if p.is_file() and p.suffix in (".jpg", ".png"))
+    assert names == ["caf\ufffd.jpg", "inner.png", "plain.jpg"] and len(exported["written"]) == 3
+    manifest = json.loads(Path(exported["manifest"]).read_text("utf-8"))
+    assert len(manifest["files"]) == 3
+    assert hash_tree(root) == before
+
+
+def main_cli(capsys, *args) -> tuple[int, str, str]:
+    """The CLI in this process (the model loads once per session): exit code, stdout, stderr."""
+    from clipgallery.cli import main
+
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err
+    return code, out.out, out.err
+
+
+def test_a_folder_whose_own_path_is_not_utf8_records_its_owner(tmp_path):
+    root = tmp_path / f"{LATIN1}-photos"
+    root.mkdir()
+    photo(1).save(root / "a.jpg", "JPEG")
+    other = tmp_path / "other"
+    other.mkdir()
+    lib = tmp_path / "lib"
+    data = ok_json(cli("--library-dir", lib, "index", root, "--model", "tiny-random", "--json"))
+    assert data["indexed"] == 1
+    clean_error(cli("--library-dir", lib, "index", other, "--model", "tiny-random"), "belongs to the folder")
+    assert ok_json(cli("--library-dir", lib, "info", root, "--json"))["folder"] == str(tmp_path / "caf\ufffd-photos")
