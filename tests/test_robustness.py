@@ -117,3 +117,68 @@ def test_a_folder_whose_own_path_is_not_utf8_records_its_owner(tmp_path):
     assert data["indexed"] == 1
     clean_error(cli("--library-dir", lib, "index", other, "--model", "tiny-random"), "belongs to the folder")
     assert ok_json(cli("--library-dir", lib, "info", root, "--json"))["folder"] == str(tmp_path / "caf\ufffd-photos")
+
+
+# -- 3. two writers at once ---------------------------------------------------------------------------
+
+_RACER = r"""
+import json, sys, time
+from pathlib import Path
+from clipgallery.core.embed import Embedder
+from clipgallery.core.errors import ClipGalleryError, LibraryBusyError
+from clipgallery.core.indexer import index_folder
+from clipgallery.core.library import Library
+
+me, base, rounds = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+emb = Embedder.load("tiny-random", "cpu")
+for i in range(rounds):
+    (base / f"ready-{me}-{i}").touch()
+    while len(list(base.glob(f"ready-*-{i}"))) < 2:  # both processes start each round together
+        time.sleep(0.001)
+    try:
+        lib = Library(base / "photos", base / f"lib-{i}")
+        r = index_folder(lib, emb, batch_size=2, workers=1)
+        out = {"round": i, "indexed": r.indexed, "unchanged": r.unchanged, "failed": len(r.failed)}
+    except LibraryBusyError as e:
+        out = {"round": i, "busy": str(e)}
+    except ClipGalleryError as e:
+        out = {"round": i, "error": f"{type(e).__name__}: {e}"}
+    except Exception as e:
+        out = {"round": i, "crash": f"{type(e).__name__}: {e}"}
+    print(json.dumps(out), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_indexing_one_library_at_once_many_times(tmp_path):
+    """Two real processes create and index the same new library at the same instant, 12 times over:
+    each round one indexes and the other either finds it done or says the library is busy."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i in range(6):
+        photo(i).save(root / f"{i}.jpg", "JPEG")
+    rounds = 12
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    procs = [subprocess.Popen([sys.executable, "-c", _RACER, who, str(tmp_path), str(rounds)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for who in "ab"]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0 and "Traceback" not in err, err
+    results = [[json.loads(line) for line in out.splitlines()] for out, _ in outs]
+    assert all(len(r) == rounds for r in results)
+    busy = 0
+    for a, b in zip(*results):
+        for r in (a, b):
+            assert "crash" not in r and "error" not in r, r
+        busy += sum("busy" in r for r in (a, b))
+        for r in (a, b):
+            if "busy" in r:
+                assert "being updated by another process (PID " in r["busy"]
+        # Whoever ran, the library holds each photo exactly once, with its vector.
+        assert sum(r.get("indexed", 0) for r in (a, b)) == 6
+    from clipgallery.core.library import Library
+
+    for i in range(rounds):
+        lib = Library(root, tmp_path / f"lib-{i}", create=False)
+        assert lib.count() == 6 and lib.count(lib.model_id("tiny-random")) == 6
+    print(f"{busy} of {2 * rounds} runs found the library busy")

@@ -37,6 +37,11 @@ class WriterLock:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     holder = _read_pid(fd)
+                    for _ in range(20):  # the holder writes its PID just after taking the lock
+                        if holder:
+                            break
+                        time.sleep(0.01)
+                        holder = _read_pid(fd)
                     os.close(fd)
                     who = f" (PID {holder})" if holder else ""
                     raise LibraryBusyError(
@@ -54,10 +59,8 @@ class WriterLock:
     def release(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
-            try:
-                os.ftruncate(fd, 0)
-            except OSError:
-                pass
+            # The PID stays in the file: it is read only while someone holds the lock, and then it
+            # is theirs (each holder writes its own right after taking it).
             os.close(fd)  # closing drops the flock
 
     def __enter__(self) -> WriterLock:
