@@ -182,3 +182,52 @@ def test_two_processes_indexing_one_library_at_once_many_times(tmp_path):
         lib = Library(root, tmp_path / f"lib-{i}", create=False)
         assert lib.count() == 6 and lib.count(lib.model_id("tiny-random")) == 6
     print(f"{busy} of {2 * rounds} runs found the library busy")
+
+
+# -- 2. every read is bounded -------------------------------------------------------------------------
+
+
+def test_fifo_device_and_huge_files_swapped_in_after_the_scan_cost_nothing(tmp_path, embedders):
+    """A FIFO and a link to /dev/zero replace photos between the scan and the read, and 3 GiB sparse
+    files pose as JPEGs: the run ends promptly, lists each with a reason, and reads none of them whole."""
+    import resource
+    import threading
+
+    from clipgallery.core.indexer import index_folder
+    from clipgallery.core.library import Library
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    for name in ("fifo.jpg", "zero.jpg", "good.jpg"):
+        photo(len(name)).save(root / name, "JPEG")
+    with open(root / "video.jpg", "wb") as f:  # not an image, but named like one
+        f.write(b"\x00\x00\x00\x18qt  " + b"x" * 100)
+        f.truncate(3 << 30)
+    with open(root / "huge.jpg", "wb") as f:  # an image header, but no photo is 3 GiB
+        f.write(b"\xff\xd8\xff\xe0")
+        f.truncate(3 << 30)
+
+    def swap(p):
+        if p.phase == "indexing" and p.done == 0:
+            (root / "fifo.jpg").unlink()
+            os.mkfifo(root / "fifo.jpg")
+            (root / "zero.jpg").unlink()
+            (root / "zero.jpg").symlink_to("/dev/zero")
+
+    emb = embedders("tiny-random")
+    emb.encode_batch(emb.preprocess(photo(0)).unsqueeze(0))  # the model's own memory is not what is measured
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    lib = Library(root, tmp_path / "lib")
+    done = {}
+    t = threading.Thread(target=lambda: done.setdefault("r", index_folder(lib, emb, progress=swap)), daemon=True)
+    t.start()
+    t.join(120)
+    assert not t.is_alive(), "indexing hung"
+    report = done["r"]
+    reasons = {f.path.name: f.error for f in report.failed}
+    assert reasons == {"fifo.jpg": "is a pipe (FIFO), not a photo", "zero.jpg": "is a device, not a photo",
+                       "video.jpg": "not an image (unrecognised format)",
+                       "huge.jpg": "file too large to be a photo (3.0 GiB; the limit is 1 GiB)"}
+    assert report.indexed == 1
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before
+    assert grown_kib < 512 * 1024, f"peak memory grew by {grown_kib // 1024} MiB"

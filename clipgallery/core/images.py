@@ -137,16 +137,17 @@ def open_regular(path: Path, max_bytes: int | None = None) -> bytes:
         if not stat_mod.S_ISREG(st.st_mode):
             raise ImageError(_kind_of(st.st_mode))
         size = st.st_size if max_bytes is None else min(st.st_size, max_bytes)
+        head = os.read(fd, min(size, _HEAD))
+        if len(head) >= 2 and not sniff(head):
+            raise ImageError(_unidentified_reason(head))
         if size > MAX_FILE_BYTES:
             raise ImageError(f"file too large to be a photo ({st.st_size / 2**30:.1f} GiB; "
                              f"the limit is {MAX_FILE_BYTES >> 30} GiB)")
-        chunks, got = [], 0
+        chunks, got = [head], len(head)
         while got < size:
-            chunk = os.read(fd, min(size - got, 1 << 20) if got else min(size, _HEAD))
+            chunk = os.read(fd, min(size - got, 1 << 20))
             if not chunk:
                 break  # truncated meanwhile: decode says what is wrong with what is there
-            if not got and len(chunk) >= 2 and not sniff(chunk):
-                raise ImageError(_unidentified_reason(chunk))
             chunks.append(chunk)
             got += len(chunk)
         return b"".join(chunks)
