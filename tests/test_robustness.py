@@ -231,3 +231,89 @@ def test_fifo_device_and_huge_files_swapped_in_after_the_scan_cost_nothing(tmp_p
     assert report.indexed == 1
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before
     assert grown_kib < 512 * 1024, f"peak memory grew by {grown_kib // 1024} MiB"
+
+
+# -- 4. full and read-only disks ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 2 MiB tmpfs (tests run as root here and in CI); skipped where mounting is not allowed."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def fill(disk: Path, leave: int = 0) -> Path:
+    """Fill the disk up to `leave` bytes free with a file that can be deleted to make room again."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        while leave == 0 or os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize > leave:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass  # full
+    finally:
+        os.close(fd)
+    return filler
+
+
+def some_photos(root: Path, n: int) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        photo(i, (96, 64)).save(root / f"{i:03d}.jpg", "JPEG")
+    return root
+
+
+def test_full_disk_at_creation_and_mid_index_then_resume(tmp_path, small_disk, capsys):
+    root = some_photos(tmp_path / "photos", 24)
+    before = hash_tree(root)
+    lib = small_disk / "lib"
+    filler = fill(small_disk)
+    code, out, err = main_cli(capsys, "--library-dir", lib, "index", root, "--model", "tiny-random")
+    assert code == 1 and "is full: free some space" in err and "damaged" not in err, err
+
+    filler.unlink()  # room for the library's tables, then nothing more
+    code, _, err = main_cli(capsys, "--library-dir", lib, "info", root)
+    assert code == 1 and "not been indexed yet" in err  # the failed creation left nothing half made
+    from clipgallery.core.library import Library
+
+    Library(root, lib).close()
+    filler = fill(small_disk, leave=8192)
+    code, out, err = main_cli(capsys, "--library-dir", lib, "index", root, "--model", "tiny-random",
+                              "--batch-size", "4")
+    assert code == 1 and "is full: free some space" in err, err
+
+    filler.unlink()
+    code, out, err = main_cli(capsys, "--library-dir", lib, "index", root, "--model", "tiny-random", "--json")
+    assert code == 0, err
+    again = Library(root, lib, create=False)
+    assert again.count() == 24 and again.count(again.model_id("tiny-random")) == 24
+    assert hash_tree(root) == before
+
+
+def test_read_only_library_can_be_searched_and_says_why_it_cannot_be_written(tmp_path, small_disk, capsys):
+    root = some_photos(tmp_path / "photos", 6)
+    lib = small_disk / "lib"
+    code, _, err = main_cli(capsys, "--library-dir", lib, "index", root, "--model", "tiny-random")
+    assert code == 0, err
+    import gc
+
+    gc.collect()  # the in-process CLI's library connection, so the disk can be remounted
+    r = subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+    code, out, err = main_cli(capsys, "--library-dir", lib, "search", root, "a photo", "--json")
+    assert code == 0, err
+    assert len(json.loads(out)) == 6
+    code, out, err = main_cli(capsys, "--library-dir", lib, "info", root, "--json")
+    assert code == 0 and json.loads(out)["read_only"] is True
+    photo(99, (96, 64)).save(root / "new.jpg", "JPEG")
+    code, out, err = main_cli(capsys, "--library-dir", lib, "index", root, "--model", "tiny-random")
+    assert code == 1 and "is read-only" in err and "damaged" not in err, err
+    code, out, err = main_cli(capsys, "--library-dir", lib, "tag", root)
+    assert code == 1 and "is read-only" in err, err

@@ -49,7 +49,7 @@ def library_error(e: BaseException, db_path: object, root: object = None) -> Lib
     msg = str(e)
     low = msg.lower()
     errno_ = getattr(e, "errno", None)
-    if "disk is full" in low or "database or disk is full" in low or errno_ == 28:
+    if "disk is full" in low or errno_ == 28 or ("i/o error" in low and _nearly_full(db_path)):
         return LibraryFullError(f"the disk that holds the library ({db_path}) is full: free some space and "
                                 "run again (everything saved before this point is kept)")
     if "readonly" in low or "read-only" in low or errno_ == 30:
@@ -63,3 +63,15 @@ def library_error(e: BaseException, db_path: object, root: object = None) -> Lib
         return LibraryDamagedError(f"the library at {db_path} is damaged ({msg}): run `clipgallery repair"
                                    f"{where}` to keep what is readable and index the rest again")
     return LibraryError(f"cannot use the library at {db_path}: {msg}")
+
+
+def _nearly_full(db_path: object) -> bool:
+    """SQLite reports a full disk met while growing its shared-memory file as a plain I/O error."""
+    import os
+
+    folder = os.path.dirname(os.fspath(db_path)) if os.path.splitext(os.fspath(db_path))[1] else os.fspath(db_path)
+    try:
+        st = os.statvfs(folder)
+    except (OSError, TypeError, ValueError):
+        return False
+    return st.f_bavail * st.f_frsize < (1 << 20)

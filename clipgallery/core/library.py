@@ -206,15 +206,16 @@ class Library:
         # still be searched, and a write says plainly why it cannot happen.
         self.read_only = self.db_path.exists() and not (
             os.access(self.dir, os.W_OK) and os.access(self.db_path, os.W_OK))
+        existed = self.db_path.exists()
         try:
             if not self.read_only:
                 self.dir.mkdir(parents=True, exist_ok=True)
             self._migrate()
         except sqlite3.Error as e:
-            self.close()
+            self._abandon(existed)
             raise library_error(e, self.db_path, self.root) from e
         except OSError as e:
-            self.close()
+            self._abandon(existed)
             if e.errno in (28, 30):  # ENOSPC, EROFS
                 raise library_error(e, self.db_path, self.root) from e
             raise LibraryError(f"cannot create the library folder {self.dir}: {e.strerror or e}") from e
@@ -235,6 +236,15 @@ class Library:
             c.execute("PRAGMA foreign_keys=ON")
             self._local.conn = c
         return c
+
+    def _abandon(self, existed: bool) -> None:
+        """After a failed open: close, and remove a library file this call began (a full disk at
+        creation), so that no half-made library is taken for an indexed one."""
+        self.close()
+        if not existed:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{self.db_path}{suffix}")
 
     def close(self) -> None:
         c = getattr(self._local, "conn", None)
