@@ -180,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", metavar="SPEC", help="which indexed model (default: the main one)")
     _json(s)
     s.set_defaults(func=cmd_export)
+
+    from .cli_repair import register as register_repair
+
+    register_repair(sub)
     return p
 
 
@@ -212,8 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, RecursionError):
             print("clipgallery: error: the input is nested too deeply to read", file=sys.stderr)
         else:
-            print(f"clipgallery: error: {shown(str(library_error(e, _LAST_LIBRARY[0] or 'PATH')))}",
-                  file=sys.stderr)
+            lib = _LAST_LIBRARY[0]
+            err = library_error(e, lib.db_path, lib.root) if lib is not None else library_error(e, "(unknown)")
+            print(f"clipgallery: error: {shown(str(err))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("clipgallery: interrupted", file=sys.stderr)
@@ -254,7 +259,7 @@ def open_library(args: argparse.Namespace, create: bool = False):
     from .core.library import Library
 
     lib = Library(args.path, args.library_dir, create=create)
-    _LAST_LIBRARY[0] = lib.db_path
+    _LAST_LIBRARY[0] = lib
     return lib
 
 

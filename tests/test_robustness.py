@@ -317,3 +317,60 @@ def test_read_only_library_can_be_searched_and_says_why_it_cannot_be_written(tmp
     assert code == 1 and "is read-only" in err and "damaged" not in err, err
     code, out, err = main_cli(capsys, "--library-dir", lib, "tag", root)
     assert code == 1 and "is read-only" in err, err
+
+
+# -- 5. a damaged library -----------------------------------------------------------------------------
+
+
+def damage_a_page_of(db: Path, table: str) -> int:
+    """Overwrite one leaf page of `table` in the library file with garbage, as a bad disk sector would."""
+    import random
+    import sqlite3
+
+    c = sqlite3.connect(db)
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    pages = [r[0] for r in c.execute("SELECT pageno FROM dbstat WHERE name=? AND pagetype='leaf' ORDER BY pageno",
+                                     (table,))]
+    size = c.execute("PRAGMA page_size").fetchone()[0]
+    c.close()
+    assert len(pages) >= 3, pages
+    page = pages[len(pages) // 2]
+    with open(db, "r+b") as f:
+        f.seek((page - 1) * size)
+        f.write(random.Random(page).randbytes(size))
+    return page
+
+
+def test_damaged_vectors_page_is_reported_and_repair_keeps_the_rest(tmp_path, embedders, capsys):
+    from clipgallery.core.indexer import index_folder
+    from clipgallery.core.library import Library
+
+    root = some_photos(tmp_path / "photos", 60)
+    before = hash_tree(root)
+    lib_dir = tmp_path / "lib"
+    lib = Library(root, lib_dir)
+    assert index_folder(lib, embedders("tiny-random")).indexed == 60
+    lib.close()
+    damage_a_page_of(lib_dir / "library.sqlite", "vectors")
+
+    for args in (["search", root, "a photo"], ["duplicates", root],
+                 ["index", root, "--model", "tiny-random"]):
+        code, out, err = main_cli(capsys, "--library-dir", lib_dir, *args)
+        assert code == 1, (args, err)
+        assert "is damaged" in err and f"clipgallery repair {root}" in err, (args, err)
+
+    code, out, err = main_cli(capsys, "--library-dir", lib_dir, "repair", root, "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["was_damaged"] and report["kept"]["files"] == 60 and report["lost"]["vectors"] > 0
+    assert 0 < report["kept"]["vectors"] < 60
+    assert Path(report["damaged_copy"]).exists()  # nothing is thrown away
+
+    code, out, err = main_cli(capsys, "--library-dir", lib_dir, "index", root, "--model", "tiny-random", "--json")
+    assert code == 0, err
+    assert json.loads(out)["indexed"] == 60 - report["kept"]["vectors"]
+    code, out, err = main_cli(capsys, "--library-dir", lib_dir, "search", root, "a photo", "-k", "100", "--json")
+    assert code == 0 and len(json.loads(out)) == 60
+    code, out, err = main_cli(capsys, "--library-dir", lib_dir, "repair", root)
+    assert code == 0 and "not damaged" in out
+    assert hash_tree(root) == before
