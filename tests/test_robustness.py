@@ -374,3 +374,50 @@ def test_damaged_vectors_page_is_reported_and_repair_keeps_the_rest(tmp_path, em
     code, out, err = main_cli(capsys, "--library-dir", lib_dir, "repair", root)
     assert code == 0 and "not damaged" in out
     assert hash_tree(root) == before
+
+
+# -- 6. everything skipped is accounted for -----------------------------------------------------------
+
+
+def test_unreadable_folder_unsupported_format_and_emptied_folder_are_reported(tmp_path, capsys):
+    import shutil
+
+    from clipgallery.core.images import heif_available
+
+    root = some_photos(tmp_path / "photos", 3)
+    some_photos(root / "locked", 2)
+    lib = tmp_path / "lib"
+    code, out, err = main_cli(capsys, "--library-dir", lib, "index", root, "--model", "tiny-random", "--json")
+    assert code == 0 and json.loads(out)["indexed"] == 5, err
+    if not heif_available():
+        (root / "phone.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64)
+
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is needed to make a folder unreadable for root")
+    (root / "locked").chmod(0)
+    try:  # root reads any folder: this run gives up the capabilities that allow it
+        out = subprocess.run(
+            [setpriv, "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m", "clipgallery.cli",
+             "--library-dir", str(lib), "index", str(root), "--model", "tiny-random", "--json"],
+            capture_output=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, timeout=300)
+    finally:
+        (root / "locked").chmod(0o755)
+    data = ok_json(out)
+    assert data["skipped_folders"] == [str(root / "locked")]
+    assert data["removed"] == 0  # its photos are kept, not taken for deleted
+    if not heif_available():
+        assert data["unsupported"] == {".heic": 1}
+    code, out, err = main_cli(capsys, "--library-dir", lib, "info", root, "--json")
+    info = json.loads(out)
+    assert info["photos"] == 5 and info["skipped_folders"] == [str(root / "locked")]
+    code, out, err = main_cli(capsys, "--library-dir", lib, "info", root)
+    assert f"skipped: {root / 'locked'} (folder cannot be read)" in out
+
+    # A folder that looks emptied (an unmounted drive) keeps the library, and says so.
+    stash = tmp_path / "stash"
+    stash.mkdir()
+    for p in list(root.iterdir()):
+        p.rename(stash / p.name)
+    code, out, err = main_cli(capsys, "--library-dir", lib, "index", root, "--model", "tiny-random")
+    assert code == 0 and "the 5 photos of the library were kept" in out, out
