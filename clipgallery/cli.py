@@ -61,8 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         e.add_argument("--model", metavar="SPEC")
         e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
         e.add_argument("--report", type=Path, metavar="FILE",
-                       help="Markdown report path (default: eval-KIND-DATASET.md here; never overwritten)")
-        e.add_argument("--plots", type=Path, metavar="DIR", help="also write PNG charts into DIR")
+                       help="Markdown report path (default: eval-KIND-DATASET.md in clipgallery's reports "
+                            "folder, never in the dataset or the current folder; never overwritten)")
+        e.add_argument("--plots", type=Path, metavar="DIR",
+                       help="also write PNG charts into DIR (an existing chart is never overwritten)")
         if kind == "zeroshot":
             e.add_argument("--prompts", choices=["template", "descriptions", "both"], default="both")
         if kind == "probe":
@@ -202,7 +204,7 @@ def _positive_int(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
     from .core.errors import ClipGalleryError
 
     try:
@@ -225,6 +227,21 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _glue_negative_values(argv: list[str]) -> list[str]:
+    """`--box -0.5,0,1,1` -> `--box=-0.5,0,1,1`: argparse takes a value starting with '-' for an
+    option, and the user would be told "expected one argument" instead of what is wrong with the box."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--box" and i + 1 < len(argv) and argv[i + 1][:1] == "-" and argv[i + 1][1:2] in \
+                tuple("0123456789."):
+            out.append(f"--box={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
 
 
 # -- helpers shared by the commands ----------------------------------------------------------------
@@ -372,6 +389,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .core import evaluate as ev
     from .core.embed import Embedder
 
+    from .core.errors import ClipGalleryError
+
+    if args.plots is not None and args.plots.exists() and not args.plots.is_dir():
+        raise ClipGalleryError(f"--plots takes a folder to write the charts into, and {args.plots} is a file")
     ds = ev.load_dataset(args.dataset, args.labels)
     embedder = Embedder.load(args.model, args.device)
     print(f"Evaluating {args.kind} on {ds.root} ({len(ds.paths)} images, {len(ds.classes)} classes) "
@@ -386,13 +407,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
             report = ev.probe(ds, enc, embedder, args.test_fraction, args.seed)
         else:
             report = ev.retrieval(ds, enc)
-    dest = args.report or Path.cwd() / f"eval-{args.kind}-{ds.root.name}.md"
+    dest = args.report or _reports_dir() / f"eval-{args.kind}-{ds.root.name}.md"
     report["report"] = str(ev.write_report(report, dest).resolve())
     if args.plots:
         report["plots"] = [str(p) for p in _eval_plots(report, args.plots)]
     print(f"report: {report['report']}", file=sys.stderr)
     emit(args, report, ev.to_markdown(report))
     return 0
+
+
+def _reports_dir() -> Path:
+    """Where eval reports go by default: a folder clipgallery owns (the current folder may be photos)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("clipgallery", appauthor=False)) / "reports"
 
 
 def _eval_plots(report: dict, folder: Path) -> list[Path]:

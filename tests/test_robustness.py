@@ -421,3 +421,90 @@ def test_unreadable_folder_unsupported_format_and_emptied_folder_are_reported(tm
         p.rename(stash / p.name)
     code, out, err = main_cli(capsys, "--library-dir", lib, "index", root, "--model", "tiny-random")
     assert code == 0 and "the 5 photos of the library were kept" in out, out
+
+
+# -- 7. output is valid, messages say what is wrong ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory):
+    """A small indexed folder shared by the message tests (they only read it)."""
+    from clipgallery.core.embed import Embedder
+    from clipgallery.core.indexer import index_folder
+    from clipgallery.core.library import Library
+
+    base = tmp_path_factory.mktemp("indexed")
+    root = some_photos(base / "photos", 4)
+    lib = Library(root, base / "lib")
+    index_folder(lib, Embedder.load("tiny-random", "cpu"))
+    lib.close()
+    return root, base / "lib"
+
+
+def test_overflowing_query_weight_is_a_clear_error_not_nan(indexed, capsys):
+    root, lib = indexed
+    code, out, err = main_cli(capsys, "--library-dir", lib, "search", root, "9" * 400 + ":red", "--json")
+    assert code == 1 and out == "" and "weight" in err and "too large" in err, err
+    code, out, err = main_cli(capsys, "--library-dir", lib, "search", root, "1000:red", "-999:blue", "--json")
+    assert code == 0, err
+    assert all(isinstance(h["score"], float) for h in json.loads(out, parse_constant=_no_constants))
+
+
+def test_hostile_label_set_example_and_box_get_one_clear_line(indexed, tmp_path, capsys):
+    root, lib = indexed
+    nested = tmp_path / "nested.json"
+    nested.write_text('{"name": "x", "labels": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    code, out, err = main_cli(capsys, "--library-dir", lib, "tag", root, "--labels", nested)
+    assert code == 1 and "nested too deeply" in err, err
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    code, out, err = main_cli(capsys, "--library-dir", lib, "similar", root, fifo)
+    assert code == 1 and "is a pipe (FIFO)" in err and "folder" not in err, err
+
+    text = tmp_path / "notes.jpg"
+    text.write_text("shopping list")
+    code, out, err = main_cli(capsys, "--library-dir", lib, "teach", root, "cats",
+                              "--examples", root / "000.jpg", text)
+    assert code == 1 and f"{text}: not an image" in err, err
+
+    code, out, err = main_cli(capsys, "--library-dir", lib, "similar", root, root / "000.jpg", "--regional",
+                              "--box", "-0.5,0,1,1")
+    assert code == 2 and "between 0 and 1" in err and "expected one argument" not in err, err
+
+
+def test_local_model_folder_is_not_told_to_go_online(tmp_path):
+    from clipgallery.core.errors import ModelLoadError
+    from clipgallery.core.models import load_model
+
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    (folder / "open_clip_config.json").write_text('{"model_cfg": {}}')
+    with pytest.raises(ModelLoadError) as e:
+        load_model(str(folder))
+    assert "internet" not in str(e.value) and str(folder) in str(e.value)
+
+
+def test_eval_writes_beside_nothing_it_does_not_own_and_never_overwrites_a_chart(tmp_path, capsys, monkeypatch):
+    from clipgallery.shapes import CLASSES, draw
+
+    ds = tmp_path / "ds"
+    for k, (colour, shape) in enumerate(CLASSES[:3]):
+        (ds / f"{colour}_{shape}").mkdir(parents=True)
+        for i in range(3):
+            draw([(colour, shape)], 1000 * k + i).save(ds / f"{colour}_{shape}" / f"{i}.png")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.chdir(ds)  # the current folder may be the photos: nothing goes there
+    before = hash_tree(ds)
+    plots = tmp_path / "plots"
+    for run in range(2):
+        code, out, err = main_cli(capsys, "eval", "typographic", ds, "--model", "tiny-random", "--plots", plots,
+                                  "--json")
+        assert code == 0, err
+    assert hash_tree(ds) == before
+    assert sorted(p.name for p in plots.iterdir()) == ["typographic (2).png", "typographic.png"]
+    reports = sorted(p.name for p in (tmp_path / "data" / "clipgallery" / "reports").iterdir())
+    assert reports == ["eval-typographic-ds (2).md", "eval-typographic-ds.md"]
+    code, out, err = main_cli(capsys, "eval", "typographic", ds, "--model", "tiny-random", "--plots",
+                              plots / "typographic.png")
+    assert code == 1 and "--plots takes a folder" in err, err

@@ -223,6 +223,9 @@ def _explain_failure(ms: ModelSpec, e: Exception) -> str:
     if ms.kind == "file":
         return (f"could not load weights from {ms.path} into {ms.arch}: {detail}. "
                 "Check that the file is an open_clip/OpenAI CLIP checkpoint of that architecture.")
+    if ms.kind == "local-dir":  # a folder on this machine: no download is involved
+        return (f"could not load the model in the folder {ms.path}: {detail}. Check that it holds "
+                "open_clip_config.json and the weights (open_clip_model.safetensors or open_clip_pytorch_model.bin).")
     return (
         f"could not obtain the weights of model '{ms.text}' ({detail}). They are downloaded once, "
         "on first use, into the Hugging Face cache (~/.cache/huggingface); this needs an internet "

@@ -426,9 +426,10 @@ class Searcher:
     def _encode_file(self, path: Path) -> np.ndarray:
         from .images import decode
 
-        decoded = decode(path, min_side=self.embedder.image_size) if path.is_file() else None
-        if decoded is None:
-            raise ImageError("is a folder, not a file", path)
+        try:  # the bounded open says what the path really is (a folder, a FIFO, a device...)
+            decoded = decode(path, min_side=self.embedder.image_size)
+        except ImageError as e:
+            raise ImageError(e.reason, path) from None
         with self._encode_lock:
             return self.embedder.encode_images([decoded.image])[0]
 

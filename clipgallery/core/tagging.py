@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .embed import Embedder
-from .errors import LibraryError, QueryError
+from .errors import ImageError, LibraryError, QueryError
 from .indexer import Progress
 from .library import Library
 
@@ -162,10 +162,12 @@ def read_label_set_file(path: Path) -> LabelSet:
         raise QueryError(f"cannot read label set file {path}: {getattr(e, 'strerror', None) or e}") from None
     try:
         data = json.loads(text)
+        return parse_label_set(data, str(path))
     except json.JSONDecodeError as e:
         raise QueryError(f"label set file {path} is not valid JSON (line {e.lineno}, column {e.colno}: "
                          f"{e.msg})") from None
-    return parse_label_set(data, str(path))
+    except RecursionError:  # a hostile or broken file nested thousands deep
+        raise QueryError(f"label set file {path} is nested too deeply to be a label set") from None
 
 
 def load_label_set(spec: str | Path, library: Library | None = None, model_spec: str | None = None) -> LabelSet:
@@ -652,7 +654,11 @@ def _example_vectors(library: Library, model_id: int, paths: Sequence[Path],
             raise QueryError(f"{p} is not an indexed photo of {library.root}, and no model was given to encode it")
         if loaded is None:
             loaded = resolve_embedder(embedder)
-        vecs.append(loaded.encode_images([decode(p, min_side=loaded.image_size).image])[0])
+        try:
+            image = decode(p, min_side=loaded.image_size).image
+        except ImageError as e:  # name the example: there may be many
+            raise ImageError(e.reason, p) from None
+        vecs.append(loaded.encode_images([image])[0])
         file_ids.append(None)
     dim = mat.shape[1]
     return (np.stack(vecs) if vecs else np.zeros((0, dim), np.float32)), file_ids
