@@ -508,3 +508,85 @@ def test_eval_writes_beside_nothing_it_does_not_own_and_never_overwrites_a_chart
     code, out, err = main_cli(capsys, "eval", "typographic", ds, "--model", "tiny-random", "--plots",
                               plots / "typographic.png")
     assert code == 1 and "--plots takes a folder" in err, err
+
+
+# -- fuzz: damaged real files under random byte names -------------------------------------------------
+
+
+def _mutate(data: bytes, rng) -> bytes:
+    """One of the ways real files get damaged: flipped bytes, a cut, garbage spliced in, a zeroed run."""
+    b = bytearray(data)
+    kind = rng.randrange(6)
+    if kind == 0:  # flipped bytes, most often in the header where parsers branch
+        for _ in range(rng.randint(1, 8)):
+            i = rng.randrange(min(len(b), 256)) if rng.random() < 0.7 else rng.randrange(len(b))
+            b[i] ^= 1 << rng.randrange(8)
+    elif kind == 1:  # cut short (an interrupted copy)
+        del b[rng.randrange(1, len(b)):]
+    elif kind == 2:  # garbage spliced in
+        i = rng.randrange(len(b))
+        b[i:i] = rng.randbytes(rng.randint(1, 512))
+    elif kind == 3:  # a zeroed run (a bad sector)
+        i = rng.randrange(len(b))
+        b[i:i + rng.randint(1, 4096)] = bytes(min(4096, len(b) - i))
+    elif kind == 4:  # two files glued together
+        b += data[: rng.randrange(len(data))]
+    return bytes(b)  # kind 5: intact
+
+
+def _random_name(rng, ext: str, taken: set[bytes]) -> bytes:
+    alphabet = bytes(x for x in range(1, 256) if x not in (0x2F,))  # anything but NUL and "/"
+    while True:
+        stem = bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 30))).lstrip(b".") or b"x"
+        name = stem + ext.encode()
+        if name.lower() not in taken:
+            taken.add(name.lower())
+            return name
+
+
+def test_fuzz_damaged_files_with_random_byte_names(tmp_path, embedders):
+    """Seeded: real JPEG/PNG/TIFF/WebP (and HEIC when pillow-heif is here) bytes, damaged at random, under
+    random byte names. No exception escapes, each file is indexed or listed as failed, none is changed."""
+    import io
+    import random
+
+    from clipgallery.core.images import heif_available
+    from clipgallery.core.indexer import index_folder
+    from clipgallery.core.library import Library
+
+    seed = int(os.environ.get("CLIPGALLERY_FUZZ_SEED", "13"))
+    count = int(os.environ.get("CLIPGALLERY_FUZZ_FILES", "48"))
+    rng = random.Random(seed)
+    formats = [("JPEG", ".jpg", {}), ("PNG", ".png", {}), ("TIFF", ".tif", {}), ("WEBP", ".webp", {})]
+    if heif_available():
+        formats.append(("HEIF", ".heic", {}))
+    originals = []
+    for i, (fmt, ext, kw) in enumerate(formats):
+        buf = io.BytesIO()
+        photo(i, (80, 60)).save(buf, fmt, **kw)
+        originals.append((ext, buf.getvalue()))
+    root = tmp_path / "photos"
+    (root / "sub").mkdir(parents=True)
+    taken: set[bytes] = set()
+    written = []
+    for i in range(count):
+        ext, data = rng.choice(originals)
+        folder = os.fsencode(root / ("sub" if i % 3 else ""))
+        path = os.path.join(folder, _random_name(rng, ext, taken))
+        with open(path, "wb") as f:
+            f.write(_mutate(data, rng))
+        written.append(os.fsdecode(os.path.relpath(path, os.fsencode(root))))
+    before = hash_tree(root)
+
+    lib = Library(root, tmp_path / "lib")
+    report = index_folder(lib, embedders("tiny-random"), batch_size=8)
+    failed = {str(f.path.relative_to(root)) for f in report.failed}
+    files = lib.files()
+    ok = {f.relpath for f in files if f.status == "ok"}
+    assert ok | failed == set(written) and not ok & failed
+    assert report.indexed + report.reused == len(ok)
+    assert lib.count(lib.model_id("tiny-random")) == len(ok)
+    assert all(f.error for f in files if f.status == "failed")
+    again = index_folder(lib, embedders("tiny-random"), batch_size=8)
+    assert again.unchanged == len(ok) and len(again.failed) == len(failed)
+    assert hash_tree(root) == before
