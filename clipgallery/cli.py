@@ -388,7 +388,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .core import evaluate as ev
     from .core.embed import Embedder
-
     from .core.errors import ClipGalleryError
 
     if args.plots is not None and args.plots.exists() and not args.plots.is_dir():

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import hash_tree, photo
 
 LATIN1 = os.fsdecode(b"caf\xe9")  # "café" as an old camera or a zip file writes it: not UTF-8
@@ -162,7 +161,7 @@ def test_two_processes_indexing_one_library_at_once_many_times(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-c", _RACER, who, str(tmp_path), str(rounds)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for who in "ab"]
     outs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0 and "Traceback" not in err, err
     results = [[json.loads(line) for line in out.splitlines()] for out, _ in outs]
     assert all(len(r) == rounds for r in results)
@@ -497,7 +496,7 @@ def test_eval_writes_beside_nothing_it_does_not_own_and_never_overwrites_a_chart
     monkeypatch.chdir(ds)  # the current folder may be the photos: nothing goes there
     before = hash_tree(ds)
     plots = tmp_path / "plots"
-    for run in range(2):
+    for _ in range(2):
         code, out, err = main_cli(capsys, "eval", "typographic", ds, "--model", "tiny-random", "--plots", plots,
                                   "--json")
         assert code == 0, err
