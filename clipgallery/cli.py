@@ -227,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        lib, _LAST_LIBRARY[0] = _LAST_LIBRARY[0], None
+        if lib is not None:
+            lib.close()
 
 
 def _glue_negative_values(argv: list[str]) -> list[str]:

@@ -316,6 +316,8 @@ def test_read_only_library_can_be_searched_and_says_why_it_cannot_be_written(tmp
     assert code == 1 and "is read-only" in err and "damaged" not in err, err
     code, out, err = main_cli(capsys, "--library-dir", lib, "tag", root)
     assert code == 1 and "is read-only" in err, err
+    code, out, err = main_cli(capsys, "--library-dir", small_disk / "new", "index", root, "--model", "tiny-random")
+    assert code == 1 and "cannot be written" in err and "--library-dir" in err, err
 
 
 # -- 5. a damaged library -----------------------------------------------------------------------------

@@ -46,12 +46,17 @@ class LibraryDamagedError(LibraryError):
 
 def library_error(e: BaseException, db_path: object, root: object = None) -> LibraryError:
     """One sqlite3/OS error met while using a library -> the named error with a sentence that helps."""
+    import os
+
     msg = str(e)
     low = msg.lower()
     errno_ = getattr(e, "errno", None)
     if "disk is full" in low or errno_ == 28 or ("i/o error" in low and _nearly_full(db_path)):
         return LibraryFullError(f"the disk that holds the library ({db_path}) is full: free some space and "
                                 "run again (everything saved before this point is kept)")
+    if ("unable to open" in low and _read_only(db_path)) or (errno_ == 30 and not os.path.exists(os.fspath(db_path))):
+        return LibraryReadOnlyError(f"the library folder {os.path.dirname(os.fspath(db_path))} cannot be written "
+                                    "(a read-only disk, or no permission): choose another with --library-dir")
     if "readonly" in low or "read-only" in low or errno_ == 30:
         return LibraryReadOnlyError(f"the library at {db_path} is read-only: it can be searched, but "
                                     "indexing, tagging and grouping need it writable")
@@ -75,3 +80,12 @@ def _nearly_full(db_path: object) -> bool:
     except (OSError, TypeError, ValueError):
         return False
     return st.f_bavail * st.f_frsize < (1 << 20)
+
+
+def _read_only(db_path: object) -> bool:
+    import os
+
+    if os.path.exists(os.fspath(db_path)):
+        return False
+    folder = os.path.dirname(os.fspath(db_path))
+    return os.path.isdir(folder) and not os.access(folder, os.W_OK)

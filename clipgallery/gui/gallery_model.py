@@ -7,6 +7,7 @@ from datetime import datetime
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Slot
 
+from ..core.names import shown
 from .facade import Photo
 from .thumbnails import ThumbnailLoader
 
@@ -69,9 +70,9 @@ class GalleryModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             return self.loader.get(p.path)
         if role == Qt.ItemDataRole.DisplayRole:
-            return os.path.basename(p.path)
+            return shown(os.path.basename(p.path))  # undecodable name bytes as U+FFFD
         if role == Qt.ItemDataRole.ToolTipRole:
-            return tooltip(p, self.loader.error(p.path))
+            return shown(tooltip(p, self.loader.error(p.path)))
         if role == PhotoRole:
             return p
         if role == PathRole:

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.names import shown
 from .desktop import open_with_default_app, show_in_file_manager
 from .facade import Facade, Photo, PhotoDetails
 from .thumbnails import pil_to_qimage
@@ -164,8 +165,8 @@ class InfoPanel(QWidget):
 
     def show_photo(self, photo: Photo) -> None:
         path = Path(photo.path)
-        self.fields["Name"].setText(path.name)
-        self.fields["Folder"].setText(str(path.parent))
+        self.fields["Name"].setText(shown(path.name))  # Qt would drop undecodable bytes silently
+        self.fields["Folder"].setText(shown(str(path.parent)))
         for name in ("Size", "Date", "Dimensions", "Tags"):
             self.fields[name].setText("…")
 
@@ -258,7 +259,7 @@ class PhotoViewer(QWidget):
             return
         self.row = row
         photo = self.photos[row]
-        self.setWindowTitle(f"{os.path.basename(photo.path)} – clipgallery")
+        self.setWindowTitle(f"{shown(os.path.basename(photo.path))} – clipgallery")
         self.counter.setText(f"  {row + 1:,} / {len(self.photos):,}  ")
         self.prev_action.setEnabled(row > 0)
         self.next_action.setEnabled(row < len(self.photos) - 1)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.names import shown as display
 from ..desktop import show_in_file_manager
 
 
@@ -43,8 +44,8 @@ class FailedFilesDialog(QDialog):
                 shown = str(path.relative_to(root))
             except ValueError:
                 shown = str(path)
-            item = QTableWidgetItem(shown)
-            item.setToolTip(str(path))
+            item = QTableWidgetItem(display(shown))
+            item.setToolTip(display(str(path)))
             item.setData(Qt.ItemDataRole.UserRole, str(path))
             self.table.setItem(row, 0, item)
             self.table.setItem(row, 1, QTableWidgetItem(reason))
