@@ -26,6 +26,10 @@ def test_app_indexes_and_shows_non_utf8_names(qtbot, gui_window, tmp_path):
     qtbot.waitUntil(lambda: w.model.rowCount() == 2 and all(p.file_id for p in w.model.photos))
     names = sorted(w.model.data(w.model.index(r, 0), Qt.ItemDataRole.DisplayRole) for r in range(2))
     assert names == ["caf\ufffd.jpg", "plain.jpg"]
+    # Its thumbnail arrives too (a Qt string would have dropped the odd byte and lost the tile).
+    loader = w.model.loader
+    qtbot.waitUntil(lambda: all(loader.get(p.path) is not None for p in w.model.photos), timeout=20_000)
+    assert not any(loader.error(p.path) for p in w.model.photos)
     w.resize(700, 420)
     w.grab().save(str(tmp_path / "names.png"))
     assert hash_tree(folder) == before

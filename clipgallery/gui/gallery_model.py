@@ -90,7 +90,7 @@ class GalleryModel(QAbstractListModel):
 
     # -- thumbnails ------------------------------------------------------------------------------
 
-    @Slot(str)
+    @Slot(object)
     def _on_thumbnail(self, path: str) -> None:
         row = self._row_of.get(path)
         if row is not None:
