@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import LibraryError, LibraryReadOnlyError, library_error
+from .errors import LibraryError, LibraryFullError, LibraryReadOnlyError, library_error
 from .names import from_db, to_db
 from .scan import KnownFile
 
@@ -210,14 +210,24 @@ class Library:
         try:
             if not self.read_only:
                 self.dir.mkdir(parents=True, exist_ok=True)
-            self._migrate()
+            if existed or self.read_only:
+                self._migrate()
+            else:
+                # Creating: switching a new file to WAL can fail at once with "locked" when another
+                # process creates it at the same moment, so creators take turns on the writer lock.
+                from .lock import WriterLock
+
+                with WriterLock(self.dir).acquire(wait=30):
+                    self._migrate()
         except sqlite3.Error as e:
-            self._abandon(existed)
-            raise library_error(e, self.db_path, self.root) from e
+            err = library_error(e, self.db_path, self.root)
+            self._abandon(remove=not existed and isinstance(err, LibraryFullError))
+            raise err from e
         except OSError as e:
-            self._abandon(existed)
+            err = library_error(e, self.db_path, self.root)
+            self._abandon(remove=not existed and isinstance(err, LibraryFullError))
             if e.errno in (28, 30):  # ENOSPC, EROFS
-                raise library_error(e, self.db_path, self.root) from e
+                raise err from e
             raise LibraryError(f"cannot create the library folder {self.dir}: {e.strerror or e}") from e
 
     # -- connection and schema -------------------------------------------------------------------
@@ -231,17 +241,18 @@ class Library:
                 self._local.conn = c
                 return c
             c = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-            c.execute("PRAGMA journal_mode=WAL")
+            _wal(c)
             c.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across a process crash
             c.execute("PRAGMA foreign_keys=ON")
             self._local.conn = c
         return c
 
-    def _abandon(self, existed: bool) -> None:
-        """After a failed open: close, and remove a library file this call began (a full disk at
-        creation), so that no half-made library is taken for an indexed one."""
+    def _abandon(self, remove: bool) -> None:
+        """After a failed open: close, and with `remove` delete the library file this call began (a
+        full disk at creation), so that no half-made library is taken for an indexed one. Only then:
+        on any other error the file may be another process's library, created meanwhile."""
         self.close()
-        if not existed:
+        if remove:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 with contextlib.suppress(OSError):
                     os.unlink(f"{self.db_path}{suffix}")
@@ -594,6 +605,20 @@ class _Transaction:
             self.conn.execute("COMMIT")
         elif self.conn.in_transaction:  # SQLite rolls back by itself on some errors (a full disk)
             self.conn.execute("ROLLBACK")
+
+
+def _wal(c: sqlite3.Connection, wait: float = 30.0) -> None:
+    """PRAGMA journal_mode=WAL, retried: while another process creates the same file, SQLite answers
+    "locked" at once instead of waiting out the busy timeout."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            c.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _connect_read_only(db_path: Path) -> sqlite3.Connection:
