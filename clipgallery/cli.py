@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "about 14 KiB per photo with ViT-B-32)")
     g.add_argument("--no-regional", dest="regional", action="store_false",
                    help="stop storing region vectors and drop the stored ones")
+    s.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="when another process is updating the library, wait up to SECONDS for it "
+                        "(default: say so and exit)")
     _json(s)
     s.set_defaults(func=cmd_index)
 
@@ -348,7 +351,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     bar = ProgressBar()
     try:
         report = index_folder(lib, load, args.batch_size, args.workers, progress=bar, cancel=graceful_cancel(),
-                              spec=spec)
+                              spec=spec, lock_wait=args.wait)
     finally:
         bar.close()
     data = report.to_json()

@@ -593,3 +593,21 @@ def test_fuzz_damaged_files_with_random_byte_names(tmp_path, embedders):
     again = index_folder(lib, embedders("tiny-random"), batch_size=8)
     assert again.unchanged == len(ok) and len(again.failed) == len(failed)
     assert hash_tree(root) == before
+
+
+def test_index_says_who_holds_the_library_or_waits_for_it(indexed, capsys):
+    import threading
+
+    from clipgallery.core.lock import WriterLock
+
+    root, lib = indexed
+    held = WriterLock(lib).acquire()
+    try:
+        code, out, err = main_cli(capsys, "--library-dir", lib, "index", root, "--model", "tiny-random")
+        assert code == 1 and f"being updated by another process (PID {os.getpid()})" in err, err
+        threading.Timer(0.5, held.release).start()
+        code, out, err = main_cli(capsys, "--library-dir", lib, "index", root, "--model", "tiny-random",
+                                  "--wait", "30", "--json")
+        assert code == 0 and json.loads(out)["unchanged"] == 4, err
+    finally:
+        held.release()
