@@ -611,3 +611,16 @@ def test_index_says_who_holds_the_library_or_waits_for_it(indexed, capsys):
         assert code == 0 and json.loads(out)["unchanged"] == 4, err
     finally:
         held.release()
+
+
+def test_stored_names_round_trip_every_byte_and_leave_utf8_alone():
+    from clipgallery.core.names import from_db, shown, to_db
+
+    for b in range(0x80, 0x100):
+        name = os.fsdecode(b"dir/x" + bytes([b]) + b"\xc3\xa9.jpg")  # an odd byte beside a real "é"
+        stored = to_db(name)
+        stored.encode("utf-8")  # SQLite takes it
+        assert from_db(stored) == name and os.fsencode(from_db(stored)) == b"dir/x" + bytes([b]) + b"\xc3\xa9.jpg"
+        shown(name).encode("utf-8")
+    for name in ("plain.jpg", "été/日本.png", "back\\slash %41.jpg"):
+        assert to_db(name) == name == from_db(name) == shown(name)

@@ -12,6 +12,7 @@ import re
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _ESCAPED = re.compile("\x00([0-9a-f]{2})")
+_ANY_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def to_db(name: str) -> str:
@@ -29,8 +30,5 @@ def from_db(text: str) -> str:
 
 
 def shown(text: str) -> str:
-    """For people and for JSON: undecodable bytes become U+FFFD, everything else is kept."""
-    if not any("\ud800" <= ch <= "\udfff" for ch in text):
-        return text
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace") if not re.search(
-        "[\ud800-\udc7f\udd00-\udfff]", text) else re.sub("[\ud800-\udfff]", "\ufffd", text)
+    """For people, JSON and Qt: each undecodable byte (or any other lone surrogate) becomes U+FFFD."""
+    return _ANY_SURROGATE.sub("\ufffd", text) if _ANY_SURROGATE.search(text) else text
