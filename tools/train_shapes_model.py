@@ -426,7 +426,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=40000, help="size of the pre-rendered training set")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--eval-per-class", type=int, default=40)
-    parser.add_argument("--out", type=Path, default=ROOT / "resources" / "models")
+    parser.add_argument("--out", type=Path, default=ROOT / "clipgallery" / "resources" / "models")
     parser.add_argument("--quick", action="store_true", help="a tiny run, to check that everything works")
     args = parser.parse_args()
     if args.quick:

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from .embed import Embedder
 from .errors import LibraryError, QueryError
 from .indexer import Progress
 from .library import Library
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 TAUGHT = "taught"  # the label set that holds the few-shot tags (one label per taught probe)
 STRATEGIES = ("templates", "descriptions", "both")
@@ -75,9 +78,11 @@ def labels_dir() -> Path:
     return resources_dir() / "labels"
 
 
-def builtin_label_sets() -> dict[str, Path]:
+def builtin_label_sets() -> dict[str, Traversable]:
     """name -> file of every label set shipped in resources/labels."""
-    return {p.stem: p for p in sorted(labels_dir().glob("*.json"))}
+    from .resources import listing
+
+    return {f.name.removesuffix(".json"): f for f in listing("labels", ".json")}
 
 
 def parse_label_set(data: Any, origin: str = "") -> LabelSet:
@@ -152,8 +157,8 @@ def _clean_text(text: str) -> str:
     return " ".join("".join(ch for ch in text if unicodedata.category(ch) != "Cc" or ch in "\t\n").split())
 
 
-def read_label_set_file(path: Path) -> LabelSet:
-    path = Path(path).expanduser()
+def read_label_set_file(path: Path | Traversable) -> LabelSet:
+    path = Path(path).expanduser() if isinstance(path, (str, Path)) else path  # a shipped set may be in a zip
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
