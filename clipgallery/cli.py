@@ -176,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", metavar="SPEC", help="which indexed model (default: the main one)")
     _json(s)
     s.set_defaults(func=cmd_export)
+
+    from . import cli_desktop
+
+    cli_desktop.register(sub)
     return p
 
 

@@ -26,3 +26,7 @@ class LibraryError(ClipGalleryError):
 
 class QueryError(ClipGalleryError):
     """A search query that cannot be understood or run."""
+
+
+class DesktopError(ClipGalleryError):
+    """The desktop menu entry could not be installed or removed."""
