@@ -14,6 +14,7 @@ import shutil
 import site
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -99,16 +100,33 @@ def test_app_starts_offscreen_with_its_icons(installed):
     smoke.check_gui(installed["cmd"], installed["work"], installed["env"])
 
 
+def test_menu_entry_of_the_installed_app_starts_it(installed):
+    """install-desktop from the venv points the menu at the venv's script, which is not on PATH."""
+    data = installed["work"] / "home" / ".local" / "share"
+    report = json.loads(smoke.run(installed["cmd"], ["install-desktop", "--json"], installed["work"], installed["env"]))
+    assert report["command"] == installed["cmd"] and Path(report["data_dir"]) == data
+    entry = (data / "applications" / "clipgallery.desktop").read_text()
+    exec_line = next(line for line in entry.splitlines() if line.startswith("Exec="))
+    assert exec_line == f"Exec={installed['cmd'][0]} gui %f"
+    argv = exec_line.removeprefix("Exec=").split()[:-1]  # what a launcher runs, less the %f field code
+    smoke.check_gui(argv[:1], installed["work"], installed["env"])
+    smoke.run(installed["cmd"], ["install-desktop", "--uninstall"], installed["work"], installed["env"])
+    assert not (data / "applications" / "clipgallery.desktop").exists()
+
+
 def test_wheel_and_sdist_hold_every_resource(dist):
     shipped = sorted(p.relative_to(SOURCE_RESOURCES).as_posix() for p in SOURCE_RESOURCES.rglob("*")
                      if p.is_file() and "__pycache__" not in p.parts)
     with zipfile.ZipFile(dist["wheel"]) as z:
         in_wheel = {n.removeprefix("clipgallery/resources/") for n in z.namelist()}
     assert [f for f in shipped if f not in in_wheel] == []
-    import tarfile
-
     with tarfile.open(dist["sdist"]) as t:
         in_sdist = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
     missing = [f for f in shipped if f"clipgallery/resources/{f}" not in in_sdist]
     assert missing == []
+    # Enough to run the tests and build the bundle from the sdist alone.
+    for f in ("Makefile", "tests/conftest.py", "packaging/clipgallery.spec", "packaging/smoke.py",
+              "packaging/launcher.py", "tools/ensure_system_libs.sh"):
+        assert f in in_sdist, f
+    assert dist["wheel"].name.startswith(f"clipgallery-{clipgallery.__version__}-")  # the one version source
     assert os.path.getsize(dist["wheel"]) > 5_000_000  # the shapes-tiny weights are in it
