@@ -46,6 +46,8 @@ def dist(tmp_path_factory) -> dict[str, Path]:
     proc = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(src)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # setuptools' warning for a folder of package data that no packages entry names.
+    assert "is absent from the `packages` configuration" not in proc.stdout + proc.stderr
     wheels, sdists = list(out.glob("*.whl")), list(out.glob("*.tar.gz"))
     assert len(wheels) == 1 and len(sdists) == 1, list(out.iterdir())
     return {"wheel": wheels[0], "sdist": sdists[0]}
