@@ -62,11 +62,17 @@ def installed(dist, tmp_path_factory) -> dict:
     py = venv / "bin" / "python"
     venv_site = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                                     capture_output=True, text=True, check=True).stdout.strip())
+    # The wheel first: with the dev packages already visible, pip would take the dev venv's (editable)
+    # clipgallery for an installed one and skip the wheel.
+    # Without PYTHONPATH: a checkout on it (with a stray clipgallery.egg-info) also looks installed.
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index",
+                           "--no-compile", "-q", str(dist["wheel"])], capture_output=True, text=True, timeout=300,
+                          env=clean)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (venv_site / "clipgallery" / "resources" / "__init__.py").is_file(), proc.stdout + proc.stderr
     deps = [p for p in site.getsitepackages() if Path(p).is_dir()]
     (venv_site / "zz_clipgallery_dev_deps.pth").write_text("\n".join(deps) + "\n")
-    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index",
-                           "--no-compile", "-q", str(dist["wheel"])], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
     work = tmp / "work"
     work.mkdir()
     return {"cmd": [str(venv / "bin" / "clipgallery")], "python": py, "site": venv_site, "work": work,
