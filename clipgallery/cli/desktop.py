@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from .common import emit, json_option
 
 
-def register(sub) -> None:
-    s = sub.add_parser("install-desktop",
-                       help="add clipgallery to the desktop's application menu (Linux, for this user)",
-                       description="Installs the .desktop file, the icon and the AppStream metadata into "
-                                   "$XDG_DATA_HOME (default ~/.local/share), pointing at this installation. "
-                                   "Folders dropped on the menu entry open in the app.")
+def register(subparsers: Any) -> None:
+    s = subparsers.add_parser("install-desktop",
+                              help="add clipgallery to the desktop's application menu (Linux, for this user)",
+                              description="Installs the .desktop file, the icon and the AppStream metadata into "
+                                          "$XDG_DATA_HOME (default ~/.local/share), pointing at this installation. "
+                                          "Folders dropped on the menu entry open in the app.")
     s.add_argument("--uninstall", action="store_true", help="remove what install-desktop installed")
-    s.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    json_option(s)
     s.set_defaults(func=cmd_install_desktop)
 
 
 def cmd_install_desktop(args: argparse.Namespace) -> int:
-    from . import desktop
-    from .cli import emit
+    from .. import desktop
 
     if args.uninstall:
         report = desktop.uninstall()
