@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "about 14 KiB per photo with ViT-B-32)")
     g.add_argument("--no-regional", dest="regional", action="store_false",
                    help="stop storing region vectors and drop the stored ones")
+    from . import cli_text
+
+    cli_text.add_index_options(s)
     _json(s)
     s.set_defaults(func=cmd_index)
 
@@ -42,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("path", type=Path, metavar="PATH")
     _json(s)
     s.set_defaults(func=cmd_info)
-
+    cli_text.register(sub)
     ev = sub.add_parser("eval", help="measure a model on a folder-per-class dataset of your own photos")
     evsub = ev.add_subparsers(dest="eval_command", metavar="KIND", required=True)
     for kind, help_text in [
@@ -270,11 +273,13 @@ def graceful_cancel() -> threading.Event:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from . import cli_text
     from .core.embed import Embedder
     from .core.indexer import index_folder
     from .core.models import parse_spec
 
     lib = open_library(args, create=True)
+    cli_text.apply_setting(args, lib)
     if args.regional is not None and args.regional != lib.regional:
         lib.set_regional(args.regional)
         print("Region vectors " + ("on: photos indexed before get them now" if args.regional
@@ -288,9 +293,9 @@ def cmd_index(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return embedder
 
-    bar = ProgressBar()
+    bar, cancel = ProgressBar(), graceful_cancel()
     try:
-        report = index_folder(lib, load, args.batch_size, args.workers, progress=bar, cancel=graceful_cancel(),
+        report = index_folder(lib, load, args.batch_size, args.workers, progress=bar, cancel=cancel,
                               spec=spec)
     finally:
         bar.close()
@@ -299,8 +304,9 @@ def cmd_index(args: argparse.Namespace) -> int:
              f"{report.removed} removed, {len(report.failed)} failed in {report.seconds:.1f} s"
              + (" (cancelled: run again to finish)" if report.cancelled else "")]
     lines += [f"  failed: {f.path}: {f.error}" for f in report.failed]
+    cancelled = report.cancelled or cli_text.read_after_index(lib, data, lines, cancel)
     emit(args, data, "\n".join(lines))
-    return 130 if report.cancelled else 0
+    return 130 if cancelled else 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -316,6 +322,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     text += [f"model:   {m['spec']} ({m['dim']}-d, {m['vectors']} vectors"
              + (f", {m['regions']} with regions)" if m["regions"] else ")") for m in models]
     text += [f"failed:  {f['path']}: {f['error']}" for f in failed]
+    from . import cli_text
+
+    cli_text.add_info(lib, data, text)
     emit(args, data, "\n".join(text))
     return 0
 
@@ -479,10 +488,11 @@ def _emit_hits(args: argparse.Namespace, hits: list) -> None:
 
     data = [{"path": str(h.path), "score": round(h.score, 6),
              "date": datetime.fromtimestamp(h.date).astimezone().isoformat(timespec="seconds")
-             if h.date is not None else None} for h in hits]
+             if h.date is not None else None, "text": getattr(h, "text", None)} for h in hits]
     if not hits and not args.json:
         print("no photos match", file=sys.stderr)
-    emit(args, data, "\n".join(f"{h.score:.3f}  {h.path}" for h in hits))
+    emit(args, data, "\n".join(f"{h.score:.3f}  {h.path}" + (f"  “{h.text}”" if getattr(h, "text", None) else "")
+                                for h in hits))
 
 
 def cmd_search(args: argparse.Namespace) -> int:

@@ -47,8 +47,8 @@ _WEIGHT = re.compile(r"(\d+(?:\.\d+)?|\.\d+):(?!\d)")  # "2:" but not the "3:" o
 
 @dataclass(frozen=True)
 class Term:
-    kind: str  # "text" | "image"
-    value: str  # the text, or the image file's absolute path
+    kind: str  # "text" | "image" | "words" (text:WORDS, the words written in a photo: core.textsearch)
+    value: str  # the text, or the image file's absolute path, or the words to find
     weight: float
 
 
@@ -63,7 +63,8 @@ def parse_query(text: str, base_dirs: Sequence[Path] = ()) -> Query:
 
     Plain words (and bare "quoted phrases") form one text term. `+t` / `-t` add / subtract a
     concept, `2:t`, `-0.5:t` weight it; a path to an existing image file (absolute, relative to
-    the working folder or to one of `base_dirs`) is an image term.
+    the working folder or to one of `base_dirs`) is an image term. `text:word` / `text:"some words"`
+    (signed and weighted alike) asks for photos with those words written in them.
     """
     words: list[str] = []
     terms: list[Term] = []
@@ -72,6 +73,12 @@ def parse_query(text: str, base_dirs: Sequence[Path] = ()) -> Query:
         if not body:
             if sign or weight is not None:
                 raise QueryError(f"'{raw}' has nothing after it: write a term, as in {sign or ''}red")
+            continue
+        if body[:5].lower() == "text:":
+            if not body[5:].strip():
+                raise QueryError(f"'{raw}' has nothing after it: write the words to find, as in text:bakery")
+            w = (weight if weight is not None else 1.0) * (-1.0 if sign == "-" else 1.0)
+            terms.append(Term("words", body[5:].strip(), w))
             continue
         image = _image_path(body, base_dirs)
         if image is not None:
@@ -153,6 +160,7 @@ class Hit:
     path: Path
     score: float
     date: float | None  # when taken (EXIF), else last modified; POSIX seconds
+    text: str | None = None  # the line of text in the photo that matched the query (core.textsearch)
 
 
 class _VectorCache:
@@ -246,8 +254,17 @@ class Searcher:
                restrict: Collection[int] | None = None, exact: bool | None = None) -> list[Hit]:
         """Photos best matching the query (DESIGN query language), filtered, best first or newest first."""
         _check_options(k, sort, after, before)
-        q = self.query_vector(query)
+        parsed = query if isinstance(query, Query) else parse_query(query, [self.library.root])
+        if any(t.kind == "words" for t in parsed.terms) or self._text_read():
+            from . import textsearch
+
+            return textsearch.search(self, parsed, k, threshold, folder, after, before, sort, restrict, exact)
+        q = self.query_vector(parsed)
         return self._rank(q, k, threshold, folder, after, before, sort, restrict, exact)
+
+    def _text_read(self) -> bool:
+        """Whether this folder's photos have text read (a plain query then also looks at it)."""
+        return self.library.conn.execute("SELECT EXISTS(SELECT 1 FROM text_lines)").fetchone()[0] == 1
 
     def similar(self, image: Path | int, k: int = 50, threshold: float | None = None, folder: str | None = None,
                 after: float | None = None, before: float | None = None, sort: str = "score",
@@ -371,6 +388,8 @@ class Searcher:
         text_vecs = dict(zip(texts, self.text_vectors(texts))) if texts else {}
         v = np.zeros(self.embedder.dim, np.float64)
         for t in parsed.terms:
+            if t.kind == "words":
+                continue  # matched against the text read in photos, not in CLIP's space
             u = text_vecs[t.value] if t.kind == "text" else self.image_vector(Path(t.value))
             v += t.weight * u.astype(np.float64)
         norm = float(np.linalg.norm(v))

@@ -1,0 +1,167 @@
+"""Reading the text in photos (RapidOCR: PP-OCRv4 detection + recognition, bundled ONNX models) as a
+separate pass after CLIP indexing, with a cheap detector-only gate that skips photos without text.
+
+The gate runs the same text detector on the photo shrunk to GATE_SIDE pixels (a few times fewer
+pixels than the full pass); only photos where it finds a text region are read in full. The CLIP
+vector is never needed, so a photo indexed long ago is read without being encoded again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ImageError, ModelLoadError
+from .images import decode
+from .indexer import FailedFile, Progress
+from .library import Library
+from .textstore import ReadResult, TextLine, TextStore
+
+READ_SIDE = 1600  # longest side read in full: RapidOCR's own cap is 2000; a bit less is faster
+GATE_SIDE = 640  # longest side of the gate's detector pass
+GATE_MIN_SCORE = 0.5  # RapidOCR's own box threshold
+MIN_CONFIDENCE = 0.5  # recognised lines below this are mostly noise on textures
+LANGUAGES = "English and Chinese (simplified and traditional), with digits and Latin punctuation"
+
+
+@dataclass
+class TextReport:
+    read: int = 0  # read in full
+    with_text: int = 0
+    gated: int = 0  # skipped: the detector saw no text
+    copied: int = 0  # the same bytes were read before
+    failed: list[FailedFile] = field(default_factory=list)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"read": self.read, "with_text": self.with_text, "gated": self.gated, "copied": self.copied,
+                "failed": [{"path": str(f.path), "error": f.error} for f in self.failed],
+                "seconds": round(self.seconds, 3), "cancelled": self.cancelled}
+
+
+class TextReader:
+    """RapidOCR with its detector also set up for the small gate pass. One call at a time."""
+
+    def __init__(self):
+        try:
+            from rapidocr_onnxruntime import RapidOCR
+            from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
+            from rapidocr_onnxruntime.main import DEFAULT_CFG_PATH
+            from rapidocr_onnxruntime.utils import read_yaml, update_model_path
+        except ImportError as e:
+            raise ModelLoadError(f"reading text in photos needs the rapidocr-onnxruntime package ({e}); "
+                                 "install it with: pip install rapidocr-onnxruntime") from e
+        self.engine = RapidOCR()
+        det_cfg = update_model_path(read_yaml(DEFAULT_CFG_PATH))["Det"]
+        det_cfg.update({"limit_type": "max", "limit_side_len": GATE_SIDE})
+        self.gate_det = TextDetector(det_cfg)
+        self._lock = threading.Lock()
+
+    def has_text(self, image) -> bool:
+        """The gate: does the detector see any text region in the photo shrunk to GATE_SIDE?"""
+        import numpy as np
+
+        small = image.copy()
+        small.thumbnail((GATE_SIDE, GATE_SIDE))
+        with self._lock:
+            boxes, _ = self.gate_det(np.asarray(small)[:, :, ::-1].copy())  # the detector wants BGR
+        return boxes is not None and len(boxes) > 0
+
+    def read(self, image) -> list[TextLine]:
+        """Every line of text in an RGB PIL image, in reading order, with fractions of its size."""
+        import numpy as np
+
+        w, h = image.size
+        scale = min(1.0, READ_SIDE / max(w, h))
+        if scale < 1.0:
+            image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))))
+        sw, sh = image.size
+        with self._lock:
+            result, _ = self.engine(np.asarray(image)[:, :, ::-1].copy())
+        lines = []
+        for box, text, conf in result or []:
+            text = str(text).strip()
+            if not text or float(conf) < MIN_CONFIDENCE:
+                continue
+            quad = tuple((min(max(float(x) / sw, 0.0), 1.0), min(max(float(y) / sh, 0.0), 1.0)) for x, y in box)
+            lines.append(TextLine(text, quad, float(conf)))
+        return lines
+
+
+def read_file(reader: TextReader, path: Path, gate: bool = True) -> tuple[list[TextLine], str]:
+    """(lines, how) for one photo; ImageError when it cannot be decoded."""
+    picture = decode(path, min_side=READ_SIDE // 2).image
+    if gate and not reader.has_text(picture):
+        return [], "gated"
+    return reader.read(picture), "read"
+
+
+def read_folder(library: Library, reader: TextReader | Callable[[], TextReader] | None = None,
+                progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
+                batch_size: int = 8, gate: bool = True) -> TextReport:
+    """Read every indexed photo of the library not read yet; one commit per batch, so a crash or a
+    cancel loses at most one batch, and the next run reads only what is left."""
+    t0 = time.perf_counter()
+    cancel = cancel or threading.Event()
+    notify = progress or (lambda p: None)
+    report = TextReport()
+    store = TextStore(library)
+    store.forget_stale()
+    todo = store.unread()
+    known = store.read_by_hash(h for _, _, h in todo)
+    copies = [(fid, h, known[h]) for fid, _, h in todo if h in known]
+    store.save([], copies)
+    report.copied = len(copies)
+    todo = [t for t in todo if t[2] not in known]
+    total = len(todo)
+    notify(Progress("reading", 0, total))
+    if total and not isinstance(reader, TextReader):
+        reader = (reader or TextReader)()
+    done = 0
+    rates: deque[tuple[float, int]] = deque([(time.perf_counter(), 0)], maxlen=8)
+    seen: dict[str, int] = {}  # duplicates inside this run: read once
+    for start in range(0, total, batch_size):
+        if cancel.is_set():
+            break
+        batch, dupes = [], []
+        for fid, rel, h in todo[start:start + batch_size]:
+            if cancel.is_set():
+                break
+            done += 1
+            if h and h in seen:
+                dupes.append((fid, h, seen[h]))
+                continue
+            path = library.abspath(rel)
+            try:
+                lines, how = read_file(reader, path, gate)
+            except ImageError as e:
+                report.failed.append(FailedFile(path, e.reason))
+                continue
+            except Exception as e:  # a decoder or runtime bug costs one photo, never the run
+                report.failed.append(FailedFile(path, f"cannot read text: {type(e).__name__}: {e}"))
+                continue
+            if h:
+                seen[h] = fid
+            batch.append(ReadResult(fid, h, tuple(lines), how))
+            report.read += how == "read"
+            report.gated += how == "gated"
+            report.with_text += bool(lines)
+        store.save(batch)
+        store.save([], dupes)
+        report.copied += len(dupes)
+        now = time.perf_counter()
+        rates.append((now, done))
+        rate = (done - rates[0][1]) / max(now - rates[0][0], 1e-9)
+        notify(Progress("reading", done, total, rate, (total - done) / rate if rate > 0 else None,
+                        todo[min(done, total) - 1][1]))
+    report.cancelled = cancel.is_set() and done < total
+    report.failed.sort(key=lambda f: str(f.path))
+    report.seconds = time.perf_counter() - t0
+    notify(Progress("done", done, total))
+    return report
