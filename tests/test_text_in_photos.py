@@ -9,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import photo
 from PIL import Image, ImageDraw, ImageFont
 
 from clipgallery.core.errors import QueryError
 from clipgallery.core.query import Searcher
 from clipgallery.core.textstore import ReadResult, TextLine, TextStore
-
-from conftest import photo
 
 pytest.importorskip("rapidocr_onnxruntime", reason="rapidocr-onnxruntime is not installed")
 
