@@ -104,7 +104,7 @@ def read_file(reader: TextReader, path: Path, gate: bool = True) -> tuple[list[T
 
 def read_folder(library: Library, reader: TextReader | Callable[[], TextReader] | None = None,
                 progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
-                batch_size: int = 8, gate: bool = True) -> TextReport:
+                batch_size: int = 8, gate: bool = True, pause: threading.Event | None = None) -> TextReport:
     """Read every indexed photo of the library not read yet; one commit per batch, so a crash or a
     cancel loses at most one batch, and the next run reads only what is left."""
     t0 = time.perf_counter()
@@ -131,6 +131,8 @@ def read_folder(library: Library, reader: TextReader | Callable[[], TextReader] 
             break
         batch, dupes = [], []
         for fid, rel, h in todo[start:start + batch_size]:
+            while pause is not None and pause.is_set() and not cancel.is_set():
+                time.sleep(0.05)
             if cancel.is_set():
                 break
             done += 1

@@ -25,6 +25,7 @@ class Photo:
     file_id: int | None  # None until the photo has been indexed
     date: float | None  # taken (EXIF) or modified, POSIX seconds
     score: float | None = None  # relevance of the current search
+    text: str | None = None  # the line of text in the photo that matched the search (text in photos)
 
 
 @dataclass(frozen=True)
@@ -195,8 +196,32 @@ class Facade:
         """Bring the library up to date for this model; returns core's IndexReport."""
         from ..core.indexer import index_folder
 
-        return index_folder(lib, embedder, batch_size=batch_size or None, progress=progress,
-                            cancel=cancel, pause=pause)
+        report = index_folder(lib, embedder, batch_size=batch_size or None, progress=progress,
+                              cancel=cancel, pause=pause)
+        if not report.cancelled and self.text_reading(lib):
+            from ..core.textread import read_folder
+
+            report.text = read_folder(lib, progress=progress, cancel=cancel, pause=pause)  # core.textread
+            report.cancelled = report.text.cancelled
+        return report
+
+    def text_reading(self, lib: Library) -> bool:
+        """Whether this folder's photos get their text read (Settings: text in photos)."""
+        from ..core.textstore import TextStore
+
+        return TextStore(lib).enabled
+
+    def set_text_reading(self, lib: Library, enabled: bool) -> None:
+        """Read the text in this folder's photos (the next index run does), or stop and delete it all."""
+        from ..core.textstore import TextStore
+
+        TextStore(lib).set_enabled(enabled)
+
+    def text_lines(self, lib: Library, file_id: int | None) -> list:
+        """The lines of text read in a photo (core.textstore.StoredLine), in reading order."""
+        from ..core.textstore import TextStore
+
+        return TextStore(lib).lines(file_id) if file_id is not None else []
 
     def search_spec(self, lib: Library, preferred: str | None) -> str:
         """The model to search with: the preferred one once it covers as much as any other."""
@@ -238,7 +263,7 @@ class Facade:
         """The best RESULT_LIMIT photos for a query (the DESIGN query language), best first (or by date)."""
         s = self.searcher(lib, spec, device)
         hits = s.search(query, k=RESULT_LIMIT, threshold=threshold, **_search_filters(filters))
-        return [Photo(str(h.path), h.file_id, h.date, float(h.score)) for h in hits]
+        return [Photo(str(h.path), h.file_id, h.date, float(h.score), h.text) for h in hits]
 
     def similar(self, lib: Library, spec: str, device: str, image: Path | int, filters: Filters,
                 threshold: float | None, regional: bool = False,
