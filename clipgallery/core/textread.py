@@ -99,11 +99,10 @@ class TextReader:
 
 def read_file(reader: TextReader, path: Path, gate: bool = True) -> tuple[list[TextLine], str]:
     """(lines, how) for one photo; ImageError when it cannot be decoded."""
-    if gate:
-        # A JPEG decodes at 1/2, 1/4 or 1/8 size for a fraction of the time (draft mode): most
-        # photos never need more pixels than the gate's.
-        if not reader.has_text(decode(path, min_side=GATE_SIDE * 3 // 4).image):
-            return [], "gated"
+    # A JPEG decodes at 1/2, 1/4 or 1/8 size for a fraction of the time (draft mode): most photos
+    # never need more pixels than the gate's.
+    if gate and not reader.has_text(decode(path, min_side=GATE_SIDE * 3 // 4).image):
+        return [], "gated"
     return reader.read(decode(path, min_side=READ_SIDE * 3 // 4).image), "read"
 
 
