@@ -3,8 +3,10 @@ query gets where its words are written in a photo.
 
 Matching is case-insensitive and tolerant of OCR slips: a word matches a word of a line that is
 equal, starts with it (3+ letters), contains it (4+ letters), or is within one edit (5 to 8
-letters) or two edits (9+ letters). Candidates come from the trigram FTS index (any shared
-3-letter piece), so a misread letter in the middle of a five-letter word can be missed. Chinese
+letters) or two edits (9+ letters). Candidates come from the trigram FTS index: a line must hold
+the word itself (3-4 letters) or one of its k + 1 parts (k the edits allowed; a line word within k
+edits keeps at least one part intact), which keeps them few; only a five-letter word, too short to
+split, asks for any shared 3-letter piece, so a misread middle letter in it can be missed. Chinese
 (and any run without spaces) is matched as an exact substring.
 
 Blending (plain queries, while the folder's text is read): score = clip + beta * coverage, where
@@ -107,6 +109,18 @@ def line_quality(words: Sequence[str], line: str) -> float:
     return best
 
 
+def _pieces(w: str) -> list[str]:
+    """Substrings of which every line word matching `w` holds at least one (pigeonhole: k edits
+    spoil at most k of k + 1 parts), each long enough for the trigram index. An exact, prefix or
+    part match holds all of them; a 3-4 letter word allows no edit, so it is its own piece."""
+    k = _allowed(len(w))
+    n = len(w) // (k + 1)
+    if k == 0 or n >= 3:
+        cuts = [i * n for i in range(k + 1)] + [len(w)]
+        return sorted({w[a:b] for a, b in zip(cuts, cuts[1:])})
+    return sorted({w[i:i + 3] for i in range(len(w) - 2)})  # too short to split: any shared trigram
+
+
 def find_text(store: TextStore, phrase: str) -> dict[int, TextMatch]:
     """Photos whose text holds the phrase, with the best line of each."""
     words = words_of(phrase)
@@ -119,7 +133,7 @@ def find_text(store: TextStore, phrase: str) -> dict[int, TextMatch]:
     else:
         for w in words:
             if len(w) >= 3:
-                groups.append(sorted({w[i:i + 3] for i in range(len(w) - 2)}))
+                groups.append(_pieces(w))
             else:
                 likes.append(w)
     out: dict[int, TextMatch] = {}
