@@ -204,6 +204,7 @@ def test_no_text_deletes_everything_read_and_the_cli_reports_it(tmp_path, capsys
 # -- blending a plain query with the text (no OCR needed: the lines are stored directly) -------------
 
 
+@pytest.mark.slow
 def test_written_words_lift_a_photo_without_burying_the_strong_clip_match(tmp_path, make_library, embedders):
     from clipgallery.core import textsearch
     from clipgallery.shapes import write_folder
