@@ -13,8 +13,8 @@ from conftest import photo
 from PIL import Image, ImageDraw, ImageFont
 
 from clipgallery.core.errors import QueryError
-from clipgallery.core.query import Searcher
-from clipgallery.core.textstore import ReadResult, TextLine, TextStore
+from clipgallery.core.search import Searcher
+from clipgallery.core.store.text import ReadResult, TextLine
 
 pytest.importorskip("rapidocr_onnxruntime", reason="rapidocr-onnxruntime is not installed")
 
@@ -81,7 +81,7 @@ def read_library(tmp_path_factory, embedders):
     lib = Library(root, tmp_path_factory.mktemp("text-lib"))
     report = index_folder(lib, embedders("tiny-random"), batch_size=16)
     assert [f.path.name for f in report.failed] == ["broken.jpg"]
-    TextStore(lib).set_enabled(True)
+    lib.text.set_enabled(True)
     text_report = read_folder(lib, batch_size=4)
     return lib, paths, report, text_report
 
@@ -144,12 +144,12 @@ def test_a_photo_that_breaks_after_indexing_is_reported_not_fatal(tmp_path, make
     photo(1, (320, 240)).save(root / "a.jpg", quality=90)
     photo(2, (320, 240)).save(root / "b.jpg", quality=90)
     lib, _ = make_library(root)
-    TextStore(lib).set_enabled(True)
+    lib.text.set_enabled(True)
     (root / "b.jpg").write_bytes(b"\xff\xd8\xff broken since")  # damaged after it was indexed
     report = read_folder(lib)
     assert [f.path.name for f in report.failed] == ["b.jpg"]
     assert report.read + report.gated == 1
-    assert not TextStore(lib).was_read(lib.file_ids(["b.jpg"])["b.jpg"])  # tried again next run
+    assert not lib.text.was_read(lib.file_ids(["b.jpg"])["b.jpg"])  # tried again next run
 
 
 @pytest.mark.slow
@@ -219,7 +219,7 @@ def test_written_words_lift_a_photo_without_burying_the_strong_clip_match(tmp_pa
     # A blue square in the lower half of the ranking has "Red circle" written on it.
     lifted = next(h for h in plain[len(plain) // 2:] if truth[h.path] == ("blue", "square"))
     before = ids.index(lifted.file_id)
-    store = TextStore(lib)
+    store = lib.text
     store.save([ReadResult(lifted.file_id, _hash(lib, lifted.file_id),
                            (TextLine("Red circle cafe", ((0.1, 0.1), (0.5, 0.1), (0.5, 0.2), (0.1, 0.2)), 0.95),),
                            "read")])

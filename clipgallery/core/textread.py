@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from .errors import ImageError, ModelLoadError
 from .images import decode
-from .indexer import FailedFile, Progress
+from .indexer import FailedFile, IndexReport
 from .library import Library
-from .textstore import ReadResult, TextLine, TextStore
+from .progress import Progress, ProgressFn
+from .store.text import ReadResult, TextLine
 
 READ_SIDE = 1600  # longest side read in full: RapidOCR's own cap is 2000; a bit less is faster
 # Longest side of the gate's detector pass. Its cost grows with the pixels: on 2 loaded cores 640 px
@@ -51,7 +54,7 @@ class TextReport:
 class TextReader:
     """RapidOCR with its detector also set up for the small gate pass. One call at a time."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         try:
             from rapidocr_onnxruntime import RapidOCR
             from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
@@ -66,7 +69,7 @@ class TextReader:
         self.gate_det = TextDetector(det_cfg)
         self._lock = threading.Lock()
 
-    def has_text(self, image) -> bool:
+    def has_text(self, image: Image.Image) -> bool:
         """The gate: does the detector see any text region in the photo shrunk to GATE_SIDE?"""
         import numpy as np
 
@@ -76,7 +79,7 @@ class TextReader:
             boxes, _ = self.gate_det(np.asarray(small)[:, :, ::-1].copy())  # the detector wants BGR
         return boxes is not None and len(boxes) > 0
 
-    def read(self, image) -> list[TextLine]:
+    def read(self, image: Image.Image) -> list[TextLine]:
         """Every line of text in an RGB PIL image, in reading order, with fractions of its size."""
         import numpy as np
 
@@ -107,7 +110,7 @@ def read_file(reader: TextReader, path: Path, gate: bool = True) -> tuple[list[T
 
 
 def read_folder(library: Library, reader: TextReader | Callable[[], TextReader] | None = None,
-                progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
+                progress: ProgressFn | None = None, cancel: threading.Event | None = None,
                 batch_size: int = 8, gate: bool = True, pause: threading.Event | None = None) -> TextReport:
     """Read every indexed photo of the library not read yet; one commit per batch, so a crash or a
     cancel loses at most one batch, and the next run reads only what is left."""
@@ -115,7 +118,7 @@ def read_folder(library: Library, reader: TextReader | Callable[[], TextReader] 
     cancel = cancel or threading.Event()
     notify = progress or (lambda p: None)
     report = TextReport()
-    store = TextStore(library)
+    store = library.text
     store.forget_stale()
     todo = store.unread()
     known = store.read_by_hash(h for _, _, h in todo)
@@ -125,15 +128,19 @@ def read_folder(library: Library, reader: TextReader | Callable[[], TextReader] 
     todo = [t for t in todo if t[2] not in known]
     total = len(todo)
     notify(Progress("reading", 0, total))
-    if total and not isinstance(reader, TextReader):
-        reader = (reader or TextReader)()
+    engine: TextReader | None = None
+    if isinstance(reader, TextReader):
+        engine = reader
+    elif total:  # the models load only when something is left to read
+        engine = reader() if reader is not None else TextReader()
     done = 0
     rates: deque[tuple[float, int]] = deque([(time.perf_counter(), 0)], maxlen=8)
     seen: dict[str, int] = {}  # duplicates inside this run: read once
     for start in range(0, total, batch_size):
         if cancel.is_set():
             break
-        batch, dupes = [], []
+        batch: list[ReadResult] = []
+        dupes: list[tuple[int, str | None, int]] = []
         for fid, rel, h in todo[start:start + batch_size]:
             while pause is not None and pause.is_set() and not cancel.is_set():
                 time.sleep(0.05)
@@ -144,8 +151,9 @@ def read_folder(library: Library, reader: TextReader | Callable[[], TextReader] 
                 dupes.append((fid, h, seen[h]))
                 continue
             path = library.abspath(rel)
+            assert engine is not None  # made above: there is something to read
             try:
-                lines, how = read_file(reader, path, gate)
+                lines, how = read_file(engine, path, gate)
             except ImageError as e:
                 report.failed.append(FailedFile(path, e.reason))
                 continue
@@ -170,4 +178,16 @@ def read_folder(library: Library, reader: TextReader | Callable[[], TextReader] 
     report.failed.sort(key=lambda f: str(f.path))
     report.seconds = time.perf_counter() - t0
     notify(Progress("done", done, total))
+    return report
+
+
+def read_after_index(library: Library, report: IndexReport, progress: ProgressFn | None = None,
+                     cancel: threading.Event | None = None, pause: threading.Event | None = None,
+                     reader: TextReader | Callable[[], TextReader] | None = None) -> IndexReport:
+    """The reading pass of an index run (GUI and CLI alike): when the folder's text is read and the
+    run was not cancelled, read what is new into `report.text`; a cancelled read cancels the run."""
+    if report.cancelled or (cancel is not None and cancel.is_set()) or not library.text.enabled:
+        return report
+    report.text = read_folder(library, reader, progress=progress, cancel=cancel, pause=pause)
+    report.cancelled = report.text.cancelled
     return report

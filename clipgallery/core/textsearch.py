@@ -21,13 +21,19 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import QueryError
-from .textstore import TextStore
+from .query import Query
+from .relevance import AUTO, adaptive_threshold, background_sample
+from .store.text import TextStore
+
+if TYPE_CHECKING:
+    from .search import Hit, Searcher, SearchOptions, SearchResult
 
 BLEND = 0.5
 MEDIAN_SAMPLE = 4096  # rows the median CLIP score is taken over (evenly spaced)
@@ -166,15 +172,19 @@ def significant_words(text: str) -> list[str]:
     return seen
 
 
-# -- the search --------------------------------------------------------------------------------------
+# -- the search (Searcher.search hands a query over to these) -----------------------------------------
 
 
-def search(searcher, parsed, k: int, threshold: float | None, folder: str | None, after: float | None,
-           before: float | None, sort: str, restrict: Collection[int] | None, exact: bool | None) -> list:
+def wants_text(searcher: Searcher, parsed: Query) -> bool:
+    """Whether this query is searched here: it has `text:` terms, or the folder's text is read."""
+    return any(t.kind == "words" for t in parsed.terms) or searcher.library.text.any_lines()
+
+
+def search(searcher: Searcher, parsed: Query, o: SearchOptions, notes: list[str]) -> SearchResult:
     """Searcher.search for a query with `text:` terms, or a plain one in a folder whose text is read."""
-    from .query import Query
+    from .search import SearchResult
 
-    store = TextStore(searcher.library)
+    store = searcher.library.text
     word_terms = [t for t in parsed.terms if t.kind == "words"]
     clip_terms = tuple(t for t in parsed.terms if t.kind != "words")
     positive_clip = any(t.weight > 0 for t in clip_terms)
@@ -182,13 +192,12 @@ def search(searcher, parsed, k: int, threshold: float | None, folder: str | None
         q = searcher.query_vector(parsed)
         words = [w for t in clip_terms if t.kind == "text" and t.weight > 0 for w in significant_words(t.value)]
         if not words:
-            return searcher._rank(q, k, threshold, folder, after, before, sort, restrict, exact)
-        return _blend(searcher, q, coverage(store, words), k, threshold, folder, after, before, sort,
-                      restrict, exact)
-    if not store.enabled and store.counts()["read"] == 0:
+            return searcher._rank(q, o, notes)
+        return _blend(searcher, q, coverage(store, words), o, notes)
+    if not store.enabled and store.counts().read == 0:
         raise QueryError(f"the text in the photos of {searcher.library.root} is not read: turn it on with "
                          f"`clipgallery index {searcher.library.root} --text` (in the app: Settings)")
-    wanted: set[int] | None = None if restrict is None else {int(i) for i in restrict}
+    wanted: set[int] | None = None if o.restrict is None else set(o.restrict)
     best: dict[int, TextMatch] = {}
     for t in word_terms:
         found = find_text(store, t.value)
@@ -201,31 +210,41 @@ def search(searcher, parsed, k: int, threshold: float | None, folder: str | None
             if wanted is None:
                 wanted = {int(i) for i in searcher._snapshot().ids}
             wanted -= set(found)
+    narrowed = replace(o, restrict=frozenset(wanted) if wanted is not None else None)
     if positive_clip:
         q = searcher.query_vector(Query(clip_terms, parsed.source))
-        hits = searcher._rank(q, k, threshold, folder, after, before, sort, wanted, exact)
-        return [replace(h, text=best[h.file_id].line) if h.file_id in best else h for h in hits]
-    # Text alone: the photos that hold it, best match first.
+        result = searcher._rank(q, narrowed, notes)
+        return SearchResult([_with_line(h, best) for h in result], result.notices, result.method)
+    # Text alone: the photos that hold it, best match first. Every one of them is a match, so the
+    # adaptive cut (made for CLIP's scores) keeps them all.
+    if narrowed.threshold == AUTO:
+        narrowed = replace(narrowed, threshold=None)
     snap = searcher._snapshot()
-    mask = searcher._candidates(snap, folder, after, before, wanted)
+    mask = searcher._candidates(snap, narrowed)
     rows = np.flatnonzero(mask) if mask is not None else np.arange(len(snap.ids))
     rows = rows[[int(snap.ids[r]) in best for r in rows]] if len(rows) else rows
     if len(rows) == 0:
-        return []
+        return SearchResult((), notes, "text")
     scores = np.array([best[int(snap.ids[r])].quality for r in rows], np.float32)
-    hits = searcher._hits(snap, rows, scores, k, threshold, sort)
-    return [replace(h, text=best[h.file_id].line) for h in hits]
+    hits = searcher._hits(snap, rows, scores, narrowed)
+    return SearchResult([_with_line(h, best) for h in hits], notes, "text")
 
 
-def _blend(searcher, q: np.ndarray, found: dict[int, TextMatch], k: int, threshold: float | None,
-           folder: str | None, after: float | None, before: float | None, sort: str,
-           restrict: Collection[int] | None, exact: bool | None) -> list:
+def _with_line(h: Hit, best: dict[int, TextMatch]) -> Hit:
+    m = best.get(h.file_id)
+    return replace(h, text=m.line) if m is not None else h
+
+
+def _blend(searcher: Searcher, q: np.ndarray, found: dict[int, TextMatch], o: SearchOptions,
+           notes: list[str]) -> SearchResult:
     """CLIP's ranking, with the photos whose text holds the query's words lifted (module docstring)."""
-    hits = searcher._rank(q, k, None, folder, after, before, "score", restrict, exact)
-    if not found or not hits:
-        return _finish(hits, threshold, sort)
+    from .search import Hit, SearchResult
+
+    result = searcher._rank(q, replace(o, threshold=None, sort="score"), notes)
+    if not found or not result:
+        return SearchResult(_finish(searcher, q, list(result), o), result.notices, result.method)
     snap = searcher._snapshot()
-    mask = searcher._candidates(snap, folder, after, before, restrict)
+    mask = searcher._candidates(snap, o)
     fids = np.array(sorted(found), dtype=np.int64)
     rows = np.searchsorted(snap.ids, fids)
     rows = np.minimum(rows, len(snap.ids) - 1)
@@ -234,12 +253,12 @@ def _blend(searcher, q: np.ndarray, found: dict[int, TextMatch], k: int, thresho
         rows = rows[mask[rows]]
     step = max(1, len(snap.ids) // MEDIAN_SAMPLE)
     median = float(np.median(snap.mat[::step] @ q))
-    clip = {h.file_id: h.score for h in hits}
+    clip = {h.file_id: h.score for h in result}
     for r in rows:
         clip[int(snap.ids[r])] = float(snap.mat[r] @ q)
     top = max(clip.values())
     beta = BLEND * max(top - median, 0.0)
-    by_id = {h.file_id: h for h in hits}
+    by_id = {h.file_id: h for h in result}
     out = []
     for fid, s in clip.items():
         m = found.get(fid)
@@ -247,17 +266,21 @@ def _blend(searcher, q: np.ndarray, found: dict[int, TextMatch], k: int, thresho
         h = by_id.get(fid)
         if h is None:
             r = int(np.searchsorted(snap.ids, fid))
-            from .query import Hit
-
             h = Hit(fid, searcher.library.root / snap.relpaths[r], score, float(snap.dates[r]))
         out.append(replace(h, score=score, text=m.line if m else h.text))
     out.sort(key=lambda h: (-h.score, h.file_id))
-    return _finish(out[:k], threshold, sort)
+    return SearchResult(_finish(searcher, q, out[:o.k], o), result.notices, result.method + "+text")
 
 
-def _finish(hits: list, threshold: float | None, sort: str) -> list:
-    if threshold is not None:
-        hits = [h for h in hits if h.score >= threshold]
-    if sort == "date":
+def _finish(searcher: Searcher, q: np.ndarray, hits: list[Hit], o: SearchOptions) -> list[Hit]:
+    """The options' threshold (AUTO: the adaptive cut over the blended scores) and sort."""
+    threshold = o.threshold
+    if threshold == AUTO and hits:
+        snap = searcher._snapshot()
+        threshold = adaptive_threshold(np.array([h.score for h in hits]),
+                                       snap.mat[background_sample(len(snap.ids))] @ q)
+    if threshold is not None and threshold != AUTO:
+        hits = [h for h in hits if h.score >= float(threshold)]
+    if o.sort == "date":
         hits = sorted(hits, key=lambda h: (-(h.date or 0.0), -h.score))
     return hits
