@@ -574,7 +574,7 @@ class MainWindow(QMainWindow):
             text += f" · {selected:,} selected"
         if bar.restrict_label:
             text += f" · only {html.escape(bar.restrict_label)}"
-        if bar.searching() and self.library is not None:
+        if bar.text and bar.similar is None and self.library is not None:
             text += (" · <a href='all'>Show all</a>" if bar.threshold_value() == AUTO
                      else " · <a href='best'>Best matches only</a>")
         self.count_label.setText(text)

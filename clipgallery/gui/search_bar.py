@@ -195,9 +195,11 @@ class SearchBar(QWidget):
         return self._similar_how
 
     def threshold_value(self) -> float | str | None:
-        """AUTO (the matches), a minimum score, or None (every photo, best first)."""
+        """AUTO (the matches of a text search), a minimum score, or None (every photo, best first).
+
+        "More like this" is a ranking of the whole folder by likeness, so it is never cut short."""
         if self.auto.isChecked():
-            return AUTO
+            return AUTO if self._similar is None else None
         v = self.threshold.value()
         return None if v == 0 else round(v * THRESHOLD_STEP, 6)
 
