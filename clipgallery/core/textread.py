@@ -29,7 +29,14 @@ READ_SIDE = 1600  # longest side read in full: RapidOCR's own cap is 2000; a bit
 # Longest side of the gate's detector pass. Its cost grows with the pixels: on 2 loaded cores 640 px
 # took 1.0 s a photo, 512 px 0.6 s, 416 px 0.3 s, all finding 20 of 20 drawn signs (bench/text_reading.py
 # draws letters 2.5-9 % of the photo's height); smaller letters than that may be missed by the gate.
+# On 2026-11-30 (load average ~10) 416 px found 59 of 60 more signs against 480 px's 60 of 60, and
+# `index --text` stayed at 0.32x of `index` either way: the gain drowned in the load, the miss did not.
 GATE_SIDE = 480
+# Longest side the full pass may detect lines at (recognising them from the photo at READ_SIDE);
+# None: RapidOCR's own size, the full photo. 960 px was tried on 2026-11-30 (bench/text_reading.py
+# --det-side 960) and showed no speed-up that stood out of the noise of a loaded machine, so the
+# full size, whose recall the tests measure, stays.
+DET_SIDE: int | None = None
 GATE_MIN_SCORE = 0.5  # RapidOCR's own box threshold
 MIN_CONFIDENCE = 0.5  # recognised lines below this are mostly noise on textures
 LANGUAGES = "English and Chinese (simplified and traditional), with digits and Latin punctuation"
@@ -54,7 +61,9 @@ class TextReport:
 class TextReader:
     """RapidOCR with its detector also set up for the small gate pass. One call at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, gate_side: int = GATE_SIDE, det_side: int | None = DET_SIDE) -> None:
+        """`det_side` None: RapidOCR's own detection size (the full photo)."""
+        self.gate_side = gate_side
         try:
             from rapidocr_onnxruntime import RapidOCR
             from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
@@ -64,17 +73,21 @@ class TextReader:
             raise ModelLoadError(f"reading text in photos needs the rapidocr-onnxruntime package ({e}); "
                                  "install it with: pip install rapidocr-onnxruntime") from e
         self.engine = RapidOCR()
+        if det_side is not None:
+            full_cfg = update_model_path(read_yaml(DEFAULT_CFG_PATH))["Det"]
+            full_cfg.update({"limit_type": "max", "limit_side_len": det_side})
+            self.engine.text_det = TextDetector(full_cfg)
         det_cfg = update_model_path(read_yaml(DEFAULT_CFG_PATH))["Det"]
-        det_cfg.update({"limit_type": "max", "limit_side_len": GATE_SIDE})
+        det_cfg.update({"limit_type": "max", "limit_side_len": gate_side})
         self.gate_det = TextDetector(det_cfg)
         self._lock = threading.Lock()
 
     def has_text(self, image: Image.Image) -> bool:
-        """The gate: does the detector see any text region in the photo shrunk to GATE_SIDE?"""
+        """The gate: does the detector see any text region in the photo shrunk to `gate_side`?"""
         import numpy as np
 
         small = image.copy()
-        small.thumbnail((GATE_SIDE, GATE_SIDE))
+        small.thumbnail((self.gate_side, self.gate_side))
         with self._lock:
             boxes, _ = self.gate_det(np.asarray(small)[:, :, ::-1].copy())  # the detector wants BGR
         return boxes is not None and len(boxes) > 0
@@ -104,7 +117,7 @@ def read_file(reader: TextReader, path: Path, gate: bool = True) -> tuple[list[T
     """(lines, how) for one photo; ImageError when it cannot be decoded."""
     # A JPEG decodes at 1/2, 1/4 or 1/8 size for a fraction of the time (draft mode): most photos
     # never need more pixels than the gate's.
-    if gate and not reader.has_text(decode(path, min_side=GATE_SIDE * 3 // 4).image):
+    if gate and not reader.has_text(decode(path, min_side=reader.gate_side * 3 // 4).image):
         return [], "gated"
     return reader.read(decode(path, min_side=READ_SIDE * 3 // 4).image), "read"
 
