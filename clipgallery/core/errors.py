@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 class ClipGalleryError(Exception):
     """Base class: str(error) is a sentence fit to show a person."""
@@ -24,6 +26,10 @@ class LibraryError(ClipGalleryError):
     """A library that cannot be opened, or a request it cannot answer (e.g. not indexed)."""
 
 
+class NothingIndexedError(LibraryError):
+    """A library with no photo indexed yet: nothing to search, tag or group."""
+
+
 class QueryError(ClipGalleryError):
     """A search query that cannot be understood or run."""
 
@@ -44,7 +50,15 @@ class LibraryDamagedError(LibraryError):
     """SQLite found the library file damaged; `clipgallery repair` keeps what is readable."""
 
 
-def library_error(e: BaseException, db_path: object, root: object = None) -> LibraryError:
+def database_error(e: BaseException, db_path: str | os.PathLike[str], root: object = None) -> LibraryError | None:
+    """library_error for a sqlite3 error (for callers that may not import sqlite3: the CLI, the GUI);
+    None for any other exception."""
+    import sqlite3
+
+    return library_error(e, db_path, root) if isinstance(e, sqlite3.Error) else None
+
+
+def library_error(e: BaseException, db_path: str | os.PathLike[str], root: object = None) -> LibraryError:
     """One sqlite3/OS error met while using a library -> the named error with a sentence that helps."""
     import os
 
@@ -70,7 +84,7 @@ def library_error(e: BaseException, db_path: object, root: object = None) -> Lib
     return LibraryError(f"cannot use the library at {db_path}: {msg}")
 
 
-def _nearly_full(db_path: object) -> bool:
+def _nearly_full(db_path: str | os.PathLike[str]) -> bool:
     """SQLite reports a full disk met while growing its shared-memory file as a plain I/O error."""
     import os
 
@@ -82,10 +96,14 @@ def _nearly_full(db_path: object) -> bool:
     return st.f_bavail * st.f_frsize < (1 << 20)
 
 
-def _read_only(db_path: object) -> bool:
+def _read_only(db_path: str | os.PathLike[str]) -> bool:
     import os
 
     if os.path.exists(os.fspath(db_path)):
         return False
     folder = os.path.dirname(os.fspath(db_path))
     return os.path.isdir(folder) and not os.access(folder, os.W_OK)
+
+
+class DesktopError(ClipGalleryError):
+    """The desktop menu entry could not be installed or removed."""

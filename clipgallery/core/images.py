@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
@@ -89,29 +90,86 @@ def _read(path: Path) -> bytes:
 
 # -- bounded reading (issue 13): nothing a folder holds can hang a read or exhaust memory --------
 
-# No photo we can decode is this large; a bigger file is refused before it is read.
+# No photo we can decode is this large; a bigger file is refused before it is read. Videos are not
+# read whole (core.formats streams them, through open_stream below), so the cap does not apply to them.
 MAX_FILE_BYTES = 1 << 30
 _HEAD = 64
 
-# (offset, bytes) that start every file of a format we decode; a file that starts with none of
-# them is refused after reading only its first bytes (a 3 GiB video renamed .jpg costs 64 bytes).
+_TIFF = [(0, b"II*\x00"), (0, b"MM\x00*")]
+_ISO_BMFF = [(4, b"ftyp")]  # HEIC, HEIF, AVIF, CR3, MP4, MOV, M4V, 3GP
+VIDEO_SIGNATURES: list[tuple[int, bytes]] = [
+    *_ISO_BMFF,
+    (4, b"moov"), (4, b"mdat"), (4, b"wide"), (4, b"free"), (4, b"skip"),  # QuickTime without ftyp
+    (0, b"\x1a\x45\xdf\xa3"),  # Matroska, WebM
+    (8, b"AVI "),  # RIFF....AVI
+    (0, b"\x47"), (4, b"\x47"),  # MPEG transport stream (.mts), with a 4-byte timecode (.m2ts)
+    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"),  # ASF (.wmv)
+    (0, b"\x00\x00\x01\xba"), (0, b"\x00\x00\x01\xb3"),  # MPEG program stream, elementary stream
+]
+# (offset, bytes) that start every file of a format we (or core.formats) decode, videos included; a
+# file that starts with none of them is refused after reading only its first bytes (a 3 GiB archive
+# renamed .jpg costs 64 bytes). Kept in step with core.formats.SIGNATURES.
 IMAGE_SIGNATURES: list[tuple[int, bytes]] = [
-    (0, b"\xff\xd8\xff"),  # JPEG
+    (0, b"\xff\xd8\xff"),  # JPEG, MPO
     (0, b"\x89PNG\r\n\x1a\n"),
     (0, b"GIF87a"), (0, b"GIF89a"),
     (8, b"WEBP"),  # RIFF....WEBP
     (0, b"BM"),
-    (0, b"II*\x00"), (0, b"MM\x00*"),  # TIFF and the TIFF-based raw formats
-    (4, b"ftyp"),  # ISO base media: HEIC, HEIF, AVIF
-    (0, b"\x00\x00\x00\x0cjP  "),  # JPEG 2000
+    *_TIFF,  # TIFF and the TIFF-based raw formats (DNG, CR2, NEF, ARW, PEF, SRW, ...)
+    *_ISO_BMFF,
+    (0, b"\x00\x00\x00\x0cjP  "), (0, b"\xff\x4f\xff\x51"),  # JPEG 2000: .jp2 box, .j2k codestream
+    (0, b"\xff\x0a"), (0, b"\x00\x00\x00\x0cJXL \r\n\x87\n"),  # JPEG XL: bare codestream, container
     (0, b"\x00\x00\x01\x00"),  # ICO
     (0, b"P1"), (0, b"P2"), (0, b"P3"), (0, b"P4"), (0, b"P5"), (0, b"P6"),  # PBM/PGM/PPM
+    # camera RAW beyond TIFF
+    (0, b"IIRO"), (0, b"IIRS"), (0, b"MMOR"),  # Olympus ORF
+    (0, b"IIU\x00"),  # Panasonic RW2, Leica RWL
+    (0, b"FUJIFILMCCD-RAW"),  # Fujifilm RAF
+    (0, b"II\x1a\x00\x00\x00HEAPCCDR"),  # Canon CRW
+    (0, b"FOVb"),  # Sigma X3F
+    (0, b"\x00MRM"),  # Minolta MRW
+    *VIDEO_SIGNATURES,  # read by core.formats through open_stream, never whole
 ]
 
 
 def sniff(head: bytes) -> bool:
-    """Whether the first bytes of a file are those of an image format we know."""
+    """Whether the first bytes of a file are those of an image, RAW or video format we know."""
     return any(head[off:off + len(sig)] == sig for off, sig in IMAGE_SIGNATURES)
+
+
+def _open_fd(path: Path) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except IsADirectoryError:
+        raise ImageError("is a folder, not a file") from None
+    except PermissionError:
+        raise ImageError("permission denied") from None
+    except FileNotFoundError:
+        raise ImageError("file disappeared") from None
+    except OSError as e:
+        raise ImageError(f"cannot read file: {e.strerror or e}") from None
+
+
+def open_stream(path: Path) -> BinaryIO:
+    """A video (or any large media file) opened for streaming reads, bounded like open_regular but
+    with no size cap: refused without blocking when a FIFO, device or folder stands behind the name,
+    or when its first bytes are no image or video container."""
+    fd = _open_fd(path)
+    try:
+        st = os.fstat(fd)
+        if not stat_mod.S_ISREG(st.st_mode):
+            raise ImageError(_kind_of(st.st_mode))
+        head = os.pread(fd, _HEAD, 0)
+        if len(head) >= 2 and not sniff(head):
+            raise ImageError(_unidentified_reason(head))
+        os.set_blocking(fd, True)  # a regular file: blocking reads are bounded by its size
+        return os.fdopen(fd, "rb")
+    except OSError as e:
+        os.close(fd)
+        raise ImageError(f"cannot read file: {e.strerror or e}") from None
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def open_regular(path: Path, max_bytes: int | None = None) -> bytes:
@@ -122,16 +180,7 @@ def open_regular(path: Path, max_bytes: int | None = None) -> bytes:
     looked at before the rest is read; at most `max_bytes` (the size the scan saw, when given) or
     the file's size, whichever is smaller, and never more than MAX_FILE_BYTES.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except IsADirectoryError:
-        raise ImageError("is a folder, not a file") from None
-    except PermissionError:
-        raise ImageError("permission denied") from None
-    except FileNotFoundError:
-        raise ImageError("file disappeared") from None
-    except OSError as e:
-        raise ImageError(f"cannot read file: {e.strerror or e}") from None
+    fd = _open_fd(path)
     try:
         st = os.fstat(fd)
         if not stat_mod.S_ISREG(st.st_mode):

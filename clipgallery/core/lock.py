@@ -66,7 +66,7 @@ class WriterLock:
     def __enter__(self) -> WriterLock:
         return self if self._fd is not None else self.acquire()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from .download import DownloadFn
 
 # laion2b_s34b_b79k: the strongest ViT-B-32 checkpoint on open_clip's image-text retrieval
 # benchmarks (what search is), widely used in photo tools, and the same cost to run as any B-32.
@@ -37,22 +41,20 @@ def default_spec() -> str:
 
 
 def resources_dir() -> Path:
-    """resources/ of a source checkout, or the copy installed as the clipgallery.resources package."""
-    here = Path(__file__).resolve().parents[2] / "resources"
-    if (here / "models").is_dir():
-        return here
-    from importlib.resources import files
+    """The shipped resources as a real folder; new code reads them through core.resources instead."""
+    from .resources import resources_folder
 
-    return Path(str(files("clipgallery.resources")))
+    return resources_folder()
 
 
 @cache
 def bundled_models() -> dict[str, dict[str, Any]]:
     """name -> registry entry, from resources/models/*.json."""
+    from .resources import listing
+
     entries = {}
-    for path in sorted((resources_dir() / "models").glob("*.json")):
-        entry = json.loads(path.read_text(encoding="utf-8"))
-        entry["_dir"] = str(path.parent)
+    for res in listing("models", ".json"):
+        entry = json.loads(res.read_text(encoding="utf-8"))
         entries[entry["name"]] = entry
     return entries
 
@@ -136,8 +138,13 @@ class LoadedModel:
     logit_scale: float
 
 
-def load_model(spec: str | ModelSpec | None = None, device: str = "auto") -> LoadedModel:
-    """Create the model with its weights and its eval preprocessing; ModelLoadError when it can't."""
+def load_model(spec: str | ModelSpec | None = None, device: str = "auto",
+               download: DownloadFn | None = None, cancel: threading.Event | None = None) -> LoadedModel:
+    """Create the model with its weights and its eval preprocessing; ModelLoadError when it can't.
+
+    Weights that come from the hub are fetched first (download() is told the bytes; cancel stops
+    it), so a first run shows its download and an offline one fails at once with what to do.
+    """
     import torch
 
     ms = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
@@ -145,7 +152,15 @@ def load_model(spec: str | ModelSpec | None = None, device: str = "auto") -> Loa
     if ms.kind == "bundled":
         model, preprocess, tokenizer = _load_bundled(ms.text)
     else:
-        model, preprocess, tokenizer = _load_open_clip(ms)
+        from .download import fetch, hub_files, hub_offline
+
+        files = hub_files(ms.kind, ms.text, ms.arch, ms.pretrained)
+        if files is None:
+            model, preprocess, tokenizer = _load_open_clip(ms)
+        else:
+            fetch(files, ms.text, download, cancel)
+            with hub_offline():
+                model, preprocess, tokenizer = _load_open_clip(ms)
     dtype = torch.float16 if dev.startswith("cuda") else torch.float32
     model = model.to(device=dev, dtype=dtype).eval()
     with torch.inference_mode():
@@ -168,9 +183,12 @@ def _load_bundled(name: str):
     if entry.get("weights"):
         from safetensors.torch import load_file
 
-        path = Path(entry["_dir"]) / entry["weights"]
-        if not path.is_file():
-            raise ModelLoadError(f"bundled model '{name}' is missing its weights file {path}")
+        from .resources import resource_file
+
+        try:
+            path = resource_file("models", entry["weights"])
+        except FileNotFoundError as e:
+            raise ModelLoadError(f"bundled model '{name}' is missing its weights file: {e}") from None
         state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
         model.load_state_dict(state, strict=True)
     image_size = cfg["vision_cfg"]["image_size"]

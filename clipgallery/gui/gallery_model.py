@@ -7,8 +7,7 @@ from datetime import datetime
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Slot
 
-from ..core.names import shown
-from .facade import Photo
+from .facade import Photo, shown
 from .thumbnails import ThumbnailLoader
 
 PhotoRole = Qt.ItemDataRole.UserRole + 1
@@ -110,6 +109,8 @@ def tooltip(p: Photo, thumb_error: str | None = None) -> str:
     lines = [os.path.basename(p.path), os.path.dirname(p.path)]
     if p.score is not None:
         lines.append(f"relevance: {p.score:.3f}")
+    if p.text:
+        lines.append(f"text: “{p.text}”")
     if p.date:
         lines.append(datetime.fromtimestamp(p.date).strftime("%Y-%m-%d %H:%M"))
     if p.file_id is None:

@@ -21,9 +21,10 @@ def progress_text(p) -> str:
     """core Progress -> 'Indexing 1,234 / 5,000 · 42.0 images/s · 1 min 30 s left'."""
     if p.phase == "scanning":
         return f"Looking for photos… {p.done:,} found"
-    parts = [f"Indexing {p.done:,} / {p.total:,}"]
+    reading = p.phase == "reading"  # core.textread: the text in photos, after the vectors
+    parts = [f"{'Reading text' if reading else 'Indexing'} {p.done:,} / {p.total:,}"]
     if p.rate:
-        parts.append(f"{p.rate:.1f} images/s")
+        parts.append(f"{p.rate:.1f} {'photos' if reading else 'images'}/s")
     if p.eta is not None and p.done < p.total:
         parts.append(format_eta(p.eta))
     return " · ".join(parts)
@@ -62,18 +63,32 @@ class IndexStatus(QWidget):
         self.pause.setChecked(False)
         self.pause.setEnabled(True)
         self.cancel.setEnabled(True)
+        self.cancel.setToolTip("Stop indexing (what is done is kept)")
         self.label.setText(text)
         self.bar.setRange(0, 0)  # busy until the first numbers come
         self.show()
 
     def update_progress(self, p) -> None:
-        if p.phase == "indexing" and p.total:
+        self.pause.setEnabled(self.cancel.isEnabled())
+        if p.phase in ("indexing", "reading") and p.total:
             self.bar.setRange(0, p.total)
             self.bar.setValue(p.done)
         else:
             self.bar.setRange(0, 0)
         text = progress_text(p)
         self.label.setText(f"{text} · paused" if self.pause.isChecked() else text)
+
+    def update_download(self, d) -> None:
+        """A first run fetching the model's weights: size, speed, time left; Cancel stops it."""
+        if d.total:
+            scale = max(1, d.total // 1_000_000_000 + 1)  # QProgressBar counts in int: keep it in range
+            self.bar.setRange(0, d.total // scale)
+            self.bar.setValue(d.done // scale)
+        else:
+            self.bar.setRange(0, 0)
+        self.pause.setEnabled(False)  # a download is stopped or left to run, not paused
+        self.cancel.setToolTip("Stop the download (what was fetched is kept for next time)")
+        self.label.setText(d.describe() + " (once; the app stays usable)")
 
     def finished(self, text: str) -> None:
         """Idle: only a short line saying how things stand (the details are in its tooltip)."""

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.names import shown as display
 from ..desktop import show_in_file_manager
+from ..facade import shown as display
 
 
 class FailedFilesDialog(QDialog):

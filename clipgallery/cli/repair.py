@@ -5,23 +5,26 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
+
+from .common import emit, json_option
 
 
-def register(sub) -> None:
-    s = sub.add_parser("repair", help="rebuild a damaged library, keeping everything still readable",
-                       description="Checks the library of PATH (SQLite quick_check) and, when it is damaged, "
-                                   "copies every readable row into a new file; the damaged file is kept beside "
-                                   "it. Run `clipgallery index PATH` afterwards to encode what was lost.")
+def register(subparsers: Any) -> None:
+    s = subparsers.add_parser("repair", help="rebuild a damaged library, keeping everything still readable",
+                              description="Checks the library of PATH (SQLite quick_check) and, when it is damaged, "
+                                          "copies every readable row into a new file; the damaged file is kept "
+                                          "beside it. Run `clipgallery index PATH` afterwards to encode what was "
+                                          "lost.")
     s.add_argument("path", type=Path, metavar="PATH")
     s.add_argument("--force", action="store_true", help="rebuild even when no damage is found")
-    s.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    json_option(s)
     s.set_defaults(func=cmd_repair)
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    from .cli import emit
-    from .core.library import Library, default_library_dir
-    from .core.repair import repair_library
+    from ..core.library import Library, default_library_dir
+    from ..core.repair import repair_library
 
     root = Path(args.path).expanduser().resolve()
     lib_dir = Path(args.library_dir).expanduser().resolve() if args.library_dir else default_library_dir(root)

@@ -1,0 +1,28 @@
+"""All of the library's SQL: the schema and one store per kind of record. Nothing else runs SQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .files import FileInfo, FileStore, FileUpdate
+from .groups import GroupRun, GroupStore
+from .schema import MIGRATIONS, SCHEMA_VERSION, Database, Transaction
+from .tags import AppliedLabelSet, ProbeRow, TagStore
+from .text import ReadResult, StoredLine, TextCounts, TextLine, TextStore
+from .vectors import VectorStore
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "AppliedLabelSet", "Database", "FileInfo", "FileStore", "FileUpdate",
+           "GroupRun", "GroupStore", "ProbeRow", "ReadResult", "Store", "StoredLine", "TagStore", "TextCounts",
+           "TextLine", "TextStore", "Transaction", "VectorStore"]
+
+
+class Store:
+    """The stores of one library file, sharing its connections."""
+
+    def __init__(self, path: Path, root: Path, read_only: bool = False):
+        self.db = Database(path, read_only)
+        self.files = FileStore(self.db, root)
+        self.vectors = VectorStore(self.db)
+        self.tags = TagStore(self.db)
+        self.groups = GroupStore(self.db)
+        self.text = TextStore(self.db)
