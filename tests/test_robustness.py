@@ -624,3 +624,63 @@ def test_stored_names_round_trip_every_byte_and_leave_utf8_alone():
         shown(name).encode("utf-8")
     for name in ("plain.jpg", "été/日本.png", "back\\slash %41.jpg"):
         assert to_db(name) == name == from_db(name) == shown(name)
+
+
+# -- the formats beyond Pillow's own pass the header check; a video has no size cap ------------------
+
+
+@pytest.mark.parametrize("head", [
+    b"II*\x00\x08\x00\x00\x00", b"MM\x00*\x00\x00\x00\x08",  # TIFF-based RAW (DNG, CR2, NEF, ARW...)
+    b"IIRO\x08\x00\x00\x00", b"IIU\x00\x08\x00\x00\x00",  # Olympus ORF, Panasonic RW2
+    b"FUJIFILMCCD-RAW 0201", b"FOVb\x00\x00\x00\x00",  # Fujifilm RAF, Sigma X3F
+    b"\x00\x00\x00\x18ftypcrx \x00\x00\x00\x01", b"\x00\x00\x00\x18ftypheic", b"\x00\x00\x00\x1cftypavif",
+    b"\x00\x00\x00\x18ftypisom", b"\x00\x00\x00\x14ftypqt  ",  # CR3, HEIC, AVIF, MP4, MOV
+    b"\x00\x00\x00\x08wide\x00\x00\x00\x00", b"\x00\x00\x12\x34moov", b"\x00\x00\x00\x08mdat",
+    b"\x00\x00\x00\x08free",  # QuickTime files that start without ftyp
+    b"RIFF\x00\x10\x00\x00AVI LIST", b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81", b"\x47\x40\x00\x10\x00",  # AVI, MKV, TS
+    b"\xff\x0a\xfa\x7f", b"\x00\x00\x00\x0cJXL \r\n\x87\n", b"\x00\x00\x00\x0cjP  \r\n\x87\n",  # JPEG XL, JP2
+])
+def test_the_header_check_admits_raw_video_and_newer_image_formats(tmp_path, head):
+    from clipgallery.core.images import open_regular, sniff
+
+    assert sniff(head)
+    p = tmp_path / "file.bin"
+    p.write_bytes(head + b"\x00" * 200)
+    assert open_regular(p) == head + b"\x00" * 200
+
+
+def test_a_video_streams_past_the_photo_cap_and_a_fifo_still_cannot_block_it(tmp_path):
+    import threading
+
+    from clipgallery.core.errors import ImageError
+    from clipgallery.core.images import MAX_FILE_BYTES, open_regular, open_stream
+
+    video = tmp_path / "clip.mkv"
+    with open(video, "wb") as f:  # sparse: 2 GiB on the disk's books, nothing written
+        f.write(b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81")
+        f.truncate(2 << 30)
+    with pytest.raises(ImageError, match="too large to be a photo"):
+        open_regular(video)  # read whole, it would be a photo: capped
+    with open_stream(video) as f:
+        assert f.read(4) == b"\x1a\x45\xdf\xa3"
+        f.seek(MAX_FILE_BYTES + 10)  # beyond the photo cap: a video is read where its decoder seeks
+        assert f.read(16) == b"\x00" * 16
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video at all, just words\n" * 10)
+    with pytest.raises(ImageError, match="text file"):
+        open_stream(text)
+    fifo = tmp_path / "pipe.mov"
+    os.mkfifo(fifo)
+    out = {}
+
+    def try_open():
+        try:
+            open_stream(fifo)
+        except ImageError as e:
+            out["reason"] = e.reason
+
+    t = threading.Thread(target=try_open, daemon=True)
+    t.start()
+    t.join(10)
+    assert not t.is_alive(), "opening a FIFO blocked"
+    assert out["reason"] == "is a pipe (FIFO), not a photo"
