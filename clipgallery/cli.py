@@ -313,6 +313,12 @@ def cmd_info(args: argparse.Namespace) -> int:
             "regional": lib.regional, "failed": failed}
     text = [f"folder:  {lib.root}", f"library: {lib.dir}", f"photos:  {lib.count()}",
             f"regional vectors: {'on' if lib.regional else 'off'}"]
+    from .cli_formats import formats_json, formats_text
+    from .core.media import MediaStore
+
+    store = MediaStore(lib.conn)
+    data.update({"formats": formats_json(), "videos": store.clip_count(), "raw_pairs": store.pair_count()})
+    text += formats_text() + [f"videos:  {data['videos']}", f"RAW files beside their JPEGs: {data['raw_pairs']}"]
     text += [f"model:   {m['spec']} ({m['dim']}-d, {m['vectors']} vectors"
              + (f", {m['regions']} with regions)" if m["regions"] else ")") for m in models]
     text += [f"failed:  {f['path']}: {f['error']}" for f in failed]
@@ -477,12 +483,14 @@ def _search_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def _emit_hits(args: argparse.Namespace, hits: list) -> None:
     from datetime import datetime
 
+    from .cli_formats import hit_extras, hit_suffix
+
     data = [{"path": str(h.path), "score": round(h.score, 6),
              "date": datetime.fromtimestamp(h.date).astimezone().isoformat(timespec="seconds")
-             if h.date is not None else None} for h in hits]
+             if h.date is not None else None, **hit_extras(h)} for h in hits]
     if not hits and not args.json:
         print("no photos match", file=sys.stderr)
-    emit(args, data, "\n".join(f"{h.score:.3f}  {h.path}" for h in hits))
+    emit(args, data, "\n".join(f"{h.score:.3f}  {h.path}{hit_suffix(h)}" for h in hits))
 
 
 def cmd_search(args: argparse.Namespace) -> int:

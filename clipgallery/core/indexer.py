@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import formats, media
 from .embed import Embedder
 from .errors import ImageError, ModelLoadError
 from .images import decode
@@ -88,6 +89,8 @@ class _Result:
     taken_at: float | None = None
     error: str | None = None
     reusable: bool = False  # content already has a vector: no decode was done
+    frame_times: list[float] | None = None  # a video: `tensor` holds one row per sampled frame
+    duration: float | None = None
 
 
 def index_folder(
@@ -120,6 +123,8 @@ def index_folder(
     unreadable: list[str] = []
     scanned = list(walk(library.root, skip=library.dir, unreadable=unreadable,
                         on_progress=lambda n: n % 500 == 0 and notify(Progress("scanning", n, 0))))
+    raw_pairs = media.pair_raws(f.relpath for f in scanned)  # a RAW beside its JPEG is not a photo of its own
+    scanned = [f for f in scanned if f.relpath not in raw_pairs]
     regional = library.regional
     known_id = library.model_id(spec)
     changes = compare(scanned, library.known_files(known_id if known_id is not None else -1, regional))
@@ -179,6 +184,8 @@ def index_folder(
         # An emptied root (an unmounted drive, say) must not wipe a library: keep it and say so.
         if scanned or not changes.missing:
             report.removed = library.remove_files(k.id for k in gone)
+        with library.transaction() as c:
+            media.MediaStore(c).set_pairs(raw_pairs)
     report.failed.sort(key=lambda f: str(f.path))
     report.seconds = time.perf_counter() - t0
     notify(Progress("done", pipeline.done, total))
@@ -192,6 +199,8 @@ def _wait_while_paused(pause: threading.Event | None, cancel: threading.Event) -
 
 def _prepare(path: Path, item: _Item, embedder: Embedder, reusable: dict[str, int]) -> _Result:
     """Runs in a worker thread: read once, hash, and decode + preprocess only if the content is new."""
+    if formats.kind_of(path.name) == formats.VIDEO:
+        return _prepare_video(path, item, embedder, reusable)
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -201,13 +210,40 @@ def _prepare(path: Path, item: _Item, embedder: Embedder, reusable: dict[str, in
     if digest in reusable:
         return _Result(item, digest, reusable=True)
     try:
-        d = decode(data, min_side=embedder.image_size)
+        d = decode(data, min_side=embedder.image_size, name=path.name)
         tensor = embedder.preprocess(d.image)
     except ImageError as e:
         return _Result(item, digest, error=e.reason)
     except Exception as e:  # a decoder bug must cost one file, never the run
         return _Result(item, digest, error=f"cannot decode: {type(e).__name__}: {e}")
     return _Result(item, digest, tensor, d.width, d.height, d.taken_at)
+
+
+def _prepare_video(path: Path, item: _Item, embedder: Embedder, reusable: dict[str, int]) -> _Result:
+    """A video is hashed as it streams from disk (it may not fit in memory), then a few frames spread
+    across it are decoded by PyAV; each becomes one row of the batch."""
+    import torch
+
+    h = hashlib.blake2b(digest_size=16)
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError as e:
+        reason = "file disappeared" if isinstance(e, FileNotFoundError) else f"cannot read file: {e.strerror or e}"
+        return _Result(item, error=reason)
+    digest = h.hexdigest()
+    if digest in reusable:
+        return _Result(item, digest, reusable=True)
+    try:
+        clip = formats.read_clip(path, min_side=embedder.image_size)
+        tensor = torch.stack([embedder.preprocess(im) for _, im in clip.frames])
+    except ImageError as e:
+        return _Result(item, digest, error=e.reason)
+    except Exception as e:  # a demuxer or decoder bug must cost one file, never the run
+        return _Result(item, digest, error=f"cannot decode video: {type(e).__name__}: {e}")
+    return _Result(item, digest, tensor, clip.width, clip.height, clip.taken_at,
+                   frame_times=[t for t, _ in clip.frames], duration=clip.duration)
 
 
 class _Pipeline:
@@ -227,7 +263,7 @@ class _Pipeline:
     def add(self, r: _Result) -> None:
         self.results.append(r)
         if r.tensor is not None:
-            self.tensor_count += 1
+            self.tensor_count += len(r.frame_times) if r.frame_times is not None else 1
 
     def flush(self) -> None:
         if not self.results:
@@ -238,14 +274,28 @@ class _Pipeline:
         with_tensor = [r for r in results if r.tensor is not None]
         vecs, regions = [], []
         if with_tensor:
-            batch = torch.stack([r.tensor for r in with_tensor])
+            # A video's frames are rows of the same batch as the photos'.
+            batch = torch.cat([r.tensor if r.frame_times is not None else r.tensor[None] for r in with_tensor])
             if self.regional:
                 vecs, regions = self.embedder.encode_batch_with_regions(batch)
             else:
                 vecs = self.embedder.encode_batch(batch)
-        vec_of = {id(r): v for r, v in zip(with_tensor, vecs)}
-        regions_of = {id(r): g for r, g in zip(with_tensor, regions)}
+        vec_of, regions_of, frames_of = {}, {}, {}
+        row = 0
+        for r in with_tensor:
+            n = len(r.frame_times) if r.frame_times is not None else 1
+            if r.frame_times is None:
+                vec_of[id(r)] = vecs[row]
+            else:
+                vec_of[id(r)] = media.clip_vector(vecs[row:row + n])
+                frames_of[id(r)] = list(zip(r.frame_times, vecs[row:row + n]))
+            if len(regions):  # a clip's regions are those of its middle frame (the poster)
+                regions_of[id(r)] = regions[row + n // 2]
+            row += n
         updates = [self._update(r, vec_of.get(id(r)), regions_of.get(id(r))) for r in results]
+        for r, u in zip(results, updates):
+            if id(r) in frames_of and u.vec is not None:
+                u.frames, u.duration = frames_of[id(r)], r.duration
         self.library.apply(self.model_id, updates)
         self.done += len(results)
         now = time.perf_counter()

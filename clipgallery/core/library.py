@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import media
 from .errors import LibraryError
 from .scan import KnownFile
 
@@ -127,6 +128,9 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX regions_model ON regions(model_id);
     """,
+    # v4 (videos, RAW+JPEG pairs): clip durations, per-frame vectors with their times, and the
+    # RAW files shown beside the JPEG of the same shot; see core.media.
+    media.MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -158,6 +162,9 @@ class FileUpdate:
     error: str | None = None  # set when the file could not be read
     move_from: int | None = None  # a missing row with the same content: move it here, keep its vectors
     copy_from: int | None = None  # a present row with the same content: copy its vectors
+    # A video (core.media): its duration and the (seconds, unit vector) of each sampled frame.
+    duration: float | None = None
+    frames: list[tuple[float, np.ndarray]] | None = None
 
 
 @dataclass(frozen=True)
@@ -378,6 +385,7 @@ class Library:
                 c.execute("DELETE FROM regions WHERE file_id=?", (fid,))
                 c.execute("DELETE FROM tags WHERE file_id=?", (fid,))
                 c.execute("DELETE FROM clusters WHERE file_id=?", (fid,))
+                media.MediaStore(c).forget(fid)
             sets = "size=?, mtime_ns=?, content_hash=?, status=?, error=?"
             args: list = [u.size, u.mtime_ns, u.content_hash, status, u.error]
             if u.width is not None or u.error:
@@ -400,9 +408,12 @@ class Library:
             c.execute("UPDATE files SET width=(SELECT width FROM files WHERE id=:s), "
                       "height=(SELECT height FROM files WHERE id=:s), taken_at=(SELECT taken_at FROM files WHERE id=:s) "
                       "WHERE id=:d", {"s": u.copy_from, "d": fid})
+            media.MediaStore(c).copy(fid, u.copy_from)
         if u.vec is not None:
             c.execute("INSERT OR REPLACE INTO vectors(file_id, model_id, vec) VALUES(?,?,?)",
                       (fid, model_id, np.asarray(u.vec, dtype="<f4").tobytes()))
+        if u.frames is not None:
+            media.MediaStore(c).write_clip(fid, model_id, u.duration, u.frames)
         if u.regions is not None and regional:
             r = np.asarray(u.regions, dtype="<f2")
             c.execute("INSERT OR REPLACE INTO regions(file_id, model_id, count, dim, vecs) VALUES(?,?,?,?,?)",

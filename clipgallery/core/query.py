@@ -153,6 +153,9 @@ class Hit:
     path: Path
     score: float
     date: float | None  # when taken (EXIF), else last modified; POSIX seconds
+    at: float | None = None  # a video: the second of its frame that matched best (core.media)
+    duration: float | None = None  # a video: its length in seconds
+    raw: tuple[Path, ...] = ()  # RAW files of the same shot, shown with this photo
 
 
 class _VectorCache:
@@ -294,7 +297,10 @@ class Searcher:
             return []
         scores = match_scores(q, regions if len(sel) == len(rids) else regions[sel])
         self.last_method = "regional"
-        return self._hits(snap, rows, scores, k, threshold, sort)
+        hits = self._hits(snap, rows, scores, k, threshold, sort)
+        from .media import annotate_hits
+
+        return annotate_hits(self.library.conn, self.library.root, self._model_id(), q, hits)
 
     def image_regions(self, image: Path | int, box: Sequence[float] | None = None,
                       expected: tuple[int, ...] | None = None) -> np.ndarray:
@@ -536,7 +542,10 @@ class Searcher:
             self.last_method = "exact"
         else:
             self.last_method = "ann"
-        return self._hits(snap, rows, scores, k, threshold, sort)
+        hits = self._hits(snap, rows, scores, k, threshold, sort)
+        from .media import annotate_hits
+
+        return annotate_hits(self.library.conn, self.library.root, self._model_id(), q, hits)
 
     def _hits(self, snap: _Snapshot, rows: np.ndarray, scores: np.ndarray, k: int, threshold: float | None,
               sort: str) -> list[Hit]:
