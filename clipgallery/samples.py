@@ -109,6 +109,7 @@ def write_video(path: Path, pictures: Sequence[Image.Image], seconds_each: float
             container.metadata["creation_time"] = creation_time
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.bit_rate = 4_000_000  # FFmpeg's default (200 kb/s) blurs drawn edges into blocks
         for pic in pictures:
             frame = av.VideoFrame.from_ndarray(np.asarray(pic.convert("RGB").resize((w, h))), format="rgb24")
             for _ in range(max(1, round(seconds_each * fps))):

@@ -25,6 +25,17 @@ class Photo:
     file_id: int | None  # None until the photo has been indexed
     date: float | None  # taken (EXIF) or modified, POSIX seconds
     score: float | None = None  # relevance of the current search
+    # Videos and RAW+JPEG pairs (core.media): a clip's length and the second that matched the search,
+    # and the RAW files of the same shot shown with this photo.
+    duration: float | None = None
+    at: float | None = None
+    raw: tuple[str, ...] = ()
+
+    @property
+    def is_video(self) -> bool:
+        from ..core.formats import VIDEO, kind_of
+
+        return kind_of(self.path) == VIDEO
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,8 @@ class PhotoDetails:
     status: str
     error: str | None
     tags: list[tuple[str, str, float]] = field(default_factory=list)  # (label set, label, score)
+    duration: float | None = None  # a video's length in seconds
+    raw: list[Path] = field(default_factory=list)  # RAW files of the same shot
 
 
 def resource_path(*parts: str) -> Path:
@@ -116,18 +129,30 @@ class Facade:
 
     def listing(self, lib: Library) -> FolderListing:
         """The photos the library has indexed, in path order."""
+        from ..core.media import MediaStore
+
         infos = [f for f in lib.files() if f.status == "ok"]
-        photos = [Photo(str(f.path), f.id, f.date) for f in infos]
+        store = MediaStore(lib.conn)
+        durations, raws = store.all_durations(), store.raws_of(f.relpath for f in infos)
+        photos = [Photo(str(f.path), f.id, f.date, duration=durations.get(f.relpath),
+                        raw=tuple(str(lib.root / r) for r in raws.get(f.relpath, ()))) for f in infos]
         return FolderListing(photos, _folders(f.relpath for f in infos))
 
     def scan_listing(self, root: Path, skip: Path | None = None,
                      on_progress: Callable[[int], None] | None = None) -> FolderListing:
         """The image files of a folder not indexed yet (a walk of the disk)."""
+        from ..core.media import pair_raws
         from ..core.scan import walk
 
         root = Path(root).resolve()
         found = list(walk(root, skip=skip, on_progress=on_progress))
-        photos = [Photo(str(root / f.relpath), None, f.mtime_ns / 1e9) for f in found]
+        pairs = pair_raws(f.relpath for f in found)  # shown once, as indexing will
+        raws: dict[str, list[str]] = {}
+        for raw, still in pairs.items():
+            raws.setdefault(still, []).append(str(root / raw))
+        found = [f for f in found if f.relpath not in pairs]
+        photos = [Photo(str(root / f.relpath), None, f.mtime_ns / 1e9, raw=tuple(raws.get(f.relpath, ())))
+                  for f in found]
         return FolderListing(photos, _folders(f.relpath for f in found), from_scan=True)
 
     def failed_files(self, lib: Library) -> list[tuple[Path, str]]:
@@ -154,7 +179,13 @@ class Facade:
             from ..core.tagging import tags_of
 
             tags = [(ls, t.label, t.score) for ls, t in tags_of(lib, spec, [info.id]).get(info.id, [])]
-        return PhotoDetails(path, info.size, info.date, info.width, info.height, info.status, info.error, tags)
+        from ..core.media import MediaStore
+
+        store = MediaStore(lib.conn)
+        duration = store.durations([info.id]).get(info.id)
+        raw = [lib.root / r for r in store.raws_of([info.relpath]).get(info.relpath, [])]
+        return PhotoDetails(path, info.size, info.date, info.width, info.height, info.status, info.error, tags,
+                            duration, raw)
 
     # -- models and indexing ----------------------------------------------------------------------
 
@@ -238,7 +269,7 @@ class Facade:
         """The best RESULT_LIMIT photos for a query (the DESIGN query language), best first (or by date)."""
         s = self.searcher(lib, spec, device)
         hits = s.search(query, k=RESULT_LIMIT, threshold=threshold, **_search_filters(filters))
-        return [Photo(str(h.path), h.file_id, h.date, float(h.score)) for h in hits]
+        return [_photo(h) for h in hits]
 
     def similar(self, lib: Library, spec: str, device: str, image: Path | int, filters: Filters,
                 threshold: float | None, regional: bool = False,
@@ -253,7 +284,7 @@ class Facade:
             hits = s.similar_regional(image, k=RESULT_LIMIT, box=box, threshold=threshold, **_search_filters(filters))
         else:
             hits = s.similar(image, k=RESULT_LIMIT, threshold=threshold, **_search_filters(filters))
-        return [Photo(str(h.path), h.file_id, h.date, float(h.score)) for h in hits]
+        return [_photo(h) for h in hits]
 
     def regional(self, lib: Library) -> bool:
         """Whether this library stores region vectors (Settings: regional vectors)."""
@@ -408,6 +439,12 @@ class Facade:
         from ..core.images import thumbnail
 
         return thumbnail(Path(path), size)
+
+
+def _photo(h: Any) -> Photo:
+    """A search hit (core.query.Hit) as the gallery shows it."""
+    return Photo(str(h.path), h.file_id, h.date, float(h.score), getattr(h, "duration", None),
+                 getattr(h, "at", None), tuple(str(p) for p in getattr(h, "raw", ())))
 
 
 def _search_filters(f: Filters) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The photo viewer: one photo large (decoded off the UI thread), arrow keys through the result, details,
-and a box drawn on the photo to find that part of it in other photos."""
+and a box drawn on the photo to find that part of it in other photos. A video shows its poster frame and
+plays in the desktop's default player (see docs/ARCHITECTURE.md: why not Qt Multimedia)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPen,
     QPixmap,
+    QPolygon,
     QRegion,
 )
 from PySide6.QtWidgets import (
@@ -50,6 +52,7 @@ class ImageCanvas(QWidget):
     part of it (a box, kept as fractions of the picture) for "find this part"."""
 
     box_changed = Signal(object)  # (left, top, right, bottom) fractions, or None
+    play_requested = Signal()  # a double click on a video's poster
 
     MIN_BOX_PX = 12  # a smaller drag is a click: it clears the box
 
@@ -58,6 +61,7 @@ class ImageCanvas(QWidget):
         self.pixmap: QPixmap | None = None
         self.message = ""
         self.box: tuple[float, float, float, float] | None = None
+        self.video = False  # the picture is a video's poster frame: a play sign is drawn over it
         self._drag: tuple[QPoint, QPoint] | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(200, 150)
@@ -83,6 +87,12 @@ class ImageCanvas(QWidget):
         target = QRect(0, 0, size.width(), size.height())
         target.moveCenter(self.rect().center())
         return target
+
+    def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:
+        if self.video and self.picture_rect().contains(e.position().toPoint()):
+            self.play_requested.emit()
+        else:
+            super().mouseDoubleClickEvent(e)
 
     def mousePressEvent(self, e: QMouseEvent) -> None:
         pos = e.position().toPoint()
@@ -138,10 +148,24 @@ class ImageCanvas(QWidget):
                 p.setClipping(False)
                 p.setPen(QPen(QColor(255, 255, 255), 2, Qt.PenStyle.DashLine))
                 p.drawRect(box)
+            if self.video:
+                self._play_sign(p, target)
         elif self.message:
             p.setPen(QColor(220, 220, 220))
             p.drawText(self.rect().adjusted(20, 20, -20, -20),
                        Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message)
+
+    def _play_sign(self, p: QPainter, target: QRect) -> None:
+        r = max(18, min(target.width(), target.height()) // 10)
+        c = target.center()
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(0, 0, 0, 140))
+        p.drawEllipse(c, r, r)
+        p.setBrush(QColor(255, 255, 255, 230))
+        k = r // 2
+        p.drawPolygon(QPolygon([QPoint(c.x() - k + k // 3, c.y() - k), QPoint(c.x() - k + k // 3, c.y() + k),
+                                QPoint(c.x() + k + k // 3, c.y())]))
 
     def sizeHint(self) -> QSize:
         return QSize(960, 720)
@@ -152,11 +176,13 @@ class InfoPanel(QWidget):
         super().__init__(parent)
         self.fields: dict[str, QLabel] = {}
         form = QFormLayout()
-        for name in ("Name", "Folder", "Size", "Date", "Dimensions", "Tags"):
+        for name in ("Name", "Folder", "Size", "Date", "Dimensions", "Length", "RAW", "Tags"):
             label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
             label.setMinimumWidth(180)
             self.fields[name] = label
             form.addRow(f"<b>{name}</b>", label)
+        self.form = form
+        self._show_rows(video=False, raw=False)
         col = QVBoxLayout(self)
         col.addLayout(form)
         col.addStretch(1)
@@ -168,6 +194,13 @@ class InfoPanel(QWidget):
         self.fields["Folder"].setText(str(path.parent))
         for name in ("Size", "Date", "Dimensions", "Tags"):
             self.fields[name].setText("…")
+        self.fields["Length"].setText("…")
+        self.fields["RAW"].setText("\n".join(Path(r).name for r in photo.raw))
+        self._show_rows(video=photo.is_video, raw=bool(photo.raw))
+
+    def _show_rows(self, video: bool, raw: bool) -> None:
+        self.form.setRowVisible(self.fields["Length"], video)  # rows that only videos and RAW pairs have
+        self.form.setRowVisible(self.fields["RAW"], raw)
 
     def show_details(self, d: PhotoDetails) -> None:
         self.fields["Size"].setText(_human_size(d.size))
@@ -176,6 +209,12 @@ class InfoPanel(QWidget):
         if d.width and d.height and d.width * d.height >= 100_000:
             dims += f"  ({d.width * d.height / 1e6:.1f} MP)"
         self.fields["Dimensions"].setText(dims if d.status != "not indexed" else f"{dims} (not indexed yet)")
+        from .gallery_model import clock
+
+        self.fields["Length"].setText(clock(d.duration) if d.duration is not None else "unknown")
+        if d.raw:
+            self.fields["RAW"].setText("\n".join(p.name for p in d.raw))
+            self.form.setRowVisible(self.fields["RAW"], True)
         if d.error:
             self.fields["Tags"].setText(f"could not be indexed: {d.error}")
         elif d.tags:
@@ -227,6 +266,10 @@ class PhotoViewer(QWidget):
         self.part_action.setToolTip("Drag across the photo to mark an object, then find it in other photos")
         self.part_action.setEnabled(False)
         self.canvas.box_changed.connect(lambda box: self.part_action.setEnabled(box is not None))
+        self.play_action = bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Play video",
+                                         self.play)
+        self.play_action.setToolTip("Play this video in the desktop's video player (or double-click it)")
+        self.canvas.play_requested.connect(self.play)
         bar.addSeparator()
         bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon), "Show in file manager",
                       lambda: show_in_file_manager(self.current_path()))
@@ -250,6 +293,12 @@ class PhotoViewer(QWidget):
     def current_path(self) -> Path:
         return Path(self.photos[self.row].path)
 
+    def play(self) -> bool:
+        """Hand the current video to the desktop's player (it plays every codec the system has)."""
+        if not self.photos[self.row].is_video:
+            return False
+        return open_with_default_app(self.current_path())
+
     def go(self, row: int) -> None:
         if not self.photos:
             return
@@ -263,6 +312,8 @@ class PhotoViewer(QWidget):
         self.prev_action.setEnabled(row > 0)
         self.next_action.setEnabled(row < len(self.photos) - 1)
         self.info.show_photo(photo)
+        self.play_action.setVisible(photo.is_video)
+        self.canvas.video = photo.is_video
         self._show_current()
         self.jobs.submit(self.facade.details, self.library, Path(photo.path),
                          on_done=lambda d, r=row: self._details(r, d),
