@@ -245,6 +245,9 @@ def test_camera_roll_is_indexed_and_searched(camera_roll, tmp_path, capsys):
     assert star[0]["raw"] == [str(root / "IMG_0003.DNG")]
     assert Path(search("purple", "circle")[0]["path"]).name == "IMG_0004.DNG"
 
+    like_clip = _cli_json(capsys, *lib, "similar", str(root), str(root / "IMG_0002.MOV"), "--json", "-k", "1")
+    assert Path(like_clip[0]["path"]).name == "IMG_0002.MOV"  # a video as the query: its clip vector
+
     info = _cli_json(capsys, *lib, "info", str(root), "--json")
     assert info["formats"]["heic"] and info["formats"]["video"] and info["formats"]["raw"]
     assert info["videos"] == 2 and info["raw_pairs"] == 1
@@ -297,3 +300,12 @@ def test_walk_lists_raw_and_video_files(tmp_path):
     names = {f.relpath for f in walk(tmp_path)}
     assert "a.MP4" in names and "c.txt" not in names
     assert ("b.cr3" in names) == formats.available()["raw"]
+
+
+def test_raw_files_pair_with_the_still_of_the_same_shot():
+    from clipgallery.core.media import pair_raws
+
+    pairs = pair_raws(["a/IMG_1.CR3", "a/img_1.jpg", "a/IMG_1.HEIC", "b/IMG_1.NEF", "a/IMG_2.ARW",
+                       "a/IMG_2.mov", "c/x.dng", "c/x.xmp", "d/y.raf", "d/y.png"])
+    # The camera's JPEG first (case does not matter); never across folders; a video or sidecar is no partner.
+    assert pairs == {"a/IMG_1.CR3": "a/img_1.jpg", "d/y.raf": "d/y.png"}

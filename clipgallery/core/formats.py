@@ -116,6 +116,11 @@ def extensions(*kinds: str) -> frozenset[str]:
     return frozenset(out)
 
 
+def known_extensions() -> frozenset[str]:
+    """Every extension of every format in the registry, whether or not it can be read here."""
+    return frozenset(ext for fmt, _ in REGISTRY for ext in fmt.extensions)
+
+
 def kind_of(name: str | os.PathLike | None) -> str | None:
     """IMAGE, RAW or VIDEO by a file name's extension (whether or not its decoder is installed)."""
     if name is None:

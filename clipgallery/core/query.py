@@ -19,6 +19,7 @@ import numpy as np
 from .ann import LibraryAnn
 from .embed import Embedder
 from .errors import ImageError, QueryError
+from .formats import known_extensions
 from .library import Library
 from .scan import BASE_EXTENSIONS, HEIF_EXTENSIONS
 
@@ -38,7 +39,9 @@ EXACT_BELOW = 20_000  # a full matrix product over fewer vectors takes a few ms:
 MIN_ANN_FRACTION = 0.1  # filters keeping less than this go exact (ANN would need a huge k)
 MAX_ANN_K = 4096
 SORTS = ("score", "date")
-_IMAGE_SUFFIXES = BASE_EXTENSIONS | HEIF_EXTENSIONS
+# Every format clipgallery knows (installed or not: decoding then says what to install), videos included:
+# a video as a query stands for its clip vector (indexed) or its middle frame (any other).
+_IMAGE_SUFFIXES = BASE_EXTENSIONS | HEIF_EXTENSIONS | known_extensions()
 _WEIGHT = re.compile(r"(\d+(?:\.\d+)?|\.\d+):(?!\d)")  # "2:" but not the "3:" of "3:00"
 
 
