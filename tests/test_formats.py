@@ -66,6 +66,9 @@ def test_mpo_gives_its_first_picture():
     first.save(buf, "MPO", save_all=True, append_images=[second], quality=95)
     d = decode(buf.getvalue(), min_side=None)
     assert _diff(first, d.image) < 6 and _diff(second, d.image) > 40
+    with pytest.raises(ImageError) as e:
+        decode(buf.getvalue()[:2000], name="DSCF0001.MPO")
+    assert e.value.reason == "truncated file"
 
 
 def test_heic_keeps_its_orientation_and_date():
@@ -284,6 +287,13 @@ def test_clips_follow_their_file_and_pairs_follow_the_folder(camera_roll, tmp_pa
     copy = lib.file_ids(["copy.mov"])["copy.mov"]
     assert [f.at for f in store.frames(copy, mid)] == [f.at for f in frames]
     assert store.pair_count() == 0 and "IMG_0003.DNG" in lib.file_ids(["IMG_0003.DNG"])
+
+    (root / "IMG_0006.JPG").write_bytes(b"\xff\xd8 a JPEG the camera never finished")
+    (root / "IMG_0006.DNG").write_bytes(samples.dng_bytes(photo(9)))
+    index_folder(lib, emb)  # the broken JPEG fails; its RAW waits beside it
+    assert "IMG_0006.DNG" not in lib.file_ids(["IMG_0006.DNG"])
+    index_folder(lib, emb)  # a JPEG that cannot be read no longer hides its RAW
+    assert "IMG_0006.DNG" in lib.file_ids(["IMG_0006.DNG"])
 
     _clip(root / "IMG_0005.MP4", ("red", "star"), seconds_each=1.0)  # new content: old frames go
     index_folder(lib, emb)

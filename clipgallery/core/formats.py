@@ -125,11 +125,12 @@ def kind_of(name: str | os.PathLike | None) -> str | None:
     """IMAGE, RAW or VIDEO by a file name's extension (whether or not its decoder is installed)."""
     if name is None:
         return None
-    ext = os.path.splitext(os.fspath(name))[1].lower()
-    for fmt, _ in REGISTRY:
-        if ext in fmt.extensions:
-            return fmt.kind
-    return None
+    return _kinds().get(os.path.splitext(os.fspath(name))[1].lower())
+
+
+@cache
+def _kinds() -> dict[str, str]:
+    return {ext: fmt.kind for fmt, _ in REGISTRY for ext in fmt.extensions}
 
 
 def missing_decoder(name: str | os.PathLike) -> str | None:

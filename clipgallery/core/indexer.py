@@ -123,11 +123,14 @@ def index_folder(
     unreadable: list[str] = []
     scanned = list(walk(library.root, skip=library.dir, unreadable=unreadable,
                         on_progress=lambda n: n % 500 == 0 and notify(Progress("scanning", n, 0))))
-    raw_pairs = media.pair_raws(f.relpath for f in scanned)  # a RAW beside its JPEG is not a photo of its own
-    scanned = [f for f in scanned if f.relpath not in raw_pairs]
     regional = library.regional
     known_id = library.model_id(spec)
-    changes = compare(scanned, library.known_files(known_id if known_id is not None else -1, regional))
+    known = library.known_files(known_id if known_id is not None else -1, regional)
+    raw_pairs = media.pair_raws(f.relpath for f in scanned)  # a RAW beside its JPEG is not a photo of its own
+    # ... unless that JPEG could not be read last time: then the RAW is the photo.
+    raw_pairs = {raw: photo for raw, photo in raw_pairs.items() if not (photo in known and known[photo].failed)}
+    scanned = [f for f in scanned if f.relpath not in raw_pairs]
+    changes = compare(scanned, known)
     report.unchanged = len(changes.unchanged)
     # A model this library has not used yet is always loaded: that is what checks its name.
     if embedder is None and (changes.new or changes.changed or known_id is None):
