@@ -319,3 +319,14 @@ def test_raw_files_pair_with_the_still_of_the_same_shot():
                        "a/IMG_2.mov", "c/x.dng", "c/x.xmp", "d/y.raf", "d/y.png"])
     # The camera's JPEG first (case does not matter); never across folders; a video or sidecar is no partner.
     assert pairs == {"a/IMG_1.CR3": "a/img_1.jpg", "d/y.raf": "d/y.png"}
+
+
+def test_a_raw_travels_with_its_jpeg_on_export(camera_roll, tmp_path):
+    from clipgallery.core.export import Selected, export
+
+    root = camera_roll
+    result = export([Selected(root / "IMG_0003.JPG", "stars"), Selected(root / "IMG_0004.DNG", "stars")],
+                    tmp_path / "out", photo_root=root)
+    written = sorted(Path(w.dest).name for w in result.written)
+    assert written == ["IMG_0003.DNG", "IMG_0003.JPG", "IMG_0004.DNG"]
+    assert (tmp_path / "out" / "stars" / "IMG_0003.DNG").read_bytes() == (root / "IMG_0003.DNG").read_bytes()

@@ -7,6 +7,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -68,6 +69,27 @@ def pair_raws(relpaths: Iterable[str]) -> dict[str, str]:
         if partners:
             pairs[rel] = min(partners, key=lambda p: (_PARTNER_ORDER.index(os.path.splitext(p)[1].lower()), p))
     return pairs
+
+
+def raw_companions(photos: Iterable[Path]) -> dict[Path, list[Path]]:
+    """photo -> the RAW files of the same shot beside it on disk (by pair_raws' rule), for exports:
+    the RAW travels with its JPEG. One folder listing per folder."""
+    by_folder: dict[Path, list[Path]] = {}
+    for p in photos:
+        by_folder.setdefault(Path(p).parent, []).append(Path(p))
+    out: dict[Path, list[Path]] = {}
+    for folder, wanted in by_folder.items():
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        partners: dict[str, list[str]] = {}
+        for raw, still in pair_raws(names).items():
+            partners.setdefault(still, []).append(raw)
+        for p in wanted:
+            if p.name in partners:
+                out[p] = [folder / r for r in sorted(partners[p.name])]
+    return out
 
 
 class MediaStore:
