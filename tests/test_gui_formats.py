@@ -3,6 +3,7 @@ player; a RAW beside its JPEG is one photo with a RAW badge; a search says where
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -57,9 +58,16 @@ def test_videos_and_raw_pairs_in_the_grid_and_the_viewer(qtbot, gui_window, roll
     played = []
     monkeypatch.setattr(viewer_module, "open_with_default_app", lambda path: played.append(path) or True)
     v = w.open_viewer(0)
-    qtbot.waitUntil(lambda: v.info.value("Length") == "0:04", timeout=10_000)
+    qtbot.waitUntil(lambda: v.info.value("Length").startswith("0:04 (shown: the best match, at 0:0"),
+                    timeout=10_000)
     qtbot.waitUntil(lambda: v.canvas.pixmap is not None, timeout=10_000)
     assert v.play_action.isVisible() and v.canvas.video
+    # The viewer shows the frame where the search matched: at 0.5 s the clip shows the green triangle.
+    def green_minus_blue(at: float) -> float:
+        a = np.asarray(v.facade.decode_for_display(clip.path, 320, at=at), np.float32)
+        return float((a[..., 1] - a[..., 2]).mean())
+
+    assert green_minus_blue(0.5) > green_minus_blue(3.0) + 5
     v.play_action.trigger()
     assert [str(p) for p in played] == [clip.path]
     v.grab().save(str(tmp_path / "viewer.png"))

@@ -272,8 +272,9 @@ def sample_times(duration: float, count: int = FRAMES_PER_CLIP) -> list[float]:
 
 
 def read_clip(source: Path | bytes, count: int = FRAMES_PER_CLIP, min_side: int | None = 224,
-              max_pixels: int = 250_000_000) -> Clip:
-    """Decode `count` frames spread across a video; ImageError with a plain reason when it cannot be read."""
+              max_pixels: int = 250_000_000, at: float | None = None) -> Clip:
+    """Decode `count` frames spread across a video (or the one at `at` seconds); ImageError with a plain
+    reason when it cannot be read."""
     try:
         import av  # type: ignore[import-not-found]
     except ImportError:
@@ -289,7 +290,9 @@ def read_clip(source: Path | bytes, count: int = FRAMES_PER_CLIP, min_side: int 
             if w * h > max_pixels:
                 raise ImageError(f"video too large: {w}x{h}")
             duration = _duration(container, stream)
-            if duration:
+            if at is not None:
+                frames = _frames_at(container, stream, [max(0.0, at)], min_side)
+            elif duration:
                 frames = _frames_at(container, stream, sample_times(duration, count), min_side)
             else:
                 frames = _frames_in_order(container, stream, count, min_side)
@@ -310,9 +313,9 @@ def read_clip(source: Path | bytes, count: int = FRAMES_PER_CLIP, min_side: int 
     return Clip(frames, duration, w, h, taken)
 
 
-def poster(source: Path | bytes, min_side: int | None = 224) -> Clip:
-    """One frame from the middle of the clip, for thumbnails and the viewer."""
-    return read_clip(source, count=1, min_side=min_side)
+def poster(source: Path | bytes, min_side: int | None = 224, at: float | None = None) -> Clip:
+    """One frame from the middle of the clip (or at `at` seconds), for thumbnails and the viewer."""
+    return read_clip(source, count=1, min_side=min_side, at=at)
 
 
 def _duration(container: Any, stream: Any) -> float | None:

@@ -420,13 +420,19 @@ class Facade:
 
     # -- images -----------------------------------------------------------------------------------
 
-    def decode_for_display(self, path: Path, max_side: int) -> Any:
-        """An upright RGB PIL image no larger than needed for `max_side` pixels (ImageError if bad)."""
+    def decode_for_display(self, path: Path, max_side: int, at: float | None = None) -> Any:
+        """An upright RGB PIL image no larger than needed for `max_side` pixels (ImageError if bad);
+        for a video, its frame at `at` seconds (where a search matched it) or its middle frame."""
         from PIL import Image
 
         from ..core.images import decode
 
-        im = decode(Path(path), min_side=max_side).image
+        if at is not None:
+            from ..core.formats import poster
+
+            im = poster(Path(path), min_side=max_side, at=at).frames[0][1]
+        else:
+            im = decode(Path(path), min_side=max_side).image
         if max(im.size) > max_side:
             im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
         return im

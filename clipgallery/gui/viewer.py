@@ -43,8 +43,8 @@ PREFETCH = 2  # neighbours decoded ahead in each direction
 CACHE = 8
 
 
-def decode_for_viewer(facade: Facade, path: str, max_side: int) -> QImage:
-    return pil_to_qimage(facade.decode_for_display(Path(path), max_side))
+def decode_for_viewer(facade: Facade, path: str, max_side: int, at: float | None = None) -> QImage:
+    return pil_to_qimage(facade.decode_for_display(Path(path), max_side, at))
 
 
 class ImageCanvas(QWidget):
@@ -202,7 +202,7 @@ class InfoPanel(QWidget):
         self.form.setRowVisible(self.fields["Length"], video)  # rows that only videos and RAW pairs have
         self.form.setRowVisible(self.fields["RAW"], raw)
 
-    def show_details(self, d: PhotoDetails) -> None:
+    def show_details(self, d: PhotoDetails, at: float | None = None) -> None:
         self.fields["Size"].setText(_human_size(d.size))
         self.fields["Date"].setText(datetime.fromtimestamp(d.date).strftime("%Y-%m-%d %H:%M") if d.date else "unknown")
         dims = f"{d.width} × {d.height}" if d.width and d.height else "unknown"
@@ -211,7 +211,8 @@ class InfoPanel(QWidget):
         self.fields["Dimensions"].setText(dims if d.status != "not indexed" else f"{dims} (not indexed yet)")
         from .gallery_model import clock
 
-        self.fields["Length"].setText(clock(d.duration) if d.duration is not None else "unknown")
+        length = clock(d.duration) if d.duration is not None else "unknown"
+        self.fields["Length"].setText(length + (f" (shown: the best match, at {clock(at)})" if at is not None else ""))
         if d.raw:
             self.fields["RAW"].setText("\n".join(p.name for p in d.raw))
             self.form.setRowVisible(self.fields["RAW"], True)
@@ -340,7 +341,8 @@ class PhotoViewer(QWidget):
         if path in self._cache or path in self._loading or path in self._errors:
             return
         self._loading.add(path)
-        self.jobs.submit(decode_for_viewer, self.facade, path, DISPLAY_PX,
+        at = next((p.at for p in self.photos if p.path == path), None)  # a video: the frame that matched
+        self.jobs.submit(decode_for_viewer, self.facade, path, DISPLAY_PX, at,
                          on_done=lambda img, p=path: self._loaded(p, img),
                          on_error=lambda msg, p=path: self._failed(p, msg))
 
@@ -360,7 +362,7 @@ class PhotoViewer(QWidget):
 
     def _details(self, row: int, d: PhotoDetails) -> None:
         if row == self.row:
-            self.info.show_details(d)
+            self.info.show_details(d, self.photos[row].at)
 
     def _details_failed(self, row: int, message: str) -> None:
         if row == self.row:
