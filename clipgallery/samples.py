@@ -97,9 +97,12 @@ def _ifd(entries: list, start: int, offsets: dict[str, int]) -> bytes:
 
 
 def write_video(path: Path, pictures: Sequence[Image.Image], seconds_each: float = 1.0, fps: int = 10,
-                codec: str = "mpeg4", creation_time: str | None = None) -> Path:
+                codec: str = "mpeg4", creation_time: str | None = None, turned: bool = False) -> Path:
     """A video showing each picture in turn for `seconds_each` (PyAV; mpeg4 in .mp4/.mov/.avi/.mkv,
-    libvpx-vp9 for .webm)."""
+    libvpx-vp9 for .webm). `turned` (mp4/mov): stored as a phone held upright stores it, the pictures
+    turned a quarter to the left and a display matrix saying to turn them back a quarter to the right."""
+    if turned:
+        pictures = [p.transpose(Image.Transpose.ROTATE_90) for p in pictures]
     import av  # type: ignore[import-not-found]
 
     w, h = pictures[0].size
@@ -117,4 +120,17 @@ def write_video(path: Path, pictures: Sequence[Image.Image], seconds_each: float
                     container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+    if turned:
+        _display_quarter_right(Path(path), h)
     return Path(path)
+
+
+def _display_quarter_right(path: Path, stored_height: int) -> None:
+    """Set the track header's matrix to an iPhone's portrait one (FFmpeg reads it as rotation -90)."""
+    data = bytearray(path.read_bytes())
+    at = data.find(b"tkhd")
+    if at < 0:
+        raise ValueError(f"{path} has no track header to turn (mp4 and mov only)")
+    matrix = at + 4 + (40 if data[at + 4] == 0 else 52)  # after version/flags, times, ids, layer, volume
+    struct.pack_into(">9i", data, matrix, 0, 1 << 16, 0, -(1 << 16), 0, 0, stored_height << 16, 0, 1 << 30)
+    path.write_bytes(bytes(data))

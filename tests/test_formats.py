@@ -154,6 +154,18 @@ def test_video_frames_are_sampled_across_the_clip(tmp_path):
     assert (poster.width, poster.height) == (160, 120)
 
 
+def test_a_phone_video_held_upright_is_read_upright(tmp_path):
+    _needs("video")
+    picture = Image.new("RGB", (96, 160), (0, 0, 0))  # portrait, red along the top
+    picture.paste((230, 20, 20), (0, 0, 96, 40))
+    path = samples.write_video(tmp_path / "IMG_0009.MOV", [picture], turned=True)
+    clip = formats.read_clip(path, count=1, min_side=None)
+    im = np.asarray(clip.frames[0][1], np.float32)
+    assert (clip.width, clip.height) == (96, 160) and im.shape[:2] == (160, 96)
+    assert im[:30, :, 0].mean() > 200 and im[-60:, :, 0].mean() < 40
+    assert (decode(path).width, decode(path).height) == (96, 160)
+
+
 @pytest.mark.parametrize("ext,codec", [(".webm", "libvpx-vp9"), (".mkv", "mpeg4"), (".avi", "mpeg4"),
                                        (".mov", "mpeg4")])
 def test_other_containers(tmp_path, ext, codec):
