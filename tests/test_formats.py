@@ -273,7 +273,6 @@ def test_camera_roll_is_indexed_and_searched(camera_roll, tmp_path, capsys):
 def test_clips_follow_their_file_and_pairs_follow_the_folder(camera_roll, tmp_path, embedders):
     from clipgallery.core.indexer import index_folder
     from clipgallery.core.library import Library
-    from clipgallery.core.media import MediaStore
 
     root = tmp_path / "roll"
     shutil.copytree(camera_roll, root)
@@ -282,7 +281,7 @@ def test_clips_follow_their_file_and_pairs_follow_the_folder(camera_roll, tmp_pa
     lib = Library(root, tmp_path / "lib")
     emb = embedders("tiny-random")
     index_folder(lib, emb)
-    store = MediaStore(lib.conn)
+    store = lib.media
     mid = lib.model_id(emb.spec)
     vid = lib.file_ids(["IMG_0005.MP4"])["IMG_0005.MP4"]
     frames = store.frames(vid, mid)

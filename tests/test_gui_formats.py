@@ -50,6 +50,10 @@ def test_videos_and_raw_pairs_in_the_grid_and_the_viewer(qtbot, gui_window, roll
     w.search_bar.field.setText("blue square")
     w.search_bar.search_now()
     qtbot.waitUntil(lambda: w.model.rowCount() > 0 and w.model.photo(0).score is not None, timeout=30_000)
+    assert w.model.photo(0).path == clip.path  # the best matches (the app's default cut)
+    with qtbot.waitSignal(w.results_shown, timeout=30_000):
+        w.count_label.linkActivated.emit("all")  # Show all: the RAW pair too, for the viewer below
+    assert w.model.rowCount() == 3
     top = w.model.photo(0)
     assert top.path == clip.path and 2.0 <= top.at < 4.0
     assert media_badges(top)[0] == f"▶ 0:0{round(top.at)} / 0:04"

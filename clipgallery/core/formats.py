@@ -41,7 +41,7 @@ def _pillow_feature(feature: str) -> Callable[[], bool]:
 
 def _heif() -> bool:
     try:
-        import pillow_heif  # type: ignore[import-not-found]
+        import pillow_heif
     except ImportError:
         return False
     pillow_heif.register_heif_opener()
@@ -52,9 +52,9 @@ def _avif() -> bool:
     if _pillow_feature("avif")():  # Pillow 11.3+ reads AVIF itself
         return True
     try:  # pillow-heif before 1.0 also read AVIF
-        import pillow_heif  # type: ignore[import-not-found]
+        import pillow_heif
 
-        pillow_heif.register_avif_opener()
+        getattr(pillow_heif, "register_avif_opener")()  # gone from pillow-heif 1.0 (AttributeError)
         return True
     except (ImportError, AttributeError):
         return False
@@ -163,7 +163,7 @@ def decode_raw(data: bytes, min_side: int | None = 224, max_pixels: int = 250_00
     """A camera RAW file -> upright RGB. The embedded preview JPEG when it is at least `min_side`
     (fast: no demosaicing), else LibRaw's demosaic, at half size when that is still large enough."""
     try:
-        import rawpy  # type: ignore[import-not-found]
+        import rawpy
     except ImportError:
         raise ImageError("RAW files need rawpy: install it to read them") from None
     try:
@@ -201,7 +201,7 @@ def decode_raw(data: bytes, min_side: int | None = 224, max_pixels: int = 250_00
 
 def _raw_preview(raw: Any, min_side: int | None, orientation: int) -> Any:
     """The camera's embedded preview, upright, or None when there is none or it is too small."""
-    import rawpy  # type: ignore[import-not-found]
+    import rawpy
     from PIL import Image
 
     from .images import _orient, _to_rgb
@@ -213,6 +213,7 @@ def _raw_preview(raw: Any, min_side: int | None, orientation: int) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            im: Image.Image
             if thumb.format == rawpy.ThumbFormat.JPEG:
                 im = Image.open(io.BytesIO(thumb.data))
                 if min(im.size) < (min_side or 0):
@@ -276,7 +277,7 @@ def read_clip(source: Path | bytes, count: int = FRAMES_PER_CLIP, min_side: int 
     """Decode `count` frames spread across a video (or the one at `at` seconds); ImageError with a plain
     reason when it cannot be read."""
     try:
-        import av  # type: ignore[import-not-found]
+        import av
     except ImportError:
         raise ImageError("videos need PyAV: install `av` to read them") from None
     src: Any = io.BytesIO(source) if isinstance(source, bytes) else str(source)
