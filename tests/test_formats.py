@@ -341,3 +341,25 @@ def test_a_raw_travels_with_its_jpeg_on_export(camera_roll, tmp_path):
     written = sorted(Path(w.dest).name for w in result.written)
     assert written == ["IMG_0003.DNG", "IMG_0003.JPG", "IMG_0004.DNG"]
     assert (tmp_path / "out" / "stars" / "IMG_0003.DNG").read_bytes() == (root / "IMG_0003.DNG").read_bytes()
+
+
+def test_every_format_written_here_carries_its_header_signature(tmp_path):
+    """What a first-bytes check (issue 13's bounded reads) must let through: each kind as written for real."""
+    written: dict[str, bytes] = {}
+    im = photo(5, (320, 240))
+    for name, (pillow_format, _) in STILLS.items():
+        if formats.available()[name]:
+            written[name] = _encode(im, pillow_format)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG2000", no_jp2=True)  # a bare codestream, as .j2k files hold
+    written["jpeg2000 (.j2k)"] = buf.getvalue()
+    buf = io.BytesIO()
+    im.save(buf, "MPO", save_all=True, append_images=[photo(6, (320, 240))])
+    written["mpo"] = buf.getvalue()
+    written["raw"] = samples.dng_bytes(im)
+    for ext in (".mp4", ".mov", ".mkv", ".avi"):
+        written["video" + ext] = samples.write_video(tmp_path / f"v{ext}", [im], seconds_each=0.3).read_bytes()
+    assert {"heic", "avif", "raw", "mpo", "video.mp4", "video.mkv"} <= set(written)
+    for label, data in written.items():
+        assert label.split(" ")[0].split(".")[0] in formats.sniff(data[:formats.HEAD_BYTES]), label
+    assert formats.sniff(b"not a picture at all, just text") == []

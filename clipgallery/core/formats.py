@@ -53,11 +53,13 @@ def _avif() -> bool:
         return True
     try:  # pillow-heif before 1.0 also read AVIF
         import pillow_heif
-
-        getattr(pillow_heif, "register_avif_opener")()  # gone from pillow-heif 1.0 (AttributeError)
-        return True
-    except (ImportError, AttributeError):
+    except ImportError:
         return False
+    register = getattr(pillow_heif, "register_avif_opener", None)  # gone from pillow-heif 1.0
+    if register is None:
+        return False
+    register()
+    return True
 
 
 def _module(name: str) -> Callable[[], bool]:
@@ -141,6 +143,50 @@ def missing_decoder(name: str | os.PathLike) -> str | None:
         if ext in fmt.extensions and not on[fmt.name]:
             return f"{fmt.name} files need {fmt.install or 'a newer Pillow'}: install it to read them"
     return None
+
+
+# (offset, bytes) that open the files of each format: for a reader that refuses a file by its first
+# bytes before reading the rest, so that what this module decodes gets through (a video is never read
+# whole: the indexer streams it to hash it, PyAV seeks in it).
+_TIFF = ((0, b"II*\x00"), (0, b"MM\x00*"))
+_ISO_BMFF = ((4, b"ftyp"),)  # HEIC, AVIF, CR3, MP4, MOV, M4V, 3GP
+SIGNATURES: dict[str, tuple[tuple[int, bytes], ...]] = {
+    "jpeg": ((0, b"\xff\xd8\xff"),),
+    "png": ((0, b"\x89PNG\r\n\x1a\n"),),
+    "gif": ((0, b"GIF87a"), (0, b"GIF89a")),
+    "bmp": ((0, b"BM"),),
+    "tiff": _TIFF,
+    "webp": ((8, b"WEBP"),),
+    "mpo": ((0, b"\xff\xd8\xff"),),  # a JPEG with more pictures after the first
+    "jpeg2000": ((0, b"\x00\x00\x00\x0cjP  \r\n\x87\n"), (0, b"\xff\x4f\xff\x51")),  # .jp2 box, .j2k stream
+    "heic": _ISO_BMFF,
+    "avif": _ISO_BMFF,
+    "jpegxl": ((0, b"\xff\x0a"), (0, b"\x00\x00\x00\x0cJXL \r\n\x87\n")),  # bare codestream, container
+    # DNG, CR2, NEF, NRW, ARW, SRF, SR2, PEF, SRW, 3FR, IIQ, ERF, KDC, RWL are TIFF underneath.
+    "raw": _TIFF + _ISO_BMFF + (
+        (0, b"IIRO"), (0, b"IIRS"), (0, b"MMOR"),  # Olympus ORF
+        (0, b"IIU\x00"),  # Panasonic RW2, Leica RWL
+        (0, b"FUJIFILMCCD-RAW"),  # Fujifilm RAF
+        (0, b"II\x1a\x00\x00\x00HEAPCCDR"),  # Canon CRW
+        (0, b"FOVb"),  # Sigma X3F
+        (0, b"\x00MRM"),  # Minolta MRW
+    ),
+    "video": _ISO_BMFF + (
+        (4, b"moov"), (4, b"mdat"), (4, b"wide"), (4, b"free"), (4, b"skip"),  # QuickTime without ftyp
+        (0, b"\x1a\x45\xdf\xa3"),  # Matroska, WebM
+        (8, b"AVI "),  # RIFF....AVI
+        (0, b"\x47"), (4, b"\x47"),  # MPEG transport stream (.mts), with a 4-byte timecode (.m2ts)
+        (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"),  # ASF (.wmv)
+        (0, b"\x00\x00\x01\xba"), (0, b"\x00\x00\x01\xb3"),  # MPEG program stream, elementary stream
+    ),
+}
+HEAD_BYTES = 32  # enough for every signature above
+
+
+def sniff(head: bytes) -> list[str]:
+    """The formats whose signature the first bytes of a file carry (empty: none this module knows)."""
+    return [name for name, sigs in SIGNATURES.items()
+            if any(head[off:off + len(sig)] == sig for off, sig in sigs)]
 
 
 # -- camera RAW --------------------------------------------------------------------------------------
