@@ -74,6 +74,7 @@ def test_videos_and_raw_pairs_in_the_grid_and_the_viewer(qtbot, gui_window, roll
     assert green_minus_blue(0.5) > green_minus_blue(3.0) + 5
     v.play_action.trigger()
     assert [str(p) for p in played] == [clip.path]
+    qtbot.wait(100)  # the info panel lays out its new, longer lines before the screenshot
     v.grab().save(str(tmp_path / "viewer.png"))
     v.go(v.photos.index(next(p for p in v.photos if p.path == pair.path)))
     qtbot.waitUntil(lambda: v.info.value("RAW") == "IMG_0003.DNG", timeout=10_000)
