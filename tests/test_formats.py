@@ -363,3 +363,28 @@ def test_every_format_written_here_carries_its_header_signature(tmp_path):
     for label, data in written.items():
         assert label.split(" ")[0].split(".")[0] in formats.sniff(data[:formats.HEAD_BYTES]), label
     assert formats.sniff(b"not a picture at all, just text") == []
+
+
+@pytest.mark.slow
+def test_a_video_found_by_its_objects_has_its_length_but_no_best_second(tmp_path, embedders):
+    """Region vectors are not in the frames' space: a regional search must not score frames with them."""
+    from clipgallery.core.indexer import index_folder
+    from clipgallery.core.library import Library
+    from clipgallery.core.search import Searcher
+
+    root = tmp_path / "roll"
+    root.mkdir()
+    pictures = [shapes.draw([(c, "square")], seed=7_300_000 + i, size=(320, 240))
+                for i, c in enumerate(("blue", "red"))]
+    samples.write_video(root / "clip.mp4", pictures, seconds_each=1.0)
+    pictures[0].save(root / "still.jpg")
+    lib = Library(root, tmp_path / "lib")
+    lib.set_regional(True)
+    emb = embedders("tiny-random")
+    assert not index_folder(lib, emb).failed
+    s = Searcher(lib, emb)
+    hits = {h.path.name: h for h in s.similar_regional(root / "still.jpg", k=5)}
+    assert hits["clip.mp4"].duration == pytest.approx(2.0, abs=0.2) and hits["clip.mp4"].at is None
+    assert hits["still.jpg"].duration is None
+    text = {h.path.name: h for h in s.search("a square", k=5)}
+    assert text["clip.mp4"].at is not None  # a text query does pick a second
