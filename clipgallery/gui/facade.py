@@ -76,11 +76,36 @@ class PhotoDetails:
     raw: list[Path] = field(default_factory=list)  # RAW files of the same shot
 
 
-def resource_path(*parts: str) -> Path:
-    """A file shipped in resources/ (icons, label sets, bundled models)."""
-    from ..core.models import resources_dir
+def resource_path(*parts: str) -> Path | None:
+    """A real path to a file shipped in clipgallery/resources (icons, label sets), None if not shipped."""
+    from ..core.resources import resource_file
 
-    return resources_dir().joinpath(*parts)
+    try:
+        return resource_file(*parts)
+    except FileNotFoundError:
+        return None
+
+
+def installation() -> dict[str, str]:
+    """Where this clipgallery runs from and with what, for the About dialog (imports nothing heavy)."""
+    import platform
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .. import __file__ as package_file
+    from ..core.resources import location
+
+    def dist_version(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return {"Installed at": str(Path(package_file).parent) + (" (bundle)" if getattr(sys, "frozen", False) else ""),
+            "Resources": location(), "Python": platform.python_version(),
+            "PySide6": dist_version("PySide6-Essentials") if dist_version("PySide6") == "not installed"
+            else dist_version("PySide6"),
+            "torch": dist_version("torch"), "open_clip": dist_version("open_clip_torch")}
 
 
 def default_model() -> str:

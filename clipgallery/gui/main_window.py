@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
-    QMessageBox,
     QSizePolicy,
     QSlider,
     QSplitter,
@@ -821,12 +820,9 @@ class MainWindow(QMainWindow):
         self._note_timer.start(msecs)
 
     def _about(self) -> None:
-        from .. import __version__
+        from .dialogs.about_dialog import AboutDialog
 
-        QMessageBox.about(self, "About clipgallery",
-                          f"<h3>clipgallery {__version__}</h3><p>A photo organizer built on CLIP: search your "
-                          "photos by what is in them, tag, group, find duplicates and export.</p>"
-                          "<p>Your photo folders are never written to.</p>")
+        AboutDialog(self.settings.model, self.search_spec, self.library, self).open()
 
     # -- window events ----------------------------------------------------------------------------
 
