@@ -13,10 +13,12 @@ done
 command -v Xvfb >/dev/null 2>&1 || missing="$missing Xvfb"
 command -v desktop-file-validate >/dev/null 2>&1 || missing="$missing desktop-file-validate"
 command -v appstreamcli >/dev/null 2>&1 || missing="$missing appstreamcli"
+# The text-in-photos tests draw words in several TrueType fonts (Pillow's own font otherwise).
+[ -d /usr/share/fonts/truetype/dejavu ] || missing="$missing fonts-dejavu"
 [ -z "$missing" ] && exit 0
 pkgs="libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 libglib2.0-0 libxcb-cursor0 libxcb-icccm4 \
 libxcb-keysyms1 libxcb-image0 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 \
-libx11-xcb1 xvfb desktop-file-utils appstream"
+libx11-xcb1 xvfb desktop-file-utils appstream fonts-dejavu-core"
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "Installing system packages Qt and the tests need:$missing" >&2
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs >/dev/null

@@ -138,10 +138,11 @@ def _emit_hits(args: argparse.Namespace, hits: list) -> None:
 
     data = [{"path": str(h.path), "score": round(h.score, 6),
              "date": datetime.fromtimestamp(h.date).astimezone().isoformat(timespec="seconds")
-             if h.date is not None else None, **_media_keys(h)} for h in hits]
+             if h.date is not None else None, "text": h.text, **_media_keys(h)} for h in hits]
     if not hits and not args.json:
         print("no photos match", file=sys.stderr)
-    emit(args, data, "\n".join(f"{h.score:.3f}  {h.path}{_media_suffix(h)}" for h in hits))
+    emit(args, data, "\n".join(f"{h.score:.3f}  {h.path}" + (f"  “{h.text}”" if h.text else "") + _media_suffix(h)
+                                for h in hits))
 
 
 def _media_keys(hit: Any) -> dict[str, Any]:

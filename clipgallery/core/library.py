@@ -40,7 +40,8 @@ class Library:
     """A photo folder's library. Safe to share between threads: each thread gets its own connection.
 
     Its records live in stores: `files`/`vectors` (through the methods below), `tags` (core.store.tags),
-    `groups` (core.store.groups) and `media` (videos' frames, RAW pairs: core.store.media)."""
+    `groups` (core.store.groups), `text` (core.store.text: the text read in photos) and `media`
+    (videos' frames, RAW pairs: core.store.media)."""
 
     def __init__(self, root: Path, library_dir: Path | None = None, create: bool = True):
         self.root = Path(root).expanduser().resolve()
@@ -59,6 +60,7 @@ class Library:
         self.db = self.store.db
         self.tags = self.store.tags
         self.groups = self.store.groups
+        self.text = self.store.text
         self.media = self.store.media
         try:
             self.dir.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ class Photo:
     file_id: int | None  # None until the photo has been indexed
     date: float | None  # taken (EXIF) or modified, POSIX seconds
     score: float | None = None  # relevance of the current search
+    text: str | None = None  # the line of text in the photo that matched the search (text in photos)
     # Videos and RAW+JPEG pairs (core.media): a clip's length and the second that matched the search,
     # and the RAW files of the same shot shown with this photo.
     duration: float | None = None
@@ -53,6 +54,14 @@ class Results:
 
     photos: list[Photo]
     notices: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PhotoText:
+    """A line of text read in a photo: its words, and its outline (4 corners as fractions of the photo)."""
+
+    text: str
+    box: tuple[tuple[float, float], ...]
 
 
 @dataclass
@@ -266,9 +275,26 @@ class Facade:
               cancel: threading.Event, pause: threading.Event) -> Any:
         """Bring the library up to date for this model; returns core's IndexReport."""
         from ..core.indexer import index_folder
+        from ..core.textread import read_after_index
 
-        return index_folder(lib, embedder, batch_size=batch_size or None, progress=progress,
-                            cancel=cancel, pause=pause)
+        report = index_folder(lib, embedder, batch_size=batch_size or None, progress=progress,
+                              cancel=cancel, pause=pause)
+        # Then the text in the photos, when the folder's setting says so ("Reading text…").
+        return read_after_index(lib, report, progress=progress, cancel=cancel, pause=pause)
+
+    def text_reading(self, lib: Library) -> bool:
+        """Whether this folder's photos get their text read (Settings: text in photos)."""
+        return lib.text.enabled
+
+    def set_text_reading(self, lib: Library, enabled: bool) -> None:
+        """Read the text in this folder's photos (the next index run does), or stop and delete it all."""
+        lib.text.set_enabled(enabled)
+
+    def text_lines(self, lib: Library, file_id: int | None) -> list[PhotoText]:
+        """The lines of text read in a photo, in reading order (none when it has none or was not read)."""
+        if file_id is None:
+            return []
+        return [PhotoText(ln.text, ln.box) for ln in lib.text.lines(file_id)]
 
     def search_spec(self, lib: Library, preferred: str | None) -> str:
         """The model to search with (core's rule): the preferred one once it covers as much as any other."""
@@ -463,8 +489,9 @@ def _results(result: Any) -> Results:
 
 
 def _photo(h: Any) -> Photo:
-    """A search hit (core.search.Hit) as the gallery shows it, with its video and RAW details."""
-    return Photo(str(h.path), h.file_id, h.date, float(h.score), h.duration, h.at, tuple(str(p) for p in h.raw))
+    """A search hit (core.search.Hit) as the gallery shows it, with its text, video and RAW details."""
+    return Photo(str(h.path), h.file_id, h.date, float(h.score), h.text, duration=h.duration, at=h.at,
+                 raw=tuple(str(p) for p in h.raw))
 
 
 def _folders(relpaths: Iterable[str]) -> list[str]:

@@ -9,10 +9,12 @@ from .groups import GroupRun, GroupStore
 from .media import Frame, MediaStore
 from .schema import MIGRATIONS, SCHEMA_VERSION, Database, Transaction
 from .tags import AppliedLabelSet, ProbeRow, TagStore
+from .text import ReadResult, StoredLine, TextCounts, TextLine, TextStore
 from .vectors import VectorStore
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "AppliedLabelSet", "Database", "FileInfo", "FileStore", "FileUpdate",
-           "Frame", "GroupRun", "GroupStore", "MediaStore", "ProbeRow", "Store", "TagStore", "Transaction", "VectorStore"]
+           "Frame", "GroupRun", "GroupStore", "MediaStore", "ProbeRow", "ReadResult", "Store", "StoredLine", "TagStore",
+           "TextCounts", "TextLine", "TextStore", "Transaction", "VectorStore"]
 
 
 class Store:
@@ -25,3 +27,4 @@ class Store:
         self.vectors = VectorStore(self.db)
         self.tags = TagStore(self.db)
         self.groups = GroupStore(self.db)
+        self.text = TextStore(self.db)
