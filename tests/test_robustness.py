@@ -667,7 +667,7 @@ def test_a_video_streams_past_the_photo_cap_and_a_fifo_still_cannot_block_it(tmp
         assert f.read(16) == b"\x00" * 16
     text = tmp_path / "notes.mp4"
     text.write_text("not a video at all, just words\n" * 10)
-    with pytest.raises(ImageError, match="text file"):
+    with pytest.raises(ImageError, match=r"not a video \(it is a text file\)"):
         open_stream(text)
     fifo = tmp_path / "pipe.mov"
     os.mkfifo(fifo)
@@ -684,3 +684,15 @@ def test_a_video_streams_past_the_photo_cap_and_a_fifo_still_cannot_block_it(tmp
     t.join(10)
     assert not t.is_alive(), "opening a FIFO blocked"
     assert out["reason"] == "is a pipe (FIFO), not a photo"
+
+
+def test_the_scan_counts_raw_and_video_files_no_installed_decoder_reads(tmp_path):
+    from clipgallery.core.scan import BASE_EXTENSIONS, walk
+
+    root = some_photos(tmp_path / "photos", 2)
+    for name in ("IMG_1.DNG", "IMG_2.dng", "clip.MP4", "film.mkv", "notes.txt"):
+        (root / name).write_bytes(b"x")
+    unsupported: dict[str, int] = {}
+    found = list(walk(root, extensions=BASE_EXTENSIONS, unsupported=unsupported))  # as without rawpy and PyAV
+    assert len(found) == 2
+    assert unsupported == {".dng": 2, ".mp4": 1, ".mkv": 1}

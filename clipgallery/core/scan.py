@@ -15,10 +15,11 @@ KNOWN_EXTENSIONS = BASE_EXTENSIONS | HEIF_EXTENSIONS
 
 
 def image_extensions() -> frozenset[str]:
-    """Extensions we can decode here; HEIC/HEIF/AVIF only when pillow-heif is installed."""
-    from .images import heif_available
+    """Extensions we can decode here: Pillow's, and those of the plugins, RAW and video readers
+    that are installed (core.formats)."""
+    from .formats import extensions
 
-    return BASE_EXTENSIONS | HEIF_EXTENSIONS if heif_available() else BASE_EXTENSIONS
+    return BASE_EXTENSIONS | extensions()
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ def walk(
     """
     root = Path(root)
     exts = extensions if extensions is not None else image_extensions()
+    known: frozenset[str] = frozenset()
+    if unsupported is not None:  # every format core.formats knows, installed here or not
+        from .formats import known_extensions
+
+        known = KNOWN_EXTENSIONS | known_extensions()
     skip_key = _dir_key(skip) if skip is not None and skip.exists() else None
     seen_dirs = {_dir_key(root)}
     stack: list[tuple[Path, str]] = [(root, "")]
@@ -79,7 +85,7 @@ def walk(
                 yield ScannedFile(rel, st.st_size, st.st_mtime_ns)
             elif unsupported is not None and stat_mod.S_ISREG(st.st_mode):
                 ext = os.path.splitext(entry.name)[1].lower()
-                if ext in KNOWN_EXTENSIONS:
+                if ext in known:
                     unsupported[ext] = unsupported.get(ext, 0) + 1
 
 

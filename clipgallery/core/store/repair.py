@@ -22,7 +22,8 @@ DB_NAME = "library.sqlite"  # core.library.DB_NAME (imported from there, it woul
 # Parents before children, so that foreign keys can be checked once at the end. The text search
 # index (text_fts) is not copied: it is rebuilt from text_lines, whose ids it is keyed by.
 _TABLES = ["meta", "models", "files", "vectors", "regions", "tags", "label_sets", "probes", "cluster_runs",
-           "clusters", "cluster_groups", "text_vectors", "text_lines", "text_read"]
+           "clusters", "cluster_groups", "text_vectors", "text_lines", "text_read", "clips", "clip_frames",
+           "raw_pairs"]
 _CHUNK = 256
 
 
@@ -63,7 +64,7 @@ def repair_library(library_dir: Path, force: bool = False) -> RepairReport:
                 for script in MIGRATIONS:
                     for stmt in statements(script):
                         new.execute(stmt)
-                for table in _TABLES:
+                for table in _tables(new):
                     _copy_table(old, new, table, report)
                 _drop_orphans(new)
                 new.execute("INSERT INTO text_fts(rowid, text) SELECT id, text FROM text_lines")
@@ -84,6 +85,17 @@ def repair_library(library_dir: Path, force: bool = False) -> RepairReport:
         os.replace(new_path, db)
         report.damaged_copy = damaged
         return report
+
+
+def _tables(new: sqlite3.Connection) -> list[str]:
+    """_TABLES, then any other table a later migration made (features merged after this list was
+    written), in the order they were created; never SQLite's own tables, a virtual table (an FTS
+    index is rebuilt from its source) or its shadow tables."""
+    rows = new.execute("SELECT name, sql FROM sqlite_master WHERE type='table' ORDER BY rowid").fetchall()
+    virtual = tuple(f"{n}_" for n, sql in rows if (sql or "").upper().startswith("CREATE VIRTUAL TABLE"))
+    names = [n for n, sql in rows if not n.startswith("sqlite_") and f"{n}_" not in virtual
+             and not (virtual and n.startswith(virtual))]
+    return [t for t in _TABLES if t in names] + [t for t in names if t not in _TABLES]
 
 
 def _damaged(conn: sqlite3.Connection) -> bool:
@@ -148,7 +160,9 @@ def _drop_orphans(new: sqlite3.Connection) -> None:
                                ("clusters", "run_id", "cluster_runs"), ("cluster_groups", "run_id", "cluster_runs"),
                                ("label_sets", "model_id", "models"), ("probes", "model_id", "models"),
                                ("cluster_runs", "model_id", "models"), ("text_vectors", "model_id", "models"),
-                               ("text_lines", "file_id", "files"), ("text_read", "file_id", "files")]:
+                               ("text_lines", "file_id", "files"), ("text_read", "file_id", "files"),
+                               ("clips", "file_id", "files"), ("clip_frames", "file_id", "files"),
+                               ("clip_frames", "model_id", "models")]:
         new.execute(f"DELETE FROM {table} WHERE {col} NOT IN (SELECT id FROM {parent})")
 
 
