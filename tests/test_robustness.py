@@ -696,3 +696,23 @@ def test_the_scan_counts_raw_and_video_files_no_installed_decoder_reads(tmp_path
     found = list(walk(root, extensions=BASE_EXTENSIONS, unsupported=unsupported))  # as without rawpy and PyAV
     assert len(found) == 2
     assert unsupported == {".dng": 2, ".mp4": 1, ".mkv": 1}
+
+
+def test_a_raw_beside_its_jpeg_under_a_non_utf8_name_is_paired_and_shown(tmp_path, embedders):
+    """RAW+JPEG pairs store relpaths too: an old camera's name must not stop the run there either."""
+    from clipgallery.core.indexer import index_folder
+    from clipgallery.core.library import Library
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    jpeg = os.fsdecode(os.fsencode(root) + b"/caf\xe9.jpg")
+    photo(3).save(jpeg, "JPEG")
+    with open(os.fsdecode(os.fsencode(root) + b"/caf\xe9.dng"), "wb") as f:
+        f.write(b"II*\x00" + b"\x00" * 60)  # paired by name: never decoded while its JPEG reads
+    lib = Library(root, tmp_path / "lib")
+    report = index_folder(lib, embedders("tiny-random"))
+    assert report.indexed == 1 and not report.failed
+    rel = os.fsdecode(b"caf\xe9.jpg")
+    assert lib.media.raws_of([rel]) == {rel: [os.fsdecode(b"caf\xe9.dng")]}
+    again = index_folder(lib, embedders("tiny-random"))
+    assert again.unchanged == 1 and again.indexed == 0
