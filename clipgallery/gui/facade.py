@@ -63,6 +63,17 @@ class PhotoDetails:
     tags: list[tuple[str, str, float]] = field(default_factory=list)  # (label set, label, score)
 
 
+@dataclass
+class Why:
+    """Why a photo matches a query: its score, the photo with the heatmap over it, the concepts."""
+
+    path: Path
+    query: str
+    score: float
+    overlay: Any  # a PIL image, display-sized
+    concepts: list[tuple[str, float]]  # (word, contribution to the score), best first
+
+
 def resource_path(*parts: str) -> Path:
     """A file shipped in resources/ (icons, label sets, bundled models)."""
     from ..core.models import resources_dir
@@ -255,6 +266,14 @@ class Facade:
         if regional:
             return _results(s.similar_regional(image, options, box=box, k=RESULT_LIMIT))
         return _results(s.similar(image, options, k=RESULT_LIMIT))
+
+    def explain(self, lib: Library, spec: str, device: str, path: Path, query: str, max_side: int = 1600) -> Why:
+        """Why `path` matches `query`: the heatmap laid over a display-sized copy, and the concepts."""
+        from ..core.explain import explain_photo, overlay
+
+        result = explain_photo(self.searcher(lib, spec, device), Path(path), query)
+        picture = overlay(self.decode_for_display(Path(path), max_side), result.heatmap)
+        return Why(Path(path), query, result.score, picture, [(c.word, c.weight) for c in result.concepts])
 
     def regional(self, lib: Library) -> bool:
         """Whether this library stores region vectors (Settings: regional vectors)."""

@@ -670,6 +670,8 @@ class MainWindow(QMainWindow):
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         viewer.current_changed.connect(lambda r: self.view.setCurrentIndex(self.model.index(r)))
         viewer.find_shared.connect(self.find_shared_with)
+        if self.search_bar.similar is None and self.search_bar.text:  # "Why this result" explains a text search
+            viewer.set_query(self.search_bar.text, self.search_spec, self.settings.device)
         viewer.destroyed.connect(lambda *_: setattr(self, "_viewer", None))
         self._viewer = viewer
         viewer.show()
