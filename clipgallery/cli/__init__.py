@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from . import app, evaluation, explain, export, groups, library, search, tags
+from . import app, draw, evaluation, explain, export, groups, library, search, tags
 
-FAMILIES = (library, evaluation, app, search, tags, groups, export, explain)  # the order `--help` lists them in
+FAMILIES = (library, evaluation, app, search, tags, groups, export, explain, draw)  # the order `--help` lists them in
 
 
 def build_parser() -> argparse.ArgumentParser:
