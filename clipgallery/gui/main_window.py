@@ -308,6 +308,7 @@ class MainWindow(QMainWindow):
         lib, listing = result
         self.library, self.listing = lib, listing
         self.loader.set_cache_dir(lib.dir / "thumbnails")
+        self.search_bar.sketch_dir = lib.dir / "sketches"
         self.settings.add_recent_folder(lib.root)
         self._fill_recent_menu()
         self.setWindowTitle(f"{lib.root.name} – clipgallery")
@@ -357,6 +358,7 @@ class MainWindow(QMainWindow):
         self.banner.hide()
         self.model.set_photos([])
         self.loader.set_cache_dir(None)
+        self.search_bar.sketch_dir = None
         self.failed_button.hide()
         self.index_status.hide()
 
