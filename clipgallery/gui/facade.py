@@ -275,6 +275,22 @@ class Facade:
         picture = overlay(self.decode_for_display(Path(path), max_side), result.heatmap)
         return Why(Path(path), query, result.score, picture, [(c.word, c.weight) for c in result.concepts])
 
+    def draw(self, spec: str, device: str, text: str, strokes: int, steps: int,
+             progress: Callable[[Any], None] | None = None, cancel: threading.Event | None = None,
+             size: int = 256) -> tuple[Any, float]:
+        """CLIPDraw: (a PIL drawing of `text`, its score); DrawCancelled when `cancel` is set."""
+        from ..core.draw import draw
+
+        result = draw(self.embedder(spec, device), text, strokes=strokes, steps=steps, out_size=size,
+                      progress=progress, cancel=cancel)
+        return result.image, result.score
+
+    def save_new_png(self, image: Any, dest: Path) -> Path:
+        """Write a PNG; never overwrites (ImageError)."""
+        from ..core.draw import save_new
+
+        return save_new(image, Path(dest))
+
     def regional(self, lib: Library) -> bool:
         """Whether this library stores region vectors (Settings: regional vectors)."""
         return lib.regional
