@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QDialog
 
 from clipgallery.shapes import compose
 
@@ -59,4 +60,16 @@ def test_draw_a_cover_for_a_group_then_stop_a_second_drawing(qtbot, gui_window, 
     dialog.stop_button.click()
     qtbot.waitUntil(lambda: dialog.draw_button.isEnabled(), timeout=60_000)
     assert "stopped after" in dialog.status.text()
+    dialog.close()
+
+
+def test_draw_my_query_draws_the_words_of_the_search(qtbot, gui_window):
+    w = gui_window("tiny-random")
+    w.search_bar.field.setText('red circle +beach "/tmp/sketch.png"')
+    w.search_bar.draw_query_action.trigger()
+    dialog = next(d for d in w.findChildren(QDialog) if type(d).__name__ == "DrawDialog")
+    assert dialog.text.text() == "red circle" and not dialog.draw_button.isEnabled()  # started at once
+    dialog.stop_button.click()
+    qtbot.waitUntil(lambda: dialog.draw_button.isEnabled(), timeout=60_000)
+    assert "stopped after" in dialog.status.text() or "scores its drawing" in dialog.status.text()
     dialog.close()

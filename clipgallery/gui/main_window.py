@@ -252,6 +252,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.search_bar.changed.connect(self.refresh)
         self.search_bar.image_dropped.connect(self.find_similar_to_file)
+        self.search_bar.draw_query_requested.connect(self.draw_query)
         self.search_bar.sort.currentIndexChanged.connect(lambda _: self._remember_search_prefs())
         self.search_bar.threshold.valueChanged.connect(lambda _: self._remember_search_prefs())
         self.search_bar.auto.toggled.connect(lambda _: self._remember_search_prefs())
@@ -661,6 +662,19 @@ class MainWindow(QMainWindow):
         if not self.view.selectionModel().isSelected(index):
             self.view.setCurrentIndex(index)
         self.context_menu(index.row()).exec(self.view.viewport().mapToGlobal(pos))
+
+    def draw_query(self, text: str) -> Any:
+        """"Draw my query": the model draws the query's words (CLIPDraw), to show what it reads into them."""
+        from .draw_dialog import DrawDialog
+
+        spec = self.search_spec or self.settings.model
+        words = " ".join(w for w in text.split() if not w.startswith(("+", "-", '"')) and "/" not in w)
+        dialog = DrawDialog(self.facade, spec, self.settings.device, words, "Draw my query", self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        if words:
+            dialog.start()
+        return dialog
 
     def open_viewer(self, row: int) -> PhotoViewer | None:
         if not 0 <= row < self.model.rowCount() or self.library is None:

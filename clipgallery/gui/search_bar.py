@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMenu,
     QSlider,
     QStyle,
     QToolButton,
@@ -89,6 +90,7 @@ class SearchBar(QWidget):
     changed = Signal()
     image_dropped = Signal(Path)
     similar_cleared = Signal()
+    draw_query_requested = Signal(str)  # the words of the query, for "Draw my query"
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -120,6 +122,13 @@ class SearchBar(QWidget):
         self.sketch_button = QToolButton(text="Sketch", autoRaise=True)
         self.sketch_button.setToolTip("Search by a drawing: sketch what you are looking for")
         self.sketch_button.clicked.connect(self.open_sketch)
+        self.sketch_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        menu = QMenu(self.sketch_button)
+        menu.addAction("Search by sketch…", self.open_sketch)
+        self.draw_query_action = menu.addAction(
+            "Draw my query…", lambda: self.draw_query_requested.emit(self.field.text().strip()))
+        self.draw_query_action.setToolTip("See what the model reads into the words: it draws them (CLIPDraw)")
+        self.sketch_button.setMenu(menu)
         self.sketch_dir: Path | None = None  # where sketches are saved: the open library's cache folder
         self.filters_button = QToolButton(text="Filters", checkable=True, autoRaise=True)
         self.filters_button.setToolTip("Narrow to a subfolder or a date range")
