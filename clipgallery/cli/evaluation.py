@@ -32,6 +32,11 @@ def register(subparsers: Any) -> None:
         e.add_argument("--report", type=Path, metavar="FILE",
                        help="Markdown report path (default: eval-KIND-DATASET.md here; never overwritten)")
         e.add_argument("--plots", type=Path, metavar="DIR", help="also write PNG charts into DIR")
+        if kind == "spurious":
+            e.add_argument("--auto", action="store_true",
+                           help="DATASET holds one folder per class: split each class by background "
+                                "(k-means) and compare its best and worst background group")
+            e.add_argument("--clusters", type=int, default=2, metavar="K", help="with --auto: background groups per class")
         if kind == "zeroshot":
             e.add_argument("--prompts", choices=["template", "descriptions", "both"], default="both")
         if kind == "probe":
@@ -46,13 +51,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ..core.embed import Embedder
 
     if args.kind == "spurious":
-        from ..core.spurious import load_split_dataset, spurious
+        from ..core.spurious import load_split_dataset, spurious, spurious_auto
 
-        ds, counter = load_split_dataset(args.dataset)  # a bad layout fails before the model loads
-        embedder = Embedder.load(args.model, args.device)
-        print(f"Evaluating spurious on {ds.root} ({len(ds.paths)} common and {len(counter.paths)} counter images, "
-              f"{len(ds.classes)} classes) with {embedder.spec}", file=sys.stderr)
-        report = spurious(args.dataset, embedder)
+        if args.auto:
+            ds = ev.load_dataset(args.dataset)
+            embedder = Embedder.load(args.model, args.device)
+            print(f"Evaluating spurious (backgrounds found by clustering) on {ds.root} ({len(ds.paths)} images, "
+                  f"{len(ds.classes)} classes) with {embedder.spec}", file=sys.stderr)
+            report = spurious_auto(args.dataset, embedder, clusters=args.clusters)
+        else:
+            ds, counter = load_split_dataset(args.dataset)  # a bad layout fails before the model loads
+            embedder = Embedder.load(args.model, args.device)
+            print(f"Evaluating spurious on {ds.root} ({len(ds.paths)} common and {len(counter.paths)} counter "
+                  f"images, {len(ds.classes)} classes) with {embedder.spec}", file=sys.stderr)
+            report = spurious(args.dataset, embedder)
     else:
         ds = ev.load_dataset(args.dataset, args.labels)
         embedder = Embedder.load(args.model, args.device)

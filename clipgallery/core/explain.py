@@ -61,17 +61,22 @@ def heatmap(embedder: Embedder, image: Image.Image, query: np.ndarray) -> np.nda
     vector sees only the centre crop). A ResNet, being convolutional, gets a larger input so that its
     grid has at least MIN_GRID cells per side.
     """
+    grid = joint_grids(embedder, [image])[0]
+    q = np.asarray(query, np.float32)
+    q = q / max(float(np.linalg.norm(q)), 1e-12)
+    return (grid @ q).astype(np.float32)
+
+
+def joint_grids(embedder: Embedder, images: Sequence[Image.Image]) -> np.ndarray:
+    """[n, rows, cols, dim] unit spatial features of whole images in the joint space (see heatmap)."""
     import torch
 
     side = embedder.image_size
     if not _is_vit(embedder):
         cells = max(1, side // 32)
         side *= max(1, -(-MIN_GRID // cells))
-    x = _normalise_input(embedder, image.convert("RGB").resize((side, side), _bicubic()))
-    grid = embedder.encode_joint_grid(torch.from_numpy(x)[None])[0]
-    q = np.asarray(query, np.float32)
-    q = q / max(float(np.linalg.norm(q)), 1e-12)
-    return (grid @ q).astype(np.float32)
+    batch = np.stack([model_input(embedder, im.convert("RGB").resize((side, side), _bicubic())) for im in images])
+    return embedder.encode_joint_grid(torch.from_numpy(batch))
 
 
 def _is_vit(embedder: Embedder) -> bool:
@@ -84,7 +89,7 @@ def _bicubic() -> Any:
     return Image.Resampling.BICUBIC
 
 
-def _normalise_input(embedder: Embedder, image: Image.Image) -> np.ndarray:
+def model_input(embedder: Embedder, image: Image.Image) -> np.ndarray:
     """An RGB image already at the wanted size -> CHW float32, with the model's mean and std."""
     mean, std = np.asarray((0.48145466, 0.4578275, 0.40821073)), np.asarray((0.26862954, 0.26130258, 0.27577711))
     for t in getattr(embedder._m.preprocess, "transforms", ()):

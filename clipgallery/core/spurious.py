@@ -85,3 +85,89 @@ def markdown_lines(report: dict[str, Any]) -> list[str]:
     if report.get("failed"):
         lines += ["", f"{len(report['failed'])} image(s) could not be read (listed in the JSON)."]
     return lines
+
+
+# -- the automatic mode: split each class by background, as the CounterAnimal paper did -------------
+
+BACKGROUND_SHARE = 0.5  # the cells least like the class make up an image's background
+
+
+def background_vectors(grids: np.ndarray, class_vector: np.ndarray, share: float = BACKGROUND_SHARE) -> np.ndarray:
+    """Per image, the mean of its joint-space cells outside its most class-like region (the `share`
+    of cells least similar to the class text vector), unit length: what the photo shows around
+    the object."""
+    n = len(grids)
+    cells = grids.reshape(n, -1, grids.shape[-1])
+    sims = cells @ class_vector
+    keep = max(1, int(round(share * cells.shape[1])))
+    idx = np.argsort(sims, axis=1)[:, :keep]
+    bg = np.take_along_axis(cells, idx[..., None], axis=1).mean(axis=1)
+    return bg / np.maximum(np.linalg.norm(bg, axis=1, keepdims=True), 1e-12)
+
+
+def spurious_auto(root: Path, embedder: Embedder, clusters: int = 2, min_images: int = 3,
+                  strategy: str = "template", seed: int = 0) -> dict[str, Any]:
+    """One folder per class (no common/counter split): each class's images are clustered by
+    background (k-means on background_vectors), and of the clusters with at least `min_images`
+    images the one with the best zero-shot top-1 is that class's "common" group, the worst its
+    "counter" group. Same report as spurious(), plus each class's groups and their paths."""
+    from sklearn.cluster import KMeans
+
+    from .errors import ImageError
+    from .evaluate import load_dataset
+    from .explain import joint_grids
+    from .images import decode
+
+    ds = load_dataset(root)
+    text = class_text_vectors(embedder, ds.classes, strategy)
+    assert text is not None
+    classes: list[dict[str, Any]] = []
+    hit_parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
+    failed: list[dict[str, str]] = []
+    for k, c in enumerate(ds.classes):
+        paths = [p for p, lab in zip(ds.paths, ds.labels) if lab == k]
+        images, kept = [], []
+        for p in paths:
+            try:
+                images.append(decode(p, min_side=embedder.image_size).image)
+                kept.append(p)
+            except ImageError as e:  # listed, not fatal
+                failed.append({"path": str(p), "error": e.reason})
+        if not images:
+            raise DatasetError(f"no image of class '{c.folder}' could be read")
+        vectors = embedder.encode_images(images)
+        grids = joint_grids(embedder, images)
+        right = (vectors @ text.T).argmax(axis=1) == k
+        groups: list[dict[str, Any]] = []
+        n_clusters = min(clusters, len(images) // max(1, min_images))
+        if n_clusters >= 2:
+            labels = KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(background_vectors(grids, text[k]))
+            for g in range(n_clusters):
+                members = np.flatnonzero(labels == g)
+                if len(members) >= min_images:
+                    groups.append({"images": int(len(members)), "top1": float(right[members].mean()),
+                                   "paths": [str(kept[i]) for i in members], "_rows": members})
+        if len(groups) < 2:
+            classes.append({"class": c.name, "common": {"top1": float(right.mean()), "images": len(images)},
+                            "counter": {"top1": None, "images": 0}, "drop": None,
+                            "note": "too few images to split by background"})
+            continue
+        groups.sort(key=lambda grp: -grp["top1"])
+        best, worst = groups[0], groups[-1]
+        hit_parts["common"].append(right[best["_rows"]])
+        hit_parts["counter"].append(right[worst["_rows"]])
+        for group in groups:
+            del group["_rows"]
+        classes.append({"class": c.name, "common": {"top1": best["top1"], "images": best["images"],
+                                                    "paths": best["paths"]},
+                        "counter": {"top1": worst["top1"], "images": worst["images"], "paths": worst["paths"]},
+                        "drop": best["top1"] - worst["top1"], "groups": groups})
+    if not hit_parts["common"]:
+        raise DatasetError("no class has enough images to split by background "
+                           f"(at least {2 * min_images} per class)")
+    overall = {s: np.concatenate(hit_parts[s]) for s in SPLITS}
+    common = {"top1": float(overall["common"].mean()), "images": int(len(overall["common"]))}
+    counter = {"top1": float(overall["counter"].mean()), "images": int(len(overall["counter"]))}
+    return {"kind": "spurious", "mode": "auto", "dataset": str(ds.root), "model": embedder.spec,
+            "strategy": strategy, "common": common, "counter": counter, "drop": common["top1"] - counter["top1"],
+            "classes": classes, "failed": failed}
