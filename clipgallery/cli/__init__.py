@@ -12,9 +12,23 @@ from typing import Any
 
 from .. import __version__
 from ..core.names import shown
-from . import app, common, desktop, evaluation, export, groups, library, repair, search, tags, text
+from . import (
+    app,
+    common,
+    desktop,
+    draw,
+    evaluation,
+    explain,
+    export,
+    groups,
+    library,
+    repair,
+    search,
+    tags,
+    text,
+)
 
-FAMILIES = (library, text, evaluation, app, search, tags, groups, export, desktop, repair)  # the order `--help` lists them in
+FAMILIES = (library, text, evaluation, app, search, tags, groups, export, explain, draw, desktop, repair)  # `--help` order
 
 
 def build_parser() -> argparse.ArgumentParser:
