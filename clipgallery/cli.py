@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, cli_people
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "about 14 KiB per photo with ViT-B-32)")
     g.add_argument("--no-regional", dest="regional", action="store_false",
                    help="stop storing region vectors and drop the stored ones")
+    cli_people.add_index_options(s)
     _json(s)
     s.set_defaults(func=cmd_index)
 
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--clusters", action="store_true", help="the groups of the last `clipgallery cluster`")
     what.add_argument("--tag", metavar="LABEL", help="the photos tagged LABEL")
     what.add_argument("--query", metavar="TEXT", help="the results of a search")
+    what.add_argument("--person", metavar="NAME", help="the photos of a named person, in a folder named after them")
     s.add_argument("--label-set", metavar="NAME", help="with --tag: the label set LABEL belongs to")
     s.add_argument("-k", type=_positive_int, default=50, metavar="N", help="with --query: at most N photos")
     s.add_argument("--threshold", type=float, metavar="T", help="with --query: only results scoring at least T")
@@ -176,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", metavar="SPEC", help="which indexed model (default: the main one)")
     _json(s)
     s.set_defaults(func=cmd_export)
+    cli_people.register(sub)
     return p
 
 
@@ -279,6 +282,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         lib.set_regional(args.regional)
         print("Region vectors " + ("on: photos indexed before get them now" if args.regional
                                    else "off: the stored ones were dropped"), file=sys.stderr)
+    cli_people.apply_index_setting(args, lib)
     spec = parse_spec(args.model).text
 
     def load():  # only when some photo needs encoding: an up-to-date folder is checked without the model
@@ -289,12 +293,17 @@ def cmd_index(args: argparse.Namespace) -> int:
         return embedder
 
     bar = ProgressBar()
+    cancel = graceful_cancel()
     try:
-        report = index_folder(lib, load, args.batch_size, args.workers, progress=bar, cancel=graceful_cancel(),
+        report = index_folder(lib, load, args.batch_size, args.workers, progress=bar, cancel=cancel,
                               spec=spec)
     finally:
         bar.close()
     data = report.to_json()
+    faces = cli_people.run_face_pass(args, lib, cancel, lambda: ProgressBar("photo"))
+    if faces is not None:
+        data["faces"] = faces
+        report.cancelled = report.cancelled or faces["cancelled"]
     lines = [f"{report.indexed} indexed, {report.unchanged} unchanged, {report.reused} reused, "
              f"{report.removed} removed, {len(report.failed)} failed in {report.seconds:.1f} s"
              + (" (cancelled: run again to finish)" if report.cancelled else "")]
@@ -380,7 +389,8 @@ def _eval_plots(report: dict, folder: Path) -> list[Path]:
     return out
 
 
-_SEARCH_VALUE_OPTIONS = ("-k", "--threshold", "--after", "--before", "--in", "--sort", "--model", "--tag")
+_SEARCH_VALUE_OPTIONS = ("-k", "--threshold", "--after", "--before", "--in", "--sort", "--model", "--tag",
+                         "--person")
 _SEARCH_FLAGS = ("--exact", "--json")
 
 
@@ -396,6 +406,7 @@ def _search_options(s: argparse.ArgumentParser, tag: bool = False) -> None:
     s.add_argument("--model", metavar="SPEC", help="which indexed model to search with (default: the main one)")
     if tag:
         s.add_argument("--tag", metavar="LABEL", help="only photos tagged LABEL (see `clipgallery tag`)")
+    cli_people.add_person_option(s)
     _json(s)
 
 
@@ -501,6 +512,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
             raise QueryError(f"filtering by tag is not available in this installation ({e})") from e
         restrict = files_with_tag(lib, spec, args.tag)
+    restrict = cli_people.person_restrict(lib, args, restrict)
     _emit_hits(args, searcher.search(query, restrict=restrict, **_search_kwargs(args)))
     return 0
 
@@ -517,12 +529,13 @@ def cmd_similar(args: argparse.Namespace) -> int:
     searcher, _ = _searcher(lib, args)
     if args.box is not None and not args.regional:
         raise QueryError("--box goes with --regional: a part of a photo is matched against parts of photos")
+    restrict = cli_people.person_restrict(lib, args, None)
     if args.regional:
         kwargs = _search_kwargs(args)
         kwargs.pop("exact")  # regional matching is always exact
-        _emit_hits(args, searcher.similar_regional(image, box=args.box, **kwargs))
+        _emit_hits(args, searcher.similar_regional(image, box=args.box, restrict=restrict, **kwargs))
     else:
-        _emit_hits(args, searcher.similar(image, **_search_kwargs(args)))
+        _emit_hits(args, searcher.similar(image, restrict=restrict, **_search_kwargs(args)))
     return 0
 
 
@@ -719,6 +732,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         selection = ex.select_groups(lib, spec)
     elif args.tag is not None:
         selection = ex.select_tag(lib, spec, args.tag, args.label_set)
+    elif args.person is not None:
+        selection = cli_people.select_person(lib, args.person)
     else:
         selection = ex.select_query(lib, _load_embedder(spec), args.query, args.k, args.threshold)
     plan = ex.plan_export(selection, args.dest, lib.root, args.mode, args.force)

@@ -56,6 +56,8 @@ class Term:
 class Query:
     terms: tuple[Term, ...]
     source: str
+    people: tuple[str, ...] = ()  # person:NAME terms: only photos of all of them (core.faces)
+    not_people: tuple[str, ...] = ()  # -person:NAME: none of theirs
 
 
 def parse_query(text: str, base_dirs: Sequence[Path] = ()) -> Query:
@@ -67,11 +69,18 @@ def parse_query(text: str, base_dirs: Sequence[Path] = ()) -> Query:
     """
     words: list[str] = []
     terms: list[Term] = []
+    people: dict[str, list[str]] = {"+": [], "-": []}
     for raw in _split(text):
         sign, weight, body, quoted = _prefix(raw)
         if not body:
             if sign or weight is not None:
                 raise QueryError(f"'{raw}' has nothing after it: write a term, as in {sign or ''}red")
+            continue
+        if body[:7].lower() == "person:":
+            name = " ".join(body[7:].split())
+            if not name or weight is not None:
+                raise QueryError(f"'{raw}': write person:NAME (quoted for spaces: person:\"Anna Maria\")")
+            people["-" if sign == "-" else "+"].append(name)
             continue
         image = _image_path(body, base_dirs)
         if image is not None:
@@ -84,13 +93,15 @@ def parse_query(text: str, base_dirs: Sequence[Path] = ()) -> Query:
             words.append(body)
     if words:
         terms.insert(0, Term("text", " ".join(words), 1.0))
+    if people["+"] and not any(t.weight > 0 for t in terms):  # "person:Anna" alone lists her photos
+        return Query(tuple(terms), text, tuple(people["+"]), tuple(people["-"]))
     if not terms:
         raise QueryError("the query is empty: type what to look for (for example: kids on the beach), "
                          "or give an image")
     if not any(t.weight > 0 for t in terms):
         raise QueryError("the query only says what to leave out (-term): add what to look for, "
                          "as in: beach -people")
-    return Query(tuple(terms), text)
+    return Query(tuple(terms), text, tuple(people["+"]), tuple(people["-"]))
 
 
 def _split(text: str) -> list[str]:
@@ -246,7 +257,15 @@ class Searcher:
                restrict: Collection[int] | None = None, exact: bool | None = None) -> list[Hit]:
         """Photos best matching the query (DESIGN query language), filtered, best first or newest first."""
         _check_options(k, sort, after, before)
-        q = self.query_vector(query)
+        parsed = query if isinstance(query, Query) else parse_query(query, [self.library.root])
+        if parsed.people or parsed.not_people:
+            restrict = _people_restrict(self.library, parsed, restrict)
+            if not any(t.weight > 0 for t in parsed.terms):  # only people named: their photos, newest first
+                snap = self._snapshot()
+                mask = self._candidates(snap, folder, after, before, restrict)
+                rows = np.flatnonzero(mask) if mask is not None else np.arange(len(snap.ids))
+                return self._hits(snap, rows, np.ones(len(rows), np.float32), len(rows), None, "date")[:k]
+        q = self.query_vector(parsed)
         return self._rank(q, k, threshold, folder, after, before, sort, restrict, exact)
 
     def similar(self, image: Path | int, k: int = 50, threshold: float | None = None, folder: str | None = None,
@@ -591,6 +610,25 @@ def _exact_rank(mat: np.ndarray, q: np.ndarray, k: int, mask: np.ndarray | None,
         part = np.argpartition(-scores, k - 1)[:k]
         rows, scores = rows[part], scores[part]
     return rows, scores
+
+
+def _people_restrict(library: Library, query: Query, restrict: Collection[int] | None) -> set[int]:
+    """The photos a query's person: terms allow, within `restrict`; QueryError for an unknown name."""
+    from .faces import photos_of_person
+
+    allowed = None if restrict is None else {int(i) for i in restrict}
+    for name in query.people:
+        ids = set(photos_of_person(library, name))
+        allowed = ids if allowed is None else allowed & ids
+    if allowed is None:  # only -person: terms: every photo but theirs
+        allowed = {int(i) for i in _all_file_ids(library)}
+    for name in query.not_people:
+        allowed -= set(photos_of_person(library, name))
+    return allowed
+
+
+def _all_file_ids(library: Library) -> list[int]:
+    return [r[0] for r in library.conn.execute("SELECT id FROM files WHERE status='ok'")]
 
 
 def _check_options(k: int, sort: str, after: float | None, before: float | None) -> None:
