@@ -363,6 +363,9 @@ class FaceStore:
             "nobody has been named yet (name people with `clipgallery people PATH --name ID NAME` or in the People tab)"
         raise QueryError(f"there is no person named '{key}' in {self.library.root}; {known}")
 
+    def names(self) -> dict[int, str | None]:
+        return dict(self.conn.execute("SELECT id, name FROM people").fetchall())
+
     def photos_of(self, person_id: int) -> list[int]:
         return [r[0] for r in self.conn.execute(
             "SELECT DISTINCT file_id FROM faces WHERE person_id=? ORDER BY file_id", (person_id,))]

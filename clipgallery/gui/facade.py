@@ -195,8 +195,16 @@ class Facade:
         """Bring the library up to date for this model; returns core's IndexReport."""
         from ..core.indexer import index_folder
 
-        return index_folder(lib, embedder, batch_size=batch_size or None, progress=progress,
-                            cancel=cancel, pause=pause)
+        report = index_folder(lib, embedder, batch_size=batch_size or None, progress=progress,
+                              cancel=cancel, pause=pause)
+        from . import faces_facade
+
+        # People: a separate pass over what is indexed, when this folder's setting is on.
+        report.faces = None
+        if not report.cancelled and faces_facade.enabled(lib):
+            report.faces = faces_facade.index_faces(lib, progress, cancel, pause)
+            report.cancelled = report.faces.cancelled
+        return report
 
     def search_spec(self, lib: Library, preferred: str | None) -> str:
         """The model to search with: the preferred one once it covers as much as any other."""

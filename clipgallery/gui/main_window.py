@@ -672,6 +672,9 @@ class MainWindow(QMainWindow):
             for g in grouping.groups:
                 out.append(ExportSource(f"group:{g.cluster}", f"Group “{g.name}” ({len(g.file_ids):,} photos)",
                                         lambda lib, spec, c=g.cluster: facade.export_groups(lib, spec, [c], run)))
+        for key, title, (name, paths) in self.side_panel.people.export_sources():
+            out.append(ExportSource(key, title, lambda lib, spec, n=name, ps=paths: facade.export_photos(
+                [Photo(str(p), None, None) for p in ps], n)))
         for summary in self.side_panel.tags.summaries:
             for lab, n in summary.counts.items():
                 if n:
@@ -731,9 +734,11 @@ class MainWindow(QMainWindow):
 
     def show_settings(self) -> SettingsDialog:
         regional = self.facade.regional(self.library) if self.library is not None else None
-        dialog = SettingsDialog(self.settings, self.facade.model_choices(), self, regional=regional)
+        faces = self.side_panel.people.enabled if self.library is not None else None
+        dialog = SettingsDialog(self.settings, self.facade.model_choices(), self, regional=regional, faces=faces)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.regional_changed.connect(self.set_regional)
+        dialog.faces_changed.connect(self.set_faces)
         dialog.open()
         return dialog
 
@@ -752,6 +757,32 @@ class MainWindow(QMainWindow):
 
         self.jobs.submit(self.facade.set_regional, lib, enabled, on_done=done,
                          on_error=lambda m: self.banner.show_message("error", m))
+
+    def set_faces(self, enabled: bool) -> None:
+        """Find faces in this folder (indexing adds them), or stop and delete every face and person."""
+        if self.library is None:
+            return
+        from . import faces_facade
+
+        lib = self.library
+
+        def done(_):
+            self.side_panel.people.reload()
+            if enabled:
+                self.notify("Faces on: indexing finds the faces in every photo")
+                if not self.indexer.running:
+                    self.start_indexing()
+            else:
+                self.notify("Faces off: every face, person and name of this folder was deleted")
+                if self.search_bar.restrict_label.startswith("Person:"):
+                    self.show_photos(None, "")
+
+        self.jobs.submit(faces_facade.set_enabled, lib, enabled, on_done=done,
+                         on_error=lambda m: self.banner.show_message("error", m))
+
+    def people_changed(self) -> None:
+        """A person was named, merged or split: a search by person: must see it."""
+        self.refresh()
 
     def _setting_changed(self, name: str) -> None:
         if name in ("model", "device") and self.library is not None:

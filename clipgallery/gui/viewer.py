@@ -58,6 +58,7 @@ class ImageCanvas(QWidget):
         self.pixmap: QPixmap | None = None
         self.message = ""
         self.box: tuple[float, float, float, float] | None = None
+        self.faces: list[tuple[tuple[float, float, float, float], str | None, int]] = []  # outlined, named
         self._drag: tuple[QPoint, QPoint] | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(200, 150)
@@ -66,7 +67,12 @@ class ImageCanvas(QWidget):
     def set_image(self, image: QImage | None, message: str = "") -> None:
         self.pixmap = QPixmap.fromImage(image) if image is not None else None
         self.message = message
+        self.faces = []
         self.set_box(None)
+        self.update()
+
+    def set_faces(self, faces: list[tuple[tuple[float, float, float, float], str | None, int]]) -> None:
+        self.faces = list(faces)
         self.update()
 
     def set_box(self, box: tuple[float, float, float, float] | None) -> None:
@@ -130,6 +136,7 @@ class ImageCanvas(QWidget):
             target = self.picture_rect()
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             p.drawPixmap(target, self.pixmap)
+            self._paint_faces(p, target)
             box = self._box_rect()
             if box is not None and not box.isEmpty():
                 outside = QRegion(target).subtracted(QRegion(box))
@@ -142,6 +149,20 @@ class ImageCanvas(QWidget):
             p.setPen(QColor(220, 220, 220))
             p.drawText(self.rect().adjusted(20, 20, -20, -20),
                        Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message)
+
+    def _paint_faces(self, p: QPainter, pic: QRect) -> None:
+        for (left, top, right, bottom), name, _ in self.faces:
+            rect = QRect(QPoint(pic.left() + round(left * pic.width()), pic.top() + round(top * pic.height())),
+                         QPoint(pic.left() + round(right * pic.width()), pic.top() + round(bottom * pic.height())))
+            p.setPen(QPen(QColor(255, 210, 60) if name else QColor(255, 255, 255, 200), 2))
+            p.drawRect(rect)
+            if name:
+                metrics = p.fontMetrics()
+                label = QRect(rect.left(), rect.bottom() + 2, metrics.horizontalAdvance(name) + 10,
+                              metrics.height() + 4)
+                p.fillRect(label, QColor(0, 0, 0, 170))
+                p.setPen(QColor(255, 210, 60))
+                p.drawText(label, Qt.AlignmentFlag.AlignCenter, name)
 
     def sizeHint(self) -> QSize:
         return QSize(960, 720)
@@ -205,6 +226,7 @@ class PhotoViewer(QWidget):
         self._cache: OrderedDict[str, QImage] = OrderedDict()
         self._loading: set[str] = set()
         self._errors: dict[str, str] = {}
+        self._faces: dict[str, list] = {}  # path -> the faces found in it (core.faces), when faces are on
 
         self.canvas = ImageCanvas()
         self.info = InfoPanel()
@@ -264,6 +286,12 @@ class PhotoViewer(QWidget):
         self.next_action.setEnabled(row < len(self.photos) - 1)
         self.info.show_photo(photo)
         self._show_current()
+        if photo.path not in self._faces:
+            from . import faces_facade
+
+            self.jobs.submit(faces_facade.faces_in, self.library, Path(photo.path),
+                             on_done=lambda faces, p=photo.path: self._faces_found(p, faces),
+                             on_error=lambda _m: None)
         self.jobs.submit(self.facade.details, self.library, Path(photo.path),
                          on_done=lambda d, r=row: self._details(r, d),
                          on_error=lambda m, r=row: self._details_failed(r, m))
@@ -277,6 +305,7 @@ class PhotoViewer(QWidget):
         path = self.photos[self.row].path
         if path in self._cache:
             self.canvas.set_image(self._cache[path])
+            self.canvas.set_faces(self._faces.get(path, []))
             self.image_shown.emit(path)
         elif path in self._errors:
             self.canvas.set_image(None, f"This photo cannot be shown: {self._errors[path]}")
@@ -306,6 +335,11 @@ class PhotoViewer(QWidget):
         self._errors[path] = message
         if self.photos[self.row].path == path:
             self._show_current()
+
+    def _faces_found(self, path: str, faces: list) -> None:
+        self._faces[path] = faces
+        if self.photos[self.row].path == path and path in self._cache:
+            self.canvas.set_faces(faces)
 
     def _details(self, row: int, d: PhotoDetails) -> None:
         if row == self.row:

@@ -26,13 +26,15 @@ class SettingsDialog(QDialog):
     """Edits a copy; `apply()` (on OK) writes what changed, and the window reacts to each change."""
 
     regional_changed = Signal(bool)  # the open folder's regional-vectors setting, when it was changed
+    faces_changed = Signal(bool)  # the open folder's faces setting, when it was changed
 
     def __init__(self, settings: Settings, models: list[tuple[str, str]], parent: QWidget | None = None,
-                 regional: bool | None = None):
+                 regional: bool | None = None, faces: bool | None = None):
         """`regional`: whether the open folder stores region vectors (None: no folder is open)."""
         super().__init__(parent)
         self.settings = settings
         self._regional = regional
+        self._faces = faces
         self.setWindowTitle("clipgallery settings")
         self.setMinimumWidth(560)
 
@@ -80,6 +82,15 @@ class SettingsDialog(QDialog):
         form.addRow("Library location", loc_row)
         form.addRow("Thumbnail size", self.thumb)
         form.addRow("Regional vectors", self.regional)
+        self.faces = QCheckBox("Find faces and group them into people for this folder")
+        self.faces.setChecked(bool(faces))
+        self.faces.setEnabled(faces is not None)
+        self.faces_note = QLabel("Faces are biometric data: they stay in this folder's library on this computer. "
+                                 "Turning this off deletes every face, person and name found in this folder.",
+                                 wordWrap=True)
+        self.faces_note.setStyleSheet("color: palette(mid);")
+        form.addRow("People", self.faces)
+        form.addRow("", self.faces_note)
         note = QLabel("Libraries, vectors and thumbnails are kept outside your photo folders; "
                       "clipgallery never writes into them.", wordWrap=True)
         note.setStyleSheet("color: palette(mid);")
@@ -103,6 +114,9 @@ class SettingsDialog(QDialog):
         if self._regional is not None and self.regional.isChecked() != self._regional:
             self._regional = self.regional.isChecked()
             self.regional_changed.emit(self._regional)
+        if self._faces is not None and self.faces.isChecked() != self._faces:
+            self._faces = self.faces.isChecked()
+            self.faces_changed.emit(self._faces)
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Where to keep libraries", self.location.text())
