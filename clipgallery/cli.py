@@ -319,9 +319,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     for m, (mid, *_rest) in zip(models, lib.models()):
         m["regions"] = lib.region_count(mid)
     data = {"folder": str(lib.root), "library": str(lib.dir), "photos": lib.count(), "models": models,
-            "regional": lib.regional, "failed": failed}
+            "regional": lib.regional, "failed": failed, "faces": cli_people.faces_info(lib)}
     text = [f"folder:  {lib.root}", f"library: {lib.dir}", f"photos:  {lib.count()}",
-            f"regional vectors: {'on' if lib.regional else 'off'}"]
+            f"regional vectors: {'on' if lib.regional else 'off'}",
+            "faces:   " + ("on ({faces} faces in {photos} photos searched, {people} people)".format(**data["faces"])
+                           if data["faces"]["on"] else "off")]
     text += [f"model:   {m['spec']} ({m['dim']}-d, {m['vectors']} vectors"
              + (f", {m['regions']} with regions)" if m["regions"] else ")") for m in models]
     text += [f"failed:  {f['path']}: {f['error']}" for f in failed]

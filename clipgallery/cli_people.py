@@ -72,6 +72,14 @@ def run_face_pass(args: argparse.Namespace, lib, cancel, bar_factory) -> dict[st
     return report.to_json()
 
 
+def faces_info(lib) -> dict[str, Any]:
+    from .core.faces import FaceStore
+
+    store = FaceStore(lib)
+    return {"on": store.enabled, "photos": store.scanned_count(), "faces": store.face_count(),
+            "people": len(store.people())}
+
+
 def add_person_option(s: argparse.ArgumentParser) -> None:
     s.add_argument("--person", metavar="NAME", help="only photos of this named person (see `clipgallery people`)")
 
