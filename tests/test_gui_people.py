@@ -92,6 +92,13 @@ def test_people_tab_from_settings_to_names_merge_viewer_and_off(qtbot, gui_windo
     w.grab().save(str(SCREENSHOTS / "people.png"))
     w.show_photos(None, "")
 
+    # Regrouping keeps the named person as it is.
+    with qtbot.waitSignal(panel.task_finished, timeout=10_000):
+        panel.regroup_button.click()
+    qtbot.waitUntil(lambda: panel.list.count() == 2 and any(p.name == "Barack Obama" for p in panel.people),
+                    timeout=10_000)
+    assert sorted(len(p.paths) for p in panel.people) == [2, 4]
+
     # Merge by selection: the named person keeps the name.
     for i in range(2):
         panel.list.item(i).setSelected(True)
@@ -99,6 +106,13 @@ def test_people_tab_from_settings_to_names_merge_viewer_and_off(qtbot, gui_windo
     panel.merge_button.click()
     qtbot.waitUntil(lambda: panel.list.count() == 1, timeout=10_000)
     assert panel.people[0].name == "Barack Obama" and len(panel.people[0].paths) == 5
+
+    # Not this person: the face leaves, into a person of its own (seen once: only under Everyone).
+    (biden_face,) = [f for f in panel.people[0].faces if f.path.name == "biden.jpg"]
+    panel.not_this_person(biden_face.id)
+    qtbot.waitUntil(lambda: len(panel.people) == 1 and len(panel.people[0].paths) == 4, timeout=10_000)
+    panel.everyone.setChecked(True)
+    qtbot.waitUntil(lambda: panel.list.count() == 2, timeout=10_000)
 
     # Off: every face and person is deleted, and the tab says faces are off.
     dialog = w.show_settings()

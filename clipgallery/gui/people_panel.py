@@ -115,6 +115,10 @@ class PeoplePanel(PanelBase):
         self.merge_button.setToolTip("The selected people are one person: merge them (the named one keeps its name)")
         self.merge_button.clicked.connect(self.merge_selected)
         self.merge_button.setEnabled(False)
+        self.regroup_button = QPushButton("Regroup")
+        self.regroup_button.setToolTip("Group all faces again from scratch; named, merged and hidden people "
+                                       "and faces you took out stay as they are")
+        self.regroup_button.clicked.connect(self.regroup)
         self.list = QListWidget()
         self.list.setViewMode(QListView.ViewMode.IconMode)
         self.list.setIconSize(QSize(FACE_PX, FACE_PX))
@@ -144,6 +148,7 @@ class PeoplePanel(PanelBase):
         top = QHBoxLayout()
         top.addWidget(self.everyone)
         top.addStretch(1)
+        top.addWidget(self.regroup_button)
         top.addWidget(self.merge_button)
         col = QVBoxLayout(self)
         col.addWidget(self.info)
@@ -203,6 +208,7 @@ class PeoplePanel(PanelBase):
         self.enabled = bool(enabled)
         self.turn_on.setVisible(enabled is False)
         self.everyone.setEnabled(bool(enabled))
+        self.regroup_button.setEnabled(bool(enabled))
         if enabled is None:
             self.info.setText("Open a folder to see the people in it.")
         elif not enabled:
@@ -289,6 +295,10 @@ class PeoplePanel(PanelBase):
     def hide(self, person_id: int, hidden: bool = True) -> None:
         lib = self.library
         self._submit(lambda: faces_facade.hide(lib, person_id, hidden), lambda _: self._changed(), lib)
+
+    def regroup(self) -> None:
+        lib = self.library
+        self._submit(lambda: faces_facade.recluster(lib), lambda _: self._changed(), lib)
 
     def _changed(self, select: int | None = None) -> None:
         self.reload()
