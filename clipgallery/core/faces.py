@@ -561,6 +561,8 @@ def _commit(library: Library, store: FaceStore, clusters: _Clusters,
         for fid, rel, faces, error in done:
             if error:
                 report.failed.append(FailedFile(library.abspath(rel), error))
+            if error and (error == "file disappeared" or error.startswith("cannot read file")):
+                continue  # may be readable next time (the CLIP index retries it too): not recorded
             ids = store.save_scan(c, fid, faces, error)
             new += [(f.quality, i, f.descriptor) for i, f in zip(ids, faces)]
             report.faces += len(ids)

@@ -734,8 +734,13 @@ class MainWindow(QMainWindow):
 
     def show_settings(self) -> SettingsDialog:
         regional = self.facade.regional(self.library) if self.library is not None else None
-        faces = self.side_panel.people.enabled if self.library is not None else None
+        from . import faces_facade
+
+        installed = faces_facade.available()  # a lookup of two packages, no import
+        faces = self.side_panel.people.enabled if self.library is not None and installed else None
         dialog = SettingsDialog(self.settings, self.facade.model_choices(), self, regional=regional, faces=faces)
+        if not installed:
+            dialog.faces_note.setText(faces_facade.install_hint()[:1].upper() + faces_facade.install_hint()[1:] + ".")
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.regional_changed.connect(self.set_regional)
         dialog.faces_changed.connect(self.set_faces)

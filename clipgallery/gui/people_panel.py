@@ -211,6 +211,10 @@ class PeoplePanel(PanelBase):
         self.regroup_button.setEnabled(bool(enabled))
         if enabled is None:
             self.info.setText("Open a folder to see the people in it.")
+        elif not enabled and not faces_facade.available():
+            self.turn_on.setVisible(False)
+            hint = faces_facade.install_hint()
+            self.info.setText(hint[:1].upper() + hint[1:] + ".")
         elif not enabled:
             self.info.setText("Faces are off for this folder. Turn them on to group the photos by the people "
                               "in them. Faces are biometric data: they stay in this folder's library on this "
