@@ -176,17 +176,23 @@ def detect_faces(source: Path | bytes, min_face: int | None = None) -> tuple[lis
     scale, upsample = working_scale(w0, h0, min_face)
     img = full.image
     target = (max(1, round(w0 * scale)), max(1, round(h0 * scale)))
-    if img.size != target:
-        img = img.resize(target, Image.Resampling.BILINEAR)
+    # HOG on the grey image at the working size: a third of the gradient work, and fewer false
+    # faces on colourful backgrounds (bench/faces.py). Landmarks and chips come from the colour
+    # image as decoded (up to full size), so a small face still gives a sharp chip.
+    gray_img = img.convert("L")
+    if gray_img.size != target:
+        gray_img = gray_img.resize(target, Image.Resampling.BILINEAR)
+    rects, scores, _ = models.detector.run(np.asarray(gray_img, dtype=np.uint8), upsample, 0.0)
+    if not rects:
+        return [], w0, h0
     arr = np.asarray(img, dtype=np.uint8)
-    # HOG on the grey image: a third of the gradient work, and fewer false faces on colourful
-    # backgrounds (measured in bench/faces.py); landmarks and descriptors use the colours.
-    gray = np.asarray(img.convert("L"), dtype=np.uint8)
-    rects, scores, _ = models.detector.run(gray, upsample, 0.0)
+    gx, gy = arr.shape[1] / target[0], arr.shape[0] / target[1]  # working size -> decoded image
+    fx, fy = w0 / target[0], h0 / target[1]  # working size -> original
     out = []
-    fx, fy = w0 / arr.shape[1], h0 / arr.shape[0]
     for rect, score in zip(rects, scores):
-        shape = models.shapes(arr, rect)
+        on_img = models.dlib.rectangle(round(rect.left() * gx), round(rect.top() * gy),
+                                       round(rect.right() * gx), round(rect.bottom() * gy))
+        shape = models.shapes(arr, on_img)
         chip = models.dlib.get_face_chip(arr, shape, size=CHIP_SIZE, padding=0.25)
         desc = np.asarray(models.net.compute_face_descriptor(chip), dtype=np.float32)
         box = (max(0, round(rect.left() * fx)), max(0, round(rect.top() * fy)),
