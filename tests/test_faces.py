@@ -168,8 +168,16 @@ def test_move_keeps_faces_and_changed_content_is_searched_again(lib, tmp_path, e
         assert after == before
         assert {f.path for f in store.faces() if f.id in after} == {root / "moved" / "obama3.jpg"}
         assert _names(_person_with(store, "obama-480p.jpg").paths) >= {"obama3.jpg"}
+        # A copy is in the same people at once, without a search.
+        shutil.copy(root / "two_people.jpg", root / "moved" / "copy.jpg")
+        assert index_folder(mine, embedders("tiny-random")).reused == 1
+        assert fc.index_faces(mine).photos == 0
+        copied = {f.person_id for f in store.faces() if f.path.name == "copy.jpg"}
+        assert copied == {f.person_id for f in store.faces() if f.path.name == "two_people.jpg"} and len(copied) == 2
         # New content at a path: its old faces go, the pass searches it again.
-        shutil.copy(root / "biden.jpg", root / "obama_small.jpg")
+        from PIL import Image
+
+        Image.open(root / "biden.jpg").save(root / "obama_small.jpg", "JPEG", quality=85)  # new bytes
         index_folder(mine, embedders("tiny-random"))
         again = fc.index_faces(mine)
         assert again.photos == 1 and again.faces == 1

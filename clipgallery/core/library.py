@@ -431,6 +431,13 @@ class Library:
             c.execute(
                 "INSERT OR REPLACE INTO regions(file_id, model_id, count, dim, vecs) "
                 "SELECT ?, model_id, count, dim, vecs FROM regions WHERE file_id=?", (fid, u.copy_from))
+            # Faces (core.faces, v4) follow the content like vectors: a copy is in the same people.
+            c.execute("INSERT INTO faces(file_id, left, top, right, bottom, quality, descriptor, person_id) "
+                      "SELECT ?, left, top, right, bottom, quality, descriptor, person_id FROM faces "
+                      "WHERE file_id=? ORDER BY id", (fid, u.copy_from))
+            c.execute("INSERT OR REPLACE INTO face_scans(file_id, content_hash, faces, error, scanned_at) "
+                      "SELECT ?, content_hash, faces, error, scanned_at FROM face_scans WHERE file_id=?",
+                      (fid, u.copy_from))
             c.execute("UPDATE files SET width=(SELECT width FROM files WHERE id=:s), "
                       "height=(SELECT height FROM files WHERE id=:s), taken_at=(SELECT taken_at FROM files WHERE id=:s) "
                       "WHERE id=:d", {"s": u.copy_from, "d": fid})
