@@ -105,7 +105,7 @@ def write_set(dest: Path, n: int, size, n_faces: int, sizes, faces, seed: int) -
 
 
 def run_set(label: str, folder: Path, truth: dict[str, list], embedder, tmp: Path) -> None:
-    from clipgallery.core.faces import FaceStore, index_faces
+    from clipgallery.core.faces import index_faces
     from clipgallery.core.indexer import index_folder
     from clipgallery.core.library import Library
 
@@ -113,7 +113,7 @@ def run_set(label: str, folder: Path, truth: dict[str, list], embedder, tmp: Pat
     t0, c0 = time.perf_counter(), time.process_time()
     clip = index_folder(lib, embedder)
     t_index, c_index = time.perf_counter() - t0, time.process_time() - c0
-    store = FaceStore(lib)
+    store = lib.faces
     store.set_enabled(True)
     t0, c0 = time.perf_counter(), time.process_time()
     report = index_faces(lib)

@@ -47,7 +47,7 @@ def built(tmp_path_factory, embedders):
     root = _folder(base / "photos")
     lib = Library(root, base / "lib")
     index_folder(lib, embedders("tiny-random"))
-    fc.FaceStore(lib).set_enabled(True)
+    lib.faces.set_enabled(True)
     report = fc.index_faces(lib, batch_size=3)
     lib.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     lib.close()
@@ -75,7 +75,7 @@ def _person_with(store: fc.FaceStore, name: str) -> fc.Person:
 def test_people_match_who_is_in_the_photos(built, lib):
     _, _, report = built
     assert not report.failed and report.photos == 7 + 4
-    store = fc.FaceStore(lib)
+    store = lib.faces
     people = store.people()  # two faces or more
     assert sorted(sorted(_names(p.paths)) for p in people) == [sorted(BIDEN), sorted(OBAMA)]
     obama, biden = _person_with(store, "obama3.jpg"), _person_with(store, "biden.jpg")
@@ -99,7 +99,7 @@ def test_people_match_who_is_in_the_photos(built, lib):
 def test_person_query_restricts_to_their_photos(lib, embedders):
     from clipgallery.core.query import Searcher, parse_query
 
-    store = fc.FaceStore(lib)
+    store = lib.faces
     store.rename(_person_with(store, "obama3.jpg").id, "Barack  Obama")
     store.rename(_person_with(store, "biden.jpg").id, "Joe")
     searcher = Searcher(lib, embedders("tiny-random"))
@@ -117,8 +117,25 @@ def test_person_query_restricts_to_their_photos(lib, embedders):
         parse_query("person: beach")
 
 
+def test_person_option_narrows_search_and_similar(lib, embedders):
+    from clipgallery.core.search import SearchOptions, Searcher
+
+    store = lib.faces
+    store.rename(_person_with(store, "obama3.jpg").id, "Barack Obama")
+    searcher = Searcher(lib, embedders("tiny-random"))
+    options = SearchOptions(k=50, person="barack obama")
+    assert _names(h.path for h in searcher.search("beach", options)) == set(OBAMA)
+    assert _names(h.path for h in searcher.similar(lib.root / "biden.jpg", options)) == set(OBAMA)
+    # With other filters: the person's photos among the restricted ones only.
+    two = lib.file_ids(["two_people.jpg", "biden.jpg"])
+    both = searcher.search("beach", options, restrict=frozenset(two.values()))
+    assert _names(h.path for h in both) == {"two_people.jpg"}
+    with pytest.raises(QueryError, match="no person named 'Anna'"):
+        searcher.search("beach", SearchOptions(person="Anna"))
+
+
 def test_rename_merge_and_not_this_person_persist(lib, built):
-    store = fc.FaceStore(lib)
+    store = lib.faces
     obama, biden = _person_with(store, "obama3.jpg"), _person_with(store, "biden.jpg")
     miranda = _person_with(store, "lin-manuel-miranda.png")
     store.rename(obama.id, "Barack")
@@ -133,7 +150,7 @@ def test_rename_merge_and_not_this_person_persist(lib, built):
     again = Library(built[0], lib.dir)
     try:
         fc.recluster(again)  # a re-cluster keeps what the user said
-        store = fc.FaceStore(again)
+        store = again.faces
         named = store.person(store.find("barack"))
         assert _names(named.paths) == set(OBAMA) - {"obama_partial_face.jpg"}
         merged = store.person(biden.id)
@@ -153,11 +170,11 @@ def test_move_keeps_faces_and_changed_content_is_searched_again(lib, tmp_path, e
     root = _folder(tmp_path / "mine")
     mine = Library(root, tmp_path / "mine-lib")
     try:
-        fc.FaceStore(mine).set_enabled(True)
+        mine.faces.set_enabled(True)
         index_folder(mine, embedders("tiny-random"))
         first = fc.index_faces(mine)
         assert first.photos == 11 and first.faces == 8
-        store = fc.FaceStore(mine)
+        store = mine.faces
         before = {f.id: f.box for f in store.faces() if f.path.name == "obama3.jpg"}
         (root / "moved").mkdir()
         (root / "obama3.jpg").rename(root / "moved" / "obama3.jpg")
@@ -196,7 +213,7 @@ def test_pass_is_resumable_and_can_be_turned_off(tmp_path, embedders):
     lib = Library(root, tmp_path / "few-lib")
     try:
         index_folder(lib, embedders("tiny-random"))
-        store = fc.FaceStore(lib)
+        store = lib.faces
         store.set_enabled(True)
         cancel = threading.Event()
         seen = []

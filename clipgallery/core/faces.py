@@ -1,7 +1,7 @@
 """People: find the faces in photos (dlib HOG + 5-point alignment + 128-d descriptor) and group them.
 
 A separate pass after CLIP indexing, per folder setting; faces are biometric data and never leave
-the library. The SQL lives in FaceStore (to become core/store/faces.py).
+the library. The SQL lives in core/store/faces.py (`Library.faces`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ImageError, LibraryError, ModelLoadError, QueryError
-from .indexer import FailedFile, Progress
+from .errors import ImageError, ModelLoadError
+from .indexer import FailedFile
 from .library import Library
+from .progress import Progress, ProgressFn
+from .store.faces import DESCRIPTOR_DIM, DetectedFace, Face, FaceStore, Person
+
+__all__ = ["BATCH", "DESCRIPTOR_DIM", "INSTALL_HINT", "MIN_FACE_PX", "THRESHOLD", "DetectedFace", "Face",
+           "FaceReport", "FaceStore", "Person", "available", "detect_faces", "index_faces", "person_selection",
+           "photos_of_person", "recluster", "working_scale"]
 
 # A face of this many pixels (box side, in the original photo) or more is looked for. dlib's HOG
 # window is 80 px, so detection runs at 80/MIN_FACE_PX of the original size: a 12 MP photo is
@@ -36,7 +41,6 @@ SMALL_SIDE = 720
 # dlib's descriptors: the same person lies 0.07-0.42 apart on the shared test photos, different
 # people 0.73-0.87; 0.6 is the threshold the model was trained for (99.4% on LFW).
 THRESHOLD = 0.6
-DESCRIPTOR_DIM = 128
 CHIP_SIZE = 150
 BATCH = 8  # photos per committed batch: a crash loses at most these
 INSTALL_HINT = ("finding faces needs the packages dlib-bin and face-recognition-models: "
@@ -44,49 +48,6 @@ INSTALL_HINT = ("finding faces needs the packages dlib-bin and face-recognition-
 
 
 # -- records -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DetectedFace:
-    box: tuple[int, int, int, int]  # left, top, right, bottom in the upright original's pixels
-    quality: float  # 0..1: size, detector confidence and sharpness; picks covers, orders clustering
-    descriptor: np.ndarray  # [128] float32
-
-
-@dataclass(frozen=True)
-class Face:
-    id: int
-    file_id: int
-    path: Path
-    box: tuple[int, int, int, int]
-    quality: float
-    person_id: int | None
-
-
-@dataclass
-class Person:
-    id: int
-    name: str | None
-    hidden: bool
-    cover: Face | None
-    faces: list[Face]
-
-    @property
-    def file_ids(self) -> list[int]:
-        return list(dict.fromkeys(f.file_id for f in self.faces))
-
-    @property
-    def paths(self) -> list[Path]:
-        seen: dict[int, Path] = {}
-        for f in self.faces:
-            seen.setdefault(f.file_id, f.path)
-        return sorted(seen.values())
-
-    def to_json(self) -> dict[str, Any]:
-        return {"person": self.id, "name": self.name, "cover": str(self.cover.path) if self.cover else None,
-                "photos": [str(p) for p in self.paths], "faces": len(self.faces), "hidden": self.hidden,
-                "face_list": [{"face": f.id, "path": str(f.path), "box": list(f.box),
-                               "quality": round(f.quality, 3)} for f in self.faces]}
 
 
 @dataclass
@@ -134,7 +95,7 @@ class _Models:
             m = cls._local.models = cls()
         return m
 
-    def __init__(self):
+    def __init__(self) -> None:
         d = _model_dir()
         if d is None or importlib.util.find_spec("dlib") is None:
             raise ModelLoadError(INSTALL_HINT)
@@ -211,235 +172,6 @@ def _quality(box: tuple[int, int, int, int], score: float, chip: np.ndarray) -> 
     return round(0.4 * min(1.0, side / 160) + 0.4 * min(1.0, max(0.0, score) / 1.5) + 0.2 * sharp, 4)
 
 
-# -- storage (to become core/store/faces.py) -------------------------------------------------------------
-
-
-class FaceStore:
-    """Every SQL statement about faces and people. Tables from migration v4 of core.library."""
-
-    def __init__(self, library: Library):
-        self.library = library
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        return self.library.conn
-
-    # the setting
-
-    @property
-    def enabled(self) -> bool:
-        return self.library.get_meta("faces", "0") == "1"
-
-    def set_enabled(self, enabled: bool) -> None:
-        """On: the next index run finds faces. Off: every face, person and name is deleted, and
-        overwritten on disk (secure_delete + a WAL checkpoint), since they are biometric data."""
-        c = self.conn
-        if enabled:
-            with self.library.transaction():
-                self.library.set_meta("faces", "1")
-            return
-        c.execute("PRAGMA secure_delete=ON")
-        try:
-            with self.library.transaction():
-                self.library.set_meta("faces", "0")
-                c.execute("DELETE FROM faces")
-                c.execute("DELETE FROM people")
-                c.execute("DELETE FROM face_scans")
-        finally:
-            c.execute("PRAGMA secure_delete=OFF")
-        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-    # the pass
-
-    def pending(self) -> list[tuple[int, str]]:
-        """(file id, relpath) of readable photos not yet searched for faces in their present content."""
-        return self.conn.execute(
-            "SELECT f.id, f.relpath FROM files f LEFT JOIN face_scans s ON s.file_id = f.id "
-            "WHERE f.status = 'ok' AND (s.file_id IS NULL OR s.content_hash IS NOT f.content_hash) "
-            "ORDER BY f.id").fetchall()
-
-    def scanned_count(self) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM face_scans").fetchone()[0]
-
-    def face_count(self) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM faces").fetchone()[0]
-
-    def save_scan(self, c: sqlite3.Connection, file_id: int, faces: Sequence[DetectedFace],
-                  error: str | None = None) -> list[int]:
-        """Replace a photo's faces by these (inside the caller's transaction); their new ids."""
-        c.execute("DELETE FROM faces WHERE file_id=?", (file_id,))
-        row = c.execute("SELECT content_hash FROM files WHERE id=?", (file_id,)).fetchone()
-        if row is None:  # removed by an index run meanwhile
-            return []
-        c.execute("INSERT OR REPLACE INTO face_scans(file_id, content_hash, faces, error, scanned_at) "
-                  "VALUES(?,?,?,?,?)", (file_id, row[0], len(faces), error, time.time()))
-        ids = []
-        for f in faces:
-            ids.append(c.execute(
-                "INSERT INTO faces(file_id, left, top, right, bottom, quality, descriptor) VALUES(?,?,?,?,?,?,?)",
-                (file_id, *f.box, f.quality, np.asarray(f.descriptor, "<f4").tobytes())).lastrowid)
-        return ids
-
-    def assigned(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(face ids, person ids, descriptors [n, 128]) of every face that belongs to a person."""
-        rows = self.conn.execute(
-            "SELECT id, person_id, descriptor FROM faces WHERE person_id IS NOT NULL ORDER BY id").fetchall()
-        return _face_arrays(rows)
-
-    def unassigned(self, c: sqlite3.Connection | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(face ids, descriptors) of faces in no person yet, best quality first."""
-        rows = (c or self.conn).execute(
-            "SELECT id, NULL, descriptor FROM faces WHERE person_id IS NULL ORDER BY quality DESC, id").fetchall()
-        ids, _, desc = _face_arrays(rows)
-        return ids, desc
-
-    def new_person(self, c: sqlite3.Connection) -> int:
-        return c.execute("INSERT INTO people(created_at) VALUES(?)", (time.time(),)).lastrowid
-
-    def set_person(self, c: sqlite3.Connection, face_ids: Iterable[int], person_id: int | None,
-                   locked: bool | None = None) -> None:
-        if locked is None:
-            c.executemany("UPDATE faces SET person_id=? WHERE id=?", [(person_id, int(i)) for i in face_ids])
-        else:
-            c.executemany("UPDATE faces SET person_id=?, locked=? WHERE id=?",
-                          [(person_id, int(locked), int(i)) for i in face_ids])
-
-    def refresh_people(self, c: sqlite3.Connection) -> None:
-        """Drop people left without faces and give every person its best face as cover (unless the
-        cover chosen still belongs to it)."""
-        c.execute("DELETE FROM people WHERE NOT EXISTS(SELECT 1 FROM faces f WHERE f.person_id = people.id)")
-        c.execute(
-            "UPDATE people SET cover_face_id = (SELECT f.id FROM faces f WHERE f.person_id = people.id "
-            "ORDER BY f.quality DESC, f.id LIMIT 1) WHERE cover_face_id IS NULL OR NOT EXISTS("
-            "SELECT 1 FROM faces f WHERE f.id = people.cover_face_id AND f.person_id = people.id)")
-
-    # people
-
-    def faces(self, person_id: int | None = None, file_id: int | None = None) -> list[Face]:
-        where, args = [], []
-        if person_id is not None:
-            where.append("fa.person_id = ?")
-            args.append(person_id)
-        if file_id is not None:
-            where.append("fa.file_id = ?")
-            args.append(file_id)
-        sql = ("SELECT fa.id, fa.file_id, fi.relpath, fa.left, fa.top, fa.right, fa.bottom, fa.quality, "
-               "fa.person_id FROM faces fa JOIN files fi ON fi.id = fa.file_id")
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = self.conn.execute(sql + " ORDER BY fa.quality DESC, fa.id", args).fetchall()
-        root = self.library.root
-        return [Face(r[0], r[1], root / r[2], (r[3], r[4], r[5], r[6]), r[7], r[8]) for r in rows]
-
-    def face(self, face_id: int) -> Face:
-        rows = self.conn.execute(
-            "SELECT fa.id, fa.file_id, fi.relpath, fa.left, fa.top, fa.right, fa.bottom, fa.quality, fa.person_id "
-            "FROM faces fa JOIN files fi ON fi.id = fa.file_id WHERE fa.id = ?", (int(face_id),)).fetchall()
-        if not rows:
-            raise LibraryError(f"there is no face {face_id} in this library (see `clipgallery people PATH --json`)")
-        r = rows[0]
-        return Face(r[0], r[1], self.library.root / r[2], (r[3], r[4], r[5], r[6]), r[7], r[8])
-
-    def people(self, min_faces: int = 2, hidden: bool = False) -> list[Person]:
-        """People with at least `min_faces` faces, named first, then the largest."""
-        rows = self.conn.execute("SELECT id, name, hidden, cover_face_id FROM people").fetchall()
-        by_person: dict[int, list[Face]] = {}
-        for f in self.faces():
-            if f.person_id is not None:
-                by_person.setdefault(f.person_id, []).append(f)
-        out = []
-        for pid, name, hid, cover_id in rows:
-            faces = by_person.get(pid, [])
-            if len(faces) < min_faces or (hid and not hidden):
-                continue
-            cover = next((f for f in faces if f.id == cover_id), faces[0] if faces else None)
-            out.append(Person(pid, name, bool(hid), cover, faces))
-        out.sort(key=lambda p: (p.name is None, (p.name or "").lower(), -len(p.faces), p.id))
-        return out
-
-    def person(self, person_id: int) -> Person:
-        row = self.conn.execute("SELECT id, name, hidden, cover_face_id FROM people WHERE id=?",
-                                (int(person_id),)).fetchone()
-        if row is None:
-            raise LibraryError(f"there is no person {person_id} in this library "
-                               "(see `clipgallery people PATH --all`)")
-        faces = self.faces(person_id=row[0])
-        cover = next((f for f in faces if f.id == row[3]), faces[0] if faces else None)
-        return Person(row[0], row[1], bool(row[2]), cover, faces)
-
-    def find(self, name: str) -> int:
-        """The id of the person with this name (any case); QueryError naming the known ones if none."""
-        key = " ".join(str(name).split())
-        row = self.conn.execute("SELECT id FROM people WHERE name = ? COLLATE NOCASE", (key,)).fetchone()
-        if row:
-            return row[0]
-        names = [r[0] for r in self.conn.execute(
-            "SELECT name FROM people WHERE name IS NOT NULL ORDER BY name COLLATE NOCASE")]
-        known = f"known people: {', '.join(names)}" if names else \
-            "nobody has been named yet (name people with `clipgallery people PATH --name ID NAME` or in the People tab)"
-        raise QueryError(f"there is no person named '{key}' in {self.library.root}; {known}")
-
-    def names(self) -> dict[int, str | None]:
-        return dict(self.conn.execute("SELECT id, name FROM people").fetchall())
-
-    def photos_of(self, person_id: int) -> list[int]:
-        return [r[0] for r in self.conn.execute(
-            "SELECT DISTINCT file_id FROM faces WHERE person_id=? ORDER BY file_id", (person_id,))]
-
-    def rename(self, person_id: int, name: str | None) -> None:
-        self.person(person_id)
-        clean = " ".join(str(name).split()) if name is not None else ""
-        with self.library.transaction() as c:
-            if clean:
-                other = c.execute("SELECT id, name FROM people WHERE name = ? COLLATE NOCASE AND id != ?",
-                                  (clean, person_id)).fetchone()
-                if other:
-                    raise LibraryError(f"person {other[0]} is already called '{other[1]}': merge the two "
-                                       f"(`--merge {other[0]} {person_id}`) instead of giving both one name")
-            c.execute("UPDATE people SET name=? WHERE id=?", (clean or None, person_id))
-            # A named person's faces are the user's word: a re-cluster never moves them.
-            c.execute("UPDATE faces SET locked=1 WHERE person_id=?", (person_id,))
-
-    def hide(self, person_id: int, hidden: bool = True) -> None:
-        self.person(person_id)
-        with self.library.transaction() as c:
-            c.execute("UPDATE people SET hidden=? WHERE id=?", (int(hidden), person_id))
-            c.execute("UPDATE faces SET locked=1 WHERE person_id=?", (person_id,))
-
-    def merge(self, keep: int, other: int) -> None:
-        """`other`'s faces join `keep`; `keep` takes `other`'s name when it has none."""
-        a, b = self.person(keep), self.person(other)
-        if a.id == b.id:
-            raise LibraryError("give two different people to merge")
-        with self.library.transaction() as c:
-            c.execute("UPDATE faces SET person_id=?, locked=1 WHERE person_id IN (?, ?)", (a.id, a.id, b.id))
-            name = a.name or b.name
-            c.execute("DELETE FROM people WHERE id=?", (b.id,))
-            c.execute("UPDATE people SET name=?, hidden=? WHERE id=?", (name, int(a.hidden and b.hidden), a.id))
-            self.refresh_people(c)
-
-    def move_out(self, face_id: int) -> int:
-        """"Not this person": the face leaves its person for a person of its own (kept on re-cluster)."""
-        face = self.face(face_id)
-        with self.library.transaction() as c:
-            pid = self.new_person(c)
-            self.set_person(c, [face.id], pid, locked=True)
-            if face.person_id is not None:
-                # Its old person stays as it is when re-clustered too.
-                c.execute("UPDATE faces SET locked=1 WHERE person_id=?", (face.person_id,))
-            self.refresh_people(c)
-        return pid
-
-
-def _face_arrays(rows: Sequence[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    pids = np.array([r[1] if r[1] is not None else -1 for r in rows], dtype=np.int64)
-    desc = np.empty((len(rows), DESCRIPTOR_DIM), np.float32)
-    for i, r in enumerate(rows):
-        desc[i] = np.frombuffer(r[2], dtype="<f4")
-    return ids, pids, desc
-
-
 # -- clustering ----------------------------------------------------------------------------------------
 
 
@@ -469,7 +201,7 @@ class _Clusters:
 def recluster(library: Library, threshold: float = THRESHOLD) -> int:
     """Group again every face the user has not placed: named, hidden, merged people and moved-out
     faces stay as they are. Returns the number of people with two faces or more."""
-    store = FaceStore(library)
+    store = library.faces
     with library.transaction() as c:
         c.execute("UPDATE faces SET person_id = NULL WHERE locked = 0")
         store.refresh_people(c)
@@ -498,7 +230,7 @@ def _scan_one(path: Path, min_face: int | None) -> tuple[list[DetectedFace], str
         return [], f"cannot search for faces: {type(e).__name__}: {e}"
 
 
-def index_faces(library: Library, progress: Callable[[Progress], None] | None = None,
+def index_faces(library: Library, progress: ProgressFn | None = None,
                 cancel: threading.Event | None = None, pause: threading.Event | None = None,
                 workers: int | None = None, batch_size: int = BATCH, min_face: int | None = None,
                 threshold: float = THRESHOLD) -> FaceReport:
@@ -510,7 +242,7 @@ def index_faces(library: Library, progress: Callable[[Progress], None] | None = 
     cancel = cancel or threading.Event()
     notify = progress or (lambda p: None)
     report = FaceReport()
-    store = FaceStore(library)
+    store = library.faces
     todo = store.pending()
     total = len(todo)
     notify(Progress("faces", 0, total))
@@ -561,7 +293,7 @@ def index_faces(library: Library, progress: Callable[[Progress], None] | None = 
 def _commit(library: Library, store: FaceStore, clusters: _Clusters,
             done: list[tuple[int, str, list[DetectedFace], str | None]], report: FaceReport) -> None:
     with library.transaction() as c:
-        if c.execute("SELECT value FROM meta WHERE key='faces'").fetchone() != ("1",):
+        if not store.enabled_in(c):
             return  # turned off while this batch was being searched: store nothing
         new: list[tuple[float, int, np.ndarray]] = []
         for fid, rel, faces, error in done:
@@ -584,12 +316,12 @@ def _commit(library: Library, store: FaceStore, clusters: _Clusters,
 
 def photos_of_person(library: Library, name: str) -> list[int]:
     """File ids of the photos a named person is in; QueryError when nobody has that name."""
-    store = FaceStore(library)
+    store = library.faces
     return store.photos_of(store.find(name))
 
 
 def person_selection(library: Library, name: str) -> tuple[str, list[Path]]:
     """A named person's display name and photo paths (for export)."""
-    store = FaceStore(library)
+    store = library.faces
     person = store.person(store.find(name))
     return person.name or name, person.paths

@@ -1,14 +1,17 @@
-"""The People tab's door into core.faces: every function may block (disk, SQL, dlib), so call
-them from workers, never from the UI thread."""
+"""The People tab's door into core.faces (allowed beside facade.py by the import contract): every
+function may block (disk, SQL, dlib), so call them from workers, never from the UI thread."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.library import Library
+from ..core.progress import ProgressFn
+
+if TYPE_CHECKING:
+    from ..core.faces import FaceReport, Person
 
 
 def available() -> bool:
@@ -24,43 +27,33 @@ def install_hint() -> str:
 
 
 def enabled(lib: Library) -> bool:
-    from ..core.faces import FaceStore
-
-    return FaceStore(lib).enabled
+    return lib.faces.enabled
 
 
 def set_enabled(lib: Library, on: bool) -> None:
     """On: the next index run finds faces. Off: every face, person and name is deleted."""
-    from ..core.faces import FaceStore
-
-    FaceStore(lib).set_enabled(on)
+    lib.faces.set_enabled(on)
 
 
-def index_faces(lib: Library, progress: Callable | None, cancel: threading.Event | None,
-                pause: threading.Event | None = None) -> Any:
+def index_faces(lib: Library, progress: ProgressFn | None, cancel: threading.Event | None,
+                pause: threading.Event | None = None) -> FaceReport:
     from ..core.faces import index_faces
 
     return index_faces(lib, progress=progress, cancel=cancel, pause=pause)
 
 
-def people(lib: Library, everyone: bool = False) -> list[Any]:
+def people(lib: Library, everyone: bool = False) -> list[Person]:
     """core.faces.Person list: people seen twice or more, or (everyone) also once, and hidden ones."""
-    from ..core.faces import FaceStore
-
-    return FaceStore(lib).people(min_faces=1 if everyone else 2, hidden=everyone)
+    return lib.faces.people(min_faces=1 if everyone else 2, hidden=everyone)
 
 
 def rename(lib: Library, person_id: int, name: str) -> None:
-    from ..core.faces import FaceStore
-
-    FaceStore(lib).rename(person_id, name)
+    lib.faces.rename(person_id, name)
 
 
 def merge(lib: Library, person_ids: list[int]) -> int:
     """Merge every person into the first named one (else the first); returns the one kept."""
-    from ..core.faces import FaceStore
-
-    store = FaceStore(lib)
+    store = lib.faces
     people = [store.person(p) for p in person_ids]
     keep = next((p for p in people if p.name), people[0])
     for p in people:
@@ -70,15 +63,11 @@ def merge(lib: Library, person_ids: list[int]) -> int:
 
 
 def not_this_person(lib: Library, face_id: int) -> int:
-    from ..core.faces import FaceStore
-
-    return FaceStore(lib).move_out(face_id)
+    return lib.faces.move_out(face_id)
 
 
 def hide(lib: Library, person_id: int, hidden: bool = True) -> None:
-    from ..core.faces import FaceStore
-
-    FaceStore(lib).hide(person_id, hidden)
+    lib.faces.hide(person_id, hidden)
 
 
 def recluster(lib: Library) -> int:
@@ -89,8 +78,6 @@ def recluster(lib: Library) -> int:
 
 def faces_in(lib: Library, path: Path) -> list[tuple[tuple[float, float, float, float], str | None, int]]:
     """The faces of one photo as (box as fractions of the upright photo, person's name, face id)."""
-    from ..core.faces import FaceStore
-
     rel = lib.relpath_of(Path(path))
     fid = lib.file_ids([rel]).get(rel) if rel is not None else None
     if fid is None:
@@ -98,10 +85,11 @@ def faces_in(lib: Library, path: Path) -> list[tuple[tuple[float, float, float, 
     info = lib.files([fid])[0]
     if not info.width or not info.height:
         return []
-    store = FaceStore(lib)
+    store = lib.faces
     names = store.names()
     w, h = info.width, info.height
-    return [((f.box[0] / w, f.box[1] / h, f.box[2] / w, f.box[3] / h), names.get(f.person_id), f.id)
+    return [((f.box[0] / w, f.box[1] / h, f.box[2] / w, f.box[3] / h),
+             names.get(f.person_id) if f.person_id is not None else None, f.id)
             for f in store.faces(file_id=fid)]
 
 

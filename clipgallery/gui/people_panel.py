@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from . import faces_facade
+from .dialogs.export_dialog import ExportSource
+from .facade import Photo
 from .side_panel import PanelBase, SidePanel
 from .thumbnails import pil_to_qimage
 from .workers import Jobs
@@ -107,7 +109,7 @@ class PeoplePanel(PanelBase):
         self.turn_on = QPushButton("Find faces in this folder")
         self.turn_on.setToolTip("Finds the faces in every photo and groups them into people. Faces are kept "
                                 "only in this folder's library; turning faces off (Settings) deletes them all.")
-        self.turn_on.clicked.connect(lambda: side.main.set_faces(True))
+        self.turn_on.clicked.connect(lambda: self.ctx.set_faces(True))
         self.everyone = QCheckBox("Everyone")
         self.everyone.setToolTip("Also people seen in one photo only, and hidden people")
         self.everyone.toggled.connect(lambda _: self.reload())
@@ -202,7 +204,7 @@ class PeoplePanel(PanelBase):
                 self.show_error(message)
             self.task_finished.emit("people")
 
-        self.side.tasks.submit(fn, on_done=done, on_error=failed)
+        self.ctx.jobs.submit(fn, on_done=done, on_error=failed)
 
     def _show_state(self, enabled: bool | None) -> None:
         self.enabled = bool(enabled)
@@ -266,7 +268,7 @@ class PeoplePanel(PanelBase):
         if p is None:
             return
         self._show_faces(p)
-        self.side.main.show_photos(frozenset(p.file_ids), f"Person: {p.name or 'Unnamed'}")
+        self.ctx.show_photos(frozenset(p.file_ids), f"Person: {p.name or 'Unnamed'}")
 
     def _show_faces(self, p: Any) -> None:
         self.faces.clear()
@@ -306,7 +308,7 @@ class PeoplePanel(PanelBase):
 
     def _changed(self, select: int | None = None) -> None:
         self.reload()
-        self.side.main.people_changed()
+        self.ctx.refresh()
 
     def _person_menu(self, pos) -> None:
         item = self.list.itemAt(pos)
@@ -319,7 +321,7 @@ class PeoplePanel(PanelBase):
         menu.addAction("Show photos", lambda: self.show_person(p.id))
         menu.addAction("Name…", lambda: self.list.editItem(item))
         menu.addAction("Show again" if p.hidden else "Hide", lambda: self.hide(p.id, not p.hidden))
-        menu.addAction(f"Export {len(p.paths)} photos…", lambda: self.side.main.export(f"person:{p.id}"))
+        menu.addAction(f"Export {len(p.paths)} photos…", lambda: self.ctx.export(f"person:{p.id}"))
         if len(self.list.selectedItems()) >= 2:
             menu.addAction("Merge selected", self.merge_selected)
         menu.exec(self.list.viewport().mapToGlobal(pos))
@@ -332,7 +334,10 @@ class PeoplePanel(PanelBase):
         menu.addAction("Not this person", lambda: self.not_this_person(item.data(PERSON_ROLE)))
         menu.exec(self.faces.viewport().mapToGlobal(pos))
 
-    def export_sources(self) -> list[tuple[str, str, Any]]:
-        """(key, title, paths) of every person shown, for the export dialog."""
-        return [(f"person:{p.id}", f"Person “{p.name or 'Unnamed'}” ({len(p.paths):,} photos)",
-                 (p.name or f"person {p.id}", p.paths)) for p in self.people]
+    def export_sources(self) -> list[ExportSource]:
+        """Every person shown, each as one folder named after them."""
+        facade = self.ctx.facade
+        return [ExportSource(f"person:{p.id}", f"Person “{p.name or 'Unnamed'}” ({len(p.paths):,} photos)",
+                             lambda lib, spec, n=p.name or f"person {p.id}", ps=p.paths: facade.export_photos(
+                                 [Photo(str(x), None, None) for x in ps], n))
+                for p in self.people]

@@ -1,18 +1,24 @@
-"""`clipgallery people` and the face options of `index`, `search`, `similar` and `export`."""
+"""`people`, and the face options that index/info (cli.library), search/similar (cli.search) and
+export (cli.export) take from here."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from .common import emit, json_option, open_library
 
-def register(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser(
+
+def register(subparsers: Any) -> None:
+    s = subparsers.add_parser(
         "people", help="list the people found in the photos (index with --faces first); name, merge, hide",
         description="Lists people with two faces or more (--all: also those seen once). Actions run first, "
                     "then the list is printed. Face ids are in the JSON (face_list).")
-    s.add_argument("path", metavar="PATH", type=_path)
+    s.add_argument("path", metavar="PATH", type=Path)
     s.add_argument("--all", action="store_true", help="also people seen only once, and hidden people")
     s.add_argument("--name", nargs=2, metavar=("ID", "NAME"), help="name a person (an empty NAME removes it)")
     s.add_argument("--merge", nargs=2, type=int, metavar=("ID", "ID"),
@@ -23,14 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--unhide", type=int, metavar="ID", help="show a hidden person again")
     s.add_argument("--recluster", action="store_true",
                    help="group the faces again from scratch (named, merged and hidden people stay)")
-    s.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    json_option(s)
     s.set_defaults(func=cmd_people)
-
-
-def _path(text: str):
-    from pathlib import Path
-
-    return Path(text)
 
 
 def add_index_options(s: argparse.ArgumentParser) -> None:
@@ -42,10 +42,8 @@ def add_index_options(s: argparse.ArgumentParser) -> None:
                    help="stop finding faces and delete every face, person and name stored")
 
 
-def apply_index_setting(args: argparse.Namespace, lib) -> None:
-    from .core.faces import FaceStore
-
-    store = FaceStore(lib)
+def apply_index_setting(args: argparse.Namespace, lib: Any) -> None:
+    store = lib.faces
     if args.faces is not None and args.faces != store.enabled:
         store.set_enabled(args.faces)
         print("Faces " + ("on: photos already indexed are searched for faces now" if args.faces
@@ -54,11 +52,12 @@ def apply_index_setting(args: argparse.Namespace, lib) -> None:
         store.set_enabled(False)  # also when already off: leaves no face data behind
 
 
-def run_face_pass(args: argparse.Namespace, lib, cancel, bar_factory) -> dict[str, Any] | None:
-    """The face pass after CLIP indexing, when the folder's setting is on; its JSON report."""
-    from .core.faces import FaceStore, index_faces
+def run_face_pass(args: argparse.Namespace, lib: Any, cancel: threading.Event,
+                  bar_factory: Callable[[], Any]) -> Any:
+    """The face pass after CLIP indexing, when the folder's setting is on: core's FaceReport, or None."""
+    from ..core.faces import index_faces
 
-    if not FaceStore(lib).enabled or cancel.is_set():
+    if not lib.faces.enabled or cancel.is_set():
         return None
     bar = bar_factory()
     try:
@@ -69,13 +68,11 @@ def run_face_pass(args: argparse.Namespace, lib, cancel, bar_factory) -> dict[st
           + (" (cancelled: run again to finish)" if report.cancelled else ""), file=sys.stderr)
     for f in report.failed:
         print(f"  faces failed: {f.path}: {f.error}", file=sys.stderr)
-    return report.to_json()
+    return report
 
 
-def faces_info(lib) -> dict[str, Any]:
-    from .core.faces import FaceStore
-
-    store = FaceStore(lib)
+def faces_info(lib: Any) -> dict[str, Any]:
+    store = lib.faces
     return {"on": store.enabled, "photos": store.scanned_count(), "faces": store.face_count(),
             "people": len(store.people())}
 
@@ -84,32 +81,21 @@ def add_person_option(s: argparse.ArgumentParser) -> None:
     s.add_argument("--person", metavar="NAME", help="only photos of this named person (see `clipgallery people`)")
 
 
-def person_restrict(lib, args: argparse.Namespace, restrict):
-    """Narrow a restrict set (None: everything) to the photos of --person."""
-    name = getattr(args, "person", None)
-    if not name:
-        return restrict
-    from .core.faces import photos_of_person
-
-    ids = set(photos_of_person(lib, name))
-    return ids if restrict is None else ids & set(restrict)
-
-
-def select_person(lib, name: str) -> list:
-    from .core.export import Selected
-    from .core.faces import person_selection
+def select_person(lib: Any, name: str) -> list[Any]:
+    """export --person: the person's photos, in a folder named after them."""
+    from ..core.export import Selected
+    from ..core.faces import person_selection
 
     display, paths = person_selection(lib, name)
     return [Selected(p, display) for p in paths]
 
 
 def cmd_people(args: argparse.Namespace) -> int:
-    from .cli import emit, open_library
-    from .core.errors import LibraryError
-    from .core.faces import FaceStore, recluster
+    from ..core.errors import LibraryError
+    from ..core.faces import recluster
 
     lib = open_library(args)
-    store = FaceStore(lib)
+    store = lib.faces
     if not store.enabled and not store.scanned_count():
         raise LibraryError(f"faces are off for {lib.root}: turn them on with "
                            f"`clipgallery index {lib.root} --faces`")
@@ -136,7 +122,7 @@ def cmd_people(args: argparse.Namespace) -> int:
 
 
 def _int(text: str) -> int:
-    from .core.errors import LibraryError
+    from ..core.errors import LibraryError
 
     try:
         return int(text)
