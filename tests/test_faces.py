@@ -118,7 +118,7 @@ def test_person_query_restricts_to_their_photos(lib, embedders):
 
 
 def test_person_option_narrows_search_and_similar(lib, embedders):
-    from clipgallery.core.search import SearchOptions, Searcher
+    from clipgallery.core.search import Searcher, SearchOptions
 
     store = lib.faces
     store.rename(_person_with(store, "obama3.jpg").id, "Barack Obama")
