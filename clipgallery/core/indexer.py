@@ -30,6 +30,7 @@ from .scan import KnownFile, ScannedFile, compare, walk
 
 if TYPE_CHECKING:
     from .faces import FaceReport
+    from .textread import TextReport
 
 CANCEL_STEP = 8  # photos encoded between two looks at the cancel flag on a CPU (about half a second)
 
@@ -50,18 +51,21 @@ class IndexReport:
     failed: list[FailedFile] = field(default_factory=list)
     seconds: float = 0.0
     cancelled: bool = False
+    text: TextReport | None = None  # the reading pass after the vectors (core.textread), when it ran
     faces: FaceReport | None = None  # the face pass after indexing (core.faces), when the folder's setting is on
 
     def to_json(self) -> dict[str, Any]:
-        out = {
+        data: dict[str, Any] = {
             "indexed": self.indexed, "unchanged": self.unchanged, "reused": self.reused,
             "removed": self.removed,
             "failed": [{"path": str(f.path), "error": f.error} for f in self.failed],
             "seconds": round(self.seconds, 3), "cancelled": self.cancelled, "model": self.model,
         }
+        if self.text is not None:
+            data["text"] = self.text.to_json()
         if self.faces is not None:
-            out["faces"] = self.faces.to_json()
-        return out
+            data["faces"] = self.faces.to_json()
+        return data
 
 
 def default_batch_size(device: str) -> int:

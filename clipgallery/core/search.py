@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from . import textsearch  # `text:` terms, and the lift a photo's own words give it
 from .ann import LibraryAnn
 from .embed import Embedder
 from .errors import ImageError, QueryError
@@ -88,6 +89,7 @@ class Hit:
     path: Path
     score: float
     date: float | None  # when taken (EXIF), else last modified; POSIX seconds
+    text: str | None = None  # the line of text in the photo that matched the query (core.textsearch)
 
 
 class SearchResult(list[Hit]):
@@ -282,6 +284,8 @@ class Searcher:
                 o = replace(o, restrict=self._people_restrict(parsed, o.restrict))
                 if not any(t.weight > 0 for t in parsed.terms):
                     return self._person_listing(o, notes)  # "person:Anna" alone: her photos, newest first
+            if textsearch.wants_text(self, parsed):
+                return textsearch.search(self, parsed, o, notes)
             return self._rank(self.query_vector(parsed), o, notes)
 
     def similar(self, image: Path | int, options: SearchOptions | None = None, **changes: Any) -> SearchResult:
@@ -406,6 +410,8 @@ class Searcher:
         text_vecs = dict(zip(texts, self.text_vectors(texts))) if texts else {}
         v = np.zeros(self.embedder.dim, np.float64)
         for t in parsed.terms:
+            if t.kind == "words":
+                continue  # matched against the text read in photos (core.textsearch), not in CLIP's space
             u = text_vecs[t.value] if t.kind == "text" else self.image_vector(Path(t.value))
             v += t.weight * u.astype(np.float64)
         norm = float(np.linalg.norm(v))
