@@ -22,13 +22,14 @@ from . import (
     export,
     groups,
     library,
+    people,
     repair,
     search,
     tags,
     text,
 )
 
-FAMILIES = (library, text, evaluation, app, search, tags, groups, export, explain, draw, desktop, repair)  # `--help` order
+FAMILIES = (library, text, evaluation, app, search, tags, groups, export, explain, draw, desktop, people, repair)  # `--help` order
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import people
 from .common import ProgressBar, emit, graceful_cancel, json_option, load_embedder, open_library, positive_int
 
 
@@ -32,6 +33,7 @@ def register(subparsers: Any) -> None:
     s.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="when another process is updating the library, wait up to SECONDS for it "
                         "(default: say so and exit)")
+    people.add_index_options(s)
     json_option(s)
     s.set_defaults(func=cmd_index)
 
@@ -55,6 +57,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         lib.set_regional(args.regional)
         print("Region vectors " + ("on: photos indexed before get them now" if args.regional
                                    else "off: the stored ones were dropped"), file=sys.stderr)
+    people.apply_index_setting(args, lib)
     spec = parse_spec(args.model).text
 
     def load():  # only when some photo needs encoding: an up-to-date folder is checked without the model
@@ -75,6 +78,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         read_after_index(lib, report, progress=bar, cancel=cancel)
     finally:
         bar.close()
+    report.faces = people.run_face_pass(args, lib, cancel, lambda: ProgressBar("photo"))
+    if report.faces is not None:
+        report.cancelled = report.cancelled or report.faces.cancelled
     data = report.to_json()
     lines = [f"{report.indexed} indexed, {report.unchanged} unchanged, {report.reused} reused, "
              f"{report.removed} removed, {len(report.failed)} failed in {report.seconds:.1f} s"
@@ -108,12 +114,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     for m, (mid, *_rest) in zip(models, lib.models()):
         m["regions"] = lib.region_count(mid)
     data = {"folder": str(lib.root), "library": str(lib.dir), "photos": lib.count(), "models": models,
-            "regional": lib.regional, "failed": failed}
+            "regional": lib.regional, "failed": failed, "faces": people.faces_info(lib)}
     skipped = last_scan(lib)
     data.update(skipped)
     data["read_only"] = lib.read_only
     text = [f"folder:  {lib.root}", f"library: {lib.dir}", f"photos:  {lib.count()}",
-            f"regional vectors: {'on' if lib.regional else 'off'}"]
+            f"regional vectors: {'on' if lib.regional else 'off'}",
+            "faces:   " + ("on ({faces} faces in {photos} photos searched, {people} people)".format(**data["faces"])
+                           if data["faces"]["on"] else "off")]
     data.update({"formats": _formats_json(), "videos": lib.media.clip_count(), "raw_pairs": lib.media.pair_count()})
     text += _formats_text() + [f"videos:  {data['videos']}", f"RAW files beside their JPEGs: {data['raw_pairs']}"]
     text += [f"model:   {m['spec']} ({m['dim']}-d, {m['vectors']} vectors"

@@ -33,6 +33,7 @@ from .progress import Progress, ProgressFn
 from .scan import KnownFile, ScannedFile, compare, walk
 
 if TYPE_CHECKING:
+    from .faces import FaceReport
     from .textread import TextReport
 
 CANCEL_STEP = 8  # photos encoded between two looks at the cancel flag on a CPU (about half a second)
@@ -55,6 +56,7 @@ class IndexReport:
     seconds: float = 0.0
     cancelled: bool = False
     text: TextReport | None = None  # the reading pass after the vectors (core.textread), when it ran
+    faces: FaceReport | None = None  # the face pass after indexing (core.faces), when the folder's setting is on
     # Accounted for, not silently skipped: folders that could not be listed (their photos are kept
     # in the library), files of a format no installed decoder reads, and the photos kept because
     # the folder looked emptied (an unmounted drive).
@@ -73,6 +75,8 @@ class IndexReport:
         }
         if self.text is not None:
             data["text"] = self.text.to_json()
+        if self.faces is not None:
+            data["faces"] = self.faces.to_json()
         return data
 
 

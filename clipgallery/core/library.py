@@ -76,6 +76,7 @@ class Library:
         self.groups = self.store.groups
         self.text = self.store.text
         self.media = self.store.media
+        self.faces = self.store.faces  # faces and people (core.faces)
         try:
             if not self.read_only:
                 self.dir.mkdir(parents=True, exist_ok=True)
