@@ -280,10 +280,12 @@ def cmd_index(args: argparse.Namespace) -> int:
         print("Region vectors " + ("on: photos indexed before get them now" if args.regional
                                    else "off: the stored ones were dropped"), file=sys.stderr)
     spec = parse_spec(args.model).text
+    loaded = []
 
     def load():  # only when some photo needs encoding: an up-to-date folder is checked without the model
         print(f"Loading model {spec}...", file=sys.stderr)
         embedder = Embedder.load(spec, args.device)
+        loaded.append(embedder)
         print(f"Indexing {lib.root} with {embedder.spec} on {embedder.device} (library: {lib.dir})",
               file=sys.stderr)
         return embedder
@@ -294,6 +296,11 @@ def cmd_index(args: argparse.Namespace) -> int:
                               spec=spec)
     finally:
         bar.close()
+    if loaded and not report.cancelled:  # the model is at hand: make the next search torch-free
+        from .core.textfast import ensure_built
+
+        mid = lib.model_id(spec)
+        ensure_built(loaded[0], lambda: lib.vectors(mid)[1] if mid is not None else None, _say)
     data = report.to_json()
     lines = [f"{report.indexed} indexed, {report.unchanged} unchanged, {report.reused} reused, "
              f"{report.removed} removed, {len(report.failed)} failed in {report.seconds:.1f} s"
@@ -451,21 +458,20 @@ def _quote_term(word: str) -> str:
 def _searcher(lib, args: argparse.Namespace):
     import contextlib
 
-    from .core.embed import Embedder
     from .core.errors import ModelLoadError
     from .core.models import parse_spec
     from .core.query import Searcher
+    from .core.textfast import query_embedder
 
     wanted = args.model
     if wanted:
         with contextlib.suppress(ModelLoadError):  # then the name is looked up as typed
             wanted = parse_spec(wanted).text  # "ViT-B-32" finds "ViT-B-32:laion2b_s34b_b79k"
     spec = lib.indexed_model(wanted)
-    print(f"Loading model {spec}...", file=sys.stderr)
-    # A one-shot run never waits for an ANN build (exact is quicker than building); it uses a
-    # saved index when the app or an earlier run made one.
-    searcher = Searcher(lib, Embedder.load(spec, "auto"), notify=lambda m: print(m, file=sys.stderr),
-                        ann_build="never")
+    # Text goes through the torch-free export when there is one; torch loads only for images
+    # (or to build the export). A one-shot run never waits for an ANN build (exact is quicker
+    # than building); it uses a saved index when the app or an earlier run made one.
+    searcher = Searcher(lib, query_embedder(lib, spec, notify=_say), notify=_say, ann_build="never")
     return searcher, spec
 
 
@@ -587,7 +593,16 @@ def _indexed_spec(lib, model: str | None) -> str:
     return lib.indexed_model(model)
 
 
-def _load_embedder(spec: str):
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _load_embedder(spec: str, lib=None):
+    """For commands that encode text (and maybe images): text without torch when the export exists."""
+    if lib is not None:
+        from .core.textfast import query_embedder
+
+        return query_embedder(lib, spec, notify=_say)
     from .core.embed import Embedder
 
     print(f"Loading model {spec}...", file=sys.stderr)
@@ -616,7 +631,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
         emit(args, data, "\n".join(f"{r.probe.name}: {len(r.photos)} photos" for r in reports))
         return 0
     label_set = tagging.load_label_set(args.labels, lib, spec)
-    embedder = _load_embedder(spec)
+    embedder = _load_embedder(spec, lib)
     bar = PhaseBar()
     try:
         report = tagging.tag_library(lib, embedder, label_set, args.threshold, args.strategy, bar,
@@ -638,7 +653,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
     lib = open_library(args)
     spec = _indexed_spec(lib, args.model)
     report = tagging.teach(lib, spec, args.label, args.examples, args.negatives,
-                           embedder=lambda: _load_embedder(spec), threshold=args.threshold)
+                           embedder=lambda: _load_embedder(spec, lib), threshold=args.threshold)
     p = report.probe
     text = [f"taught '{p.name}' from {p.positives} examples and {p.negatives} "
             f"{'random background photos' if p.background else 'counter-examples'}: {len(report.photos)} photos"]
@@ -672,7 +687,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     spec = _indexed_spec(lib, args.model)
     bar = PhaseBar()
     try:  # the model is loaded only if the naming words were never encoded for this library
-        result = group_library(lib, spec, args.k, args.seed, args.pca, embedder=lambda: _load_embedder(spec),
+        result = group_library(lib, spec, args.k, args.seed, args.pca, embedder=lambda: _load_embedder(spec, lib),
                                progress=bar, cancel=graceful_cancel())
     finally:
         bar.close()
@@ -720,7 +735,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     elif args.tag is not None:
         selection = ex.select_tag(lib, spec, args.tag, args.label_set)
     else:
-        selection = ex.select_query(lib, _load_embedder(spec), args.query, args.k, args.threshold)
+        selection = ex.select_query(lib, _load_embedder(spec, lib), args.query, args.k, args.threshold)
     plan = ex.plan_export(selection, args.dest, lib.root, args.mode, args.force)
     for path in plan.missing:
         print(f"clipgallery: skipped (no longer exists): {path}", file=sys.stderr)

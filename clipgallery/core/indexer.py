@@ -124,11 +124,19 @@ def index_folder(
     known_id = library.model_id(spec)
     changes = compare(scanned, library.known_files(known_id if known_id is not None else -1, regional))
     report.unchanged = len(changes.unchanged)
-    # A model this library has not used yet is always loaded: that is what checks its name.
-    if embedder is None and (changes.new or changes.changed or known_id is None):
+    reusable: dict[str, int] = {}
+    digests: dict[str, str] = {}  # relpath -> content hash, for files hashed before deciding to load
+    if known_id is not None:
+        reusable = library.hashes_with_vectors(known_id, regional)
+    movable = {k.content_hash: k for k in changes.missing if k.content_hash and k.has_vector}
+    # A model this library has not used yet is always loaded: that is what checks its name. Else
+    # the model loads only when some file's content has no vector yet: renamed, moved, copied or
+    # touched files are hashed first and take their vectors over without it.
+    if embedder is None and (known_id is None or not _all_reusable(
+            library.root, [*changes.new, *(f for f, _ in changes.changed)], reusable, digests, cancel)):
         embedder = load()
-    if embedder is None:  # nothing to encode: only deletions to apply below
-        model_id, reusable, movable = known_id, {}, {}
+    if embedder is None:
+        model_id = known_id
     else:
         if regional and not embedder.supports_regions:
             raise ModelLoadError(f"regional vectors are on for this library, but {embedder.spec} has no spatial "
@@ -136,8 +144,8 @@ def index_folder(
                                  "off or choose another model")
         with library.transaction():
             model_id = library.model_id(embedder.spec, embedder.dim)
-        reusable = library.hashes_with_vectors(model_id, regional)
-        movable = {k.content_hash: k for k in changes.missing if k.content_hash and k.has_vector}
+        if model_id != known_id:
+            reusable = library.hashes_with_vectors(model_id, regional)
     batch_size = batch_size or default_batch_size(embedder.device if embedder is not None else "cpu")
 
     items = [_Item(f, None) for f in changes.new] + [_Item(f, k) for f, k in changes.changed]
@@ -156,7 +164,8 @@ def index_folder(
                 if nxt is None:
                     exhausted = True
                     break
-                pending.append(pool.submit(_prepare, library.root / nxt.scanned.relpath, nxt, embedder, reusable))
+                pending.append(pool.submit(_prepare, library.root / nxt.scanned.relpath, nxt, embedder, reusable,
+                                           digests.get(nxt.scanned.relpath)))
             if not pending or cancel.is_set():
                 break
             pipeline.add(pending.popleft().result())
@@ -190,14 +199,38 @@ def _wait_while_paused(pause: threading.Event | None, cancel: threading.Event) -
         time.sleep(0.05)
 
 
-def _prepare(path: Path, item: _Item, embedder: Embedder, reusable: dict[str, int]) -> _Result:
+def _all_reusable(root: Path, files: list[ScannedFile], reusable: dict[str, int], digests: dict[str, str],
+                  cancel: threading.Event) -> bool:
+    """Hash files until one has content without a vector (False: the model is needed). The
+    hashes are kept in `digests`, so the indexing pass does not read those files again."""
+    for f in files:
+        if cancel.is_set():
+            return True  # nothing will be encoded anyway
+        try:
+            digest = _hash((root / f.relpath).read_bytes())
+        except OSError:
+            continue  # the indexing pass reports it
+        digests[f.relpath] = digest
+        if digest not in reusable:
+            return False
+    return True
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _prepare(path: Path, item: _Item, embedder: Embedder, reusable: dict[str, int],
+             digest: str | None = None) -> _Result:
     """Runs in a worker thread: read once, hash, and decode + preprocess only if the content is new."""
+    if digest is not None and digest in reusable:  # hashed already while deciding whether to load the model
+        return _Result(item, digest, reusable=True)
     try:
         data = path.read_bytes()
     except OSError as e:
         reason = "file disappeared" if isinstance(e, FileNotFoundError) else f"cannot read file: {e.strerror or e}"
         return _Result(item, error=reason)
-    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    digest = _hash(data)
     if digest in reusable:
         return _Result(item, digest, reusable=True)
     try:
@@ -232,12 +265,12 @@ class _Pipeline:
     def flush(self) -> None:
         if not self.results:
             return
-        import torch
-
         results, self.results, self.tensor_count = self.results, [], 0
         with_tensor = [r for r in results if r.tensor is not None]
         vecs, regions = [], []
         if with_tensor:
+            import torch
+
             batch = torch.stack([r.tensor for r in with_tensor])
             if self.regional:
                 vecs, regions = self.embedder.encode_batch_with_regions(batch)
