@@ -145,7 +145,8 @@ class ClipTokenizer:
 
 
 def _read_merges(merges_path: Path) -> tuple[list[tuple[str, str]], list[str]]:
-    lines = gzip.open(merges_path).read().decode("utf-8").split("\n")[1:_MERGE_COUNT + 1]
+    with gzip.open(merges_path) as f:
+        lines = f.read().decode("utf-8").split("\n")[1:_MERGE_COUNT + 1]
     merges = [tuple(line.split()) for line in lines]
     byte_chars = list(_bytes_to_unicode().values())
     vocab = byte_chars + [c + "</w>" for c in byte_chars] + ["".join(m) for m in merges] + list(_SPECIAL)
