@@ -198,8 +198,9 @@ def main() -> int:
     print(f"  clipgallery search PATH QUERY -k 10: {summary(ours)}")
     if rc:
         print(f"  rclip -n -f -t 10 QUERY:            {summary(theirs)}")
-        ratio = statistics.median(w for w, _ in theirs) / statistics.median(w for w, _ in ours)
-        print(f"  clipgallery is {ratio:.2f}x rclip's speed (median wall time)")
+        wall = statistics.median(v[0] for v in theirs) / statistics.median(v[0] for v in ours)
+        cpu = statistics.median(v[3] for v in theirs) / statistics.median(v[3] for v in ours)
+        print(f"  clipgallery is {wall:.2f}x rclip's speed in median wall time, {cpu:.2f}x in CPU time")
 
     ours, theirs = [], []
     names = sorted(photos.glob("*.jpg"))
