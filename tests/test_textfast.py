@@ -296,3 +296,18 @@ def test_search_falls_back_to_torch_and_says_so_once_when_the_fast_path_cannot_b
                {"CLIPGALLERY_FAST_TEXT": "0", "CLIPGALLERY_MODEL_CACHE": str(tmp_path / "cache2")})
     assert off.returncode == 0 and off.stderr.count("not available") == 1 and "turned off" in off.stderr
     assert not (tmp_path / "cache2").exists()
+
+
+def test_an_exporter_crash_is_a_clear_reason_recorded_once(tmp_path, embedders, monkeypatch):
+    monkeypatch.setenv(textfast.CACHE_ENV, str(tmp_path / "cache"))
+    emb = embedders("tiny-random")
+
+    def crash(embedder, folder):  # e.g. an operator the ONNX exporter does not know
+        raise RuntimeError("Exporting the operator 'aten::something' to ONNX is not supported")
+
+    monkeypatch.setattr(textfast, "_export", crash)
+    with pytest.raises(textfast.FastPathUnavailable, match="not supported"):
+        textfast.build(emb)
+    with pytest.raises(textfast.FastPathUnavailable, match="not supported"):
+        textfast.load("tiny-random")  # remembered: later runs use torch without trying again
+    assert not textfast.ensure_built(emb)

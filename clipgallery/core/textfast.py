@@ -253,6 +253,10 @@ def build(embedder: Any, reference: np.ndarray | None = None,
         raise FastPathUnavailable(f"exporting needs the onnx and onnxruntime packages ({e})") from None
     except OSError as e:
         raise FastPathUnavailable(f"cannot write the model cache {root}: {e.strerror or e}") from None
+    except Exception as e:  # an exporter or runtime that cannot handle this model: not retried until they change
+        reason = f"exporting {spec} failed ({type(e).__name__}: {str(e)[:200]})"
+        _record_unsupported(spec, reason)
+        raise FastPathUnavailable(reason) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     notify(f"Built the fast text encoder for {spec} in {meta['build_seconds']:.1f} s "
