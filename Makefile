@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) main.py $(FOLDER)
 
+# ruff (style), import-linter (the layering contracts in pyproject.toml), mypy (typed core and facade).
 lint: $(STAMP)
 	$(PY) -m ruff check clipgallery tests bench tools main.py
+	$(VENV)/bin/lint-imports
+	$(PY) -m mypy
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q

@@ -80,7 +80,7 @@ def make_library(folder: Path, embedder, n: int):
 def bench_search(embedder, n: int, queries: int) -> dict:
     from PIL import Image
 
-    from clipgallery.core.query import Searcher
+    from clipgallery.core.search import Searcher
 
     with tempfile.TemporaryDirectory(prefix="clipgallery-bench-") as tmp:
         t0 = time.perf_counter()

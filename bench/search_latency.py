@@ -139,7 +139,7 @@ def make_library(folder: Path, embedder, vectors: np.ndarray):
 
 
 def bench_end_to_end(embedder, n: int, texts: list[str], data: str) -> dict:
-    from clipgallery.core.query import TEXT_CACHE, Searcher
+    from clipgallery.core.search import TEXT_CACHE, Searcher
 
     with tempfile.TemporaryDirectory(prefix="clipgallery-bench-") as tmp:
         t0 = time.perf_counter()

@@ -303,3 +303,228 @@ def _paint(
         edge_mask /= 255.0
         canvas *= 1.0 - edge_mask
         canvas += (rgb * 0.6) * edge_mask
+
+
+# -- the training renderer: a wide distribution of drawings ----------------------------------------
+# render_varied() draws what shapes-tiny is trained on: many background families, canvases from
+# tiny to wide, one to three objects filled or outlined, blur, noise and JPEG. The held-out style
+# the model is judged on lives in shapes_heldout.py and shares no drawing code with this.
+
+VARIED_BACKGROUNDS = (
+    "plain", "gradient", "stripes", "checks", "dots", "noise", "speckle", "blobs", "texture", "lines",
+)
+# How a caption may name a background family (absent: no caption names it).
+BACKGROUND_NAMES = {
+    "plain": "plain", "gradient": "gradient", "stripes": "striped", "checks": "checkered",
+    "dots": "dotted", "noise": "noisy", "speckle": "speckled", "blobs": "blurry", "texture": "textured",
+    "white": "white", "black": "black", "grey": "grey",  # kinds of the classic render()
+}
+# Hue (degrees) and how far it may move while the colour keeps its name.
+_HUE = {"red": (358, 7), "orange": (28, 5), "yellow": (52, 5), "green": (125, 18), "blue": (224, 10),
+        "purple": (282, 12)}
+
+
+def named_colour(colour: str, rng: np.random.Generator) -> np.ndarray:
+    """A random RGB colour that a person would still call `colour` (hue, saturation, brightness jitter)."""
+    import colorsys
+
+    hue, spread = _HUE[colour]
+    h = ((hue + rng.uniform(-spread, spread)) % 360) / 360
+    s = rng.uniform(0.72, 1.0)
+    v = rng.uniform(0.86, 1.0) if colour in ("yellow", "orange") else rng.uniform(0.62, 0.98)
+    if colour == "purple":
+        s, v = rng.uniform(0.6, 0.9), rng.uniform(0.55, 0.85)
+    return np.asarray(colorsys.hsv_to_rgb(h, s, v), np.float32) * 255
+
+
+def random_varied_objects(rng: np.random.Generator) -> list[tuple[str, str]]:
+    """One (60%), two (28%) or three (12%) distinct (colour, shape) objects."""
+    r = rng.random()
+    count = 1 if r < 0.6 else 2 if r < 0.88 else 3
+    picks = rng.choice(len(CLASSES), size=count, replace=False)
+    return [CLASSES[int(i)] for i in picks]
+
+
+def render_varied(
+    objects: Sequence[tuple[str, str]],
+    seed: int,
+    size: tuple[int, int] | None = None,
+    background: str | None = None,
+) -> Drawing:
+    """Draw the objects in the wide training style; deterministic for a seed."""
+    for colour, shape in objects:
+        if colour not in _BASE_RGB or shape not in SHAPES:
+            raise ValueError(f"unknown object: {colour} {shape}")
+    if background is not None and background not in VARIED_BACKGROUNDS:
+        raise ValueError(f"unknown background: {background}")
+    rng = np.random.default_rng([seed, 7])
+    width, height = size if size is not None else _varied_size(rng)
+    colours = [named_colour(c, rng) for c, _ in objects]
+    kind = background or VARIED_BACKGROUNDS[int(rng.integers(len(VARIED_BACKGROUNDS)))]
+    canvas = _varied_background(kind, colours, width, height, rng)
+    for (_, shape), rgb, (cx, cy, radius) in zip(objects, colours, _varied_layout(len(objects), width, height, rng)):
+        _paint_varied(canvas, shape, rgb, cx, cy, radius, rng)
+    if rng.random() < 0.3:
+        canvas += rng.normal(0.0, rng.uniform(2.0, 12.0), canvas.shape).astype(np.float32)
+    if rng.random() < 0.4:  # exposure and contrast, mild enough that every colour keeps its name
+        mean = canvas.mean()
+        canvas = (canvas - mean) * rng.uniform(0.8, 1.15) + mean * rng.uniform(0.85, 1.12)
+    image = Image.fromarray(np.clip(canvas + 0.5, 0, 255).astype(np.uint8), "RGB")
+    if rng.random() < 0.25:
+        from PIL import ImageFilter
+
+        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.025 * min(width, height) + 0.5)))
+    return Drawing(image, tuple(objects), kind)
+
+
+def _varied_size(rng: np.random.Generator) -> tuple[int, int]:
+    # Short sides from tiny to large and any aspect ratio; the center crop sees only the central
+    # square, so drawing above ~250 px would add cost, not variety (the resize to 64 px blurs it).
+    short = int(round(math.exp(rng.uniform(math.log(20), math.log(250)))))
+    long = int(round(short * math.exp(rng.uniform(0, math.log(3.0)))))
+    return (long, short) if rng.random() < 0.5 else (short, long)
+
+
+def _neutral_pair(colours: list[np.ndarray], rng: np.random.Generator, two: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Two low-saturation colours far from every object colour (and everything between them)."""
+    for attempt in range(60):
+        first = np.full(3, rng.uniform(0, 255)) + rng.uniform(-28, 28, 3)
+        if two:
+            second = np.full(3, rng.uniform(0, 255)) + rng.uniform(-28, 28, 3)
+        else:
+            second = first
+        first, second = (np.clip(c, 0, 255).astype(np.float32) for c in (first, second))
+        need = _MIN_CONTRAST if attempt < 40 else 0.7 * _MIN_CONTRAST
+        if all(_distance_to_segment(c, first, second) >= need for c in colours):
+            return first, second
+    return first, first
+
+
+def _varied_background(
+    kind: str, colours: list[np.ndarray], width: int, height: int, rng: np.random.Generator
+) -> np.ndarray:
+    c0, c1 = _neutral_pair(colours, rng, two=kind != "plain")
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = rng.uniform(0, math.pi)
+    u = xs * math.cos(angle) + ys * math.sin(angle)
+    v = -xs * math.sin(angle) + ys * math.cos(angle)
+    side = min(width, height)
+    period = math.exp(rng.uniform(math.log(2.5), math.log(max(3.0, side / 2))))
+    if kind == "plain":
+        t = np.zeros_like(xs)
+    elif kind == "gradient":
+        t = (u - u.min()) / max(float(u.max() - u.min()), 1e-6)
+    elif kind == "stripes":
+        t = ((u / period) % 1.0 < rng.uniform(0.2, 0.8)).astype(np.float32)
+    elif kind == "checks":
+        t = ((np.floor(u / period) + np.floor(v / period)) % 2).astype(np.float32)
+    elif kind == "dots":
+        fu, fv = (u / period) % 1.0 - 0.5, (v / period) % 1.0 - 0.5
+        t = (np.hypot(fu, fv) < rng.uniform(0.12, 0.42)).astype(np.float32)
+    elif kind == "noise":
+        t = np.clip(rng.normal(0.5, rng.uniform(0.1, 0.4), xs.shape), 0, 1).astype(np.float32)
+    elif kind == "speckle":
+        t = (rng.random(xs.shape) < rng.uniform(0.02, 0.3)).astype(np.float32)
+    elif kind == "blobs":
+        t = _smooth_field(width, height, int(rng.integers(2, 7)), rng)
+    elif kind == "texture":
+        t = sum(_smooth_field(width, height, n, rng) * w for n, w in ((4, 0.5), (12, 0.3), (40, 0.2)))
+        t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
+    else:  # lines: scattered straight strokes in the second colour
+        t = np.zeros_like(xs)
+        img = Image.fromarray(np.zeros((height, width), np.uint8))
+        pen = ImageDraw.Draw(img)
+        for _ in range(int(rng.integers(3, 15))):
+            pen.line([tuple(rng.uniform(0, 1, 2) * (width, height)), tuple(rng.uniform(0, 1, 2) * (width, height))],
+                     fill=255, width=int(rng.integers(1, max(2, side // 30) + 1)))
+        t = np.asarray(img, np.float32) / 255
+    canvas = c0 + t[..., None] * (c1 - c0)
+    if rng.random() < 0.3 and kind != "noise":
+        canvas += rng.normal(0.0, rng.uniform(2.0, 15.0), canvas.shape).astype(np.float32)
+    return canvas.astype(np.float32)
+
+
+def _smooth_field(width: int, height: int, cells: int, rng: np.random.Generator) -> np.ndarray:
+    """Random values on a coarse grid, enlarged smoothly: blurred, photo-like blobs in [0, 1]."""
+    coarse = Image.fromarray((rng.random((cells + 1, cells + 1)) * 255).astype(np.uint8))
+    return np.asarray(coarse.resize((width, height), Image.BICUBIC), np.float32) / 255
+
+
+def _varied_layout(count: int, width: int, height: int, rng: np.random.Generator) -> list[tuple[float, float, float]]:
+    """Centres and radii inside the central square (the center crop keeps every object)."""
+    side = min(width, height)
+    x0, y0 = (width - side) / 2, (height - side) / 2
+    margin = 0.02 * side
+    low, high = {1: (0.12, 0.95), 2: (0.14, 0.48), 3: (0.12, 0.36)}[count]
+    for attempt in range(300):
+        placed: list[tuple[float, float, float]] = []
+        for _ in range(count):
+            radius = math.exp(rng.uniform(math.log(low), math.log(high))) * side / 2
+            if attempt > 150:
+                radius *= 0.6
+            radius = max(radius, 4.0)
+            lo_x, hi_x = x0 + margin + radius, x0 + side - margin - radius
+            lo_y, hi_y = y0 + margin + radius, y0 + side - margin - radius
+            cx = rng.uniform(lo_x, hi_x) if hi_x > lo_x else x0 + side / 2
+            cy = rng.uniform(lo_y, hi_y) if hi_y > lo_y else y0 + side / 2
+            placed.append((cx, cy, radius))
+        if all(
+            math.dist(a[:2], b[:2]) > a[2] + b[2] + margin
+            for i, a in enumerate(placed)
+            for b in placed[i + 1 :]
+        ):
+            return placed
+    return placed  # tiny canvases only: the objects may touch
+
+
+def _varied_outline(shape: str, cx: float, cy: float, radius: float, rng: np.random.Generator) -> list[tuple]:
+    angle = rng.uniform(0, 2 * math.pi)
+    if shape == "square":
+        angles, radii = [angle + k * math.pi / 2 for k in range(4)], [radius] * 4
+    elif shape == "triangle":  # not always equilateral
+        angles = [angle, angle + 2 * math.pi / 3 + rng.uniform(-0.2, 0.2),
+                  angle + 4 * math.pi / 3 + rng.uniform(-0.2, 0.2)]
+        radii = [radius] * 3
+    else:
+        inner = rng.uniform(0.36, 0.55)
+        angles = [angle + k * math.pi / 5 for k in range(10)]
+        radii = [radius if k % 2 == 0 else radius * inner for k in range(10)]
+    return [(cx + r * math.sin(a), cy - r * math.cos(a)) for a, r in zip(angles, radii)]
+
+
+def _paint_varied(
+    canvas: np.ndarray, shape: str, rgb: np.ndarray, cx: float, cy: float, radius: float, rng: np.random.Generator
+) -> None:
+    height, width = canvas.shape[:2]
+    s = _SUPERSAMPLE
+    style = rng.random()  # filled 65%, outlined only 17%, filled with a contrasting edge 18%
+    line = max(1, int(round(radius * rng.uniform(0.08, 0.22) * s)))
+    layers = []
+    if style >= 0.17 or style < 0.0:
+        layers.append(("fill", rgb * (1.0 + rng.uniform(-0.08, 0.08) * _ramp(height, width, rng))[..., None]
+                       if rng.random() < 0.5 else rgb))
+    if style < 0.17:
+        layers = [("edge", rgb)]
+    elif style > 0.82:
+        layers.append(("edge", np.clip(rgb * rng.uniform(0.55, 0.8), 0, 255)))
+    points = None if shape == "circle" else [(x * s, y * s) for x, y in _varied_outline(shape, cx, cy, radius, rng)]
+    box = [(cx - radius) * s, (cy - radius) * s, (cx + radius) * s, (cy + radius) * s]
+    for what, colour in layers:
+        mask_image = Image.new("L", (width * s, height * s), 0)
+        pen = ImageDraw.Draw(mask_image)
+        kwargs = {"fill": 255} if what == "fill" else {"outline": 255, "width": line}
+        if points is None:
+            pen.ellipse(box, **kwargs)
+        else:
+            pen.polygon(points, **kwargs) if what == "fill" else pen.line(points + points[:2], fill=255, width=line,
+                                                                           joint="curve")
+        mask = np.asarray(mask_image.resize((width, height), Image.BOX), np.float32)[..., None] / 255.0
+        canvas *= 1.0 - mask
+        canvas += np.clip(colour, 0, 255) * mask
+
+
+def _ramp(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A linear ramp from -1 to 1 in a random direction: light falling across an object."""
+    angle = rng.uniform(0, 2 * math.pi)
+    ys, xs = np.mgrid[-1:1:complex(0, height), -1:1:complex(0, width)].astype(np.float32)
+    return (xs * math.cos(angle) + ys * math.sin(angle)) / math.sqrt(2)

@@ -11,7 +11,7 @@ import pytest
 
 from clipgallery.core.ann import AnnIndex
 from clipgallery.core.library import FileUpdate, Library
-from clipgallery.core.query import Searcher
+from clipgallery.core.search import Searcher
 
 DIM = 512
 
@@ -238,10 +238,10 @@ def test_index_build_is_deterministic_enough_to_save_and_load(tmp_path):
 
 
 def test_a_large_library_builds_in_the_background_and_searches_exactly_meanwhile(clustered, monkeypatch):
-    from clipgallery.core import query
+    from clipgallery.core import search
 
     lib, ids, vecs = clustered
-    monkeypatch.setattr(query, "EXACT_BELOW", 1000)  # make 3000 photos count as a large library
+    monkeypatch.setattr(search, "EXACT_BELOW", 1000)  # make 3000 photos count as a large library
     one_shot = Searcher(lib, VectorEmbedder(), ann_build="never")
     assert [h.file_id for h in one_shot.rank_vector(vecs[1], k=5)] == exact_ids(lib, vecs[1], 5)
     assert one_shot.last_method == "exact" and not list(lib.dir.glob("ann-*"))  # never builds

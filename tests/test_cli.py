@@ -7,7 +7,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import hash_tree, photo
+
+pytestmark = pytest.mark.slow  # every test here runs clipgallery in a subprocess
 
 
 def run(*args, **kw):
@@ -60,3 +63,23 @@ def test_errors_are_one_clear_line_and_exit_1(tmp_path):
     inside = run("--library-dir", str(tmp_path / "p" / "lib"), "index", str(tmp_path / "p"), "--model", "tiny-random")
     assert inside.returncode == 1 and "inside the photo folder" in inside.stderr
     assert not (tmp_path / "p" / "lib").exists()
+
+
+def test_global_options_before_or_after_the_command(tmp_path, capsys):
+    """`clipgallery index PATH --library-dir DIR` is where people put it; before the command works too."""
+    from clipgallery.cli import main
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    photo(1).save(root / "a.jpg", "JPEG")
+    assert main(["index", str(root), "--model", "tiny-random", "--library-dir", str(tmp_path / "after"),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["indexed"] == 1
+    assert main(["--library-dir", str(tmp_path / "after"), "info", str(root), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["photos"] == 1
+    assert main(["info", str(root), "--json", "--library-dir", str(tmp_path / "after")]) == 0
+    assert json.loads(capsys.readouterr().out)["photos"] == 1
+    # Given before and not repeated after, the value before the command stands.
+    assert main(["--library-dir", str(tmp_path / "after"), "search", str(root), "red", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["path"] == str(root / "a.jpg")
+    assert list((tmp_path / "after").iterdir())

@@ -102,19 +102,51 @@ def test_collisions_and_hostile_group_names_stay_inside_dest(photos, tmp_path):
         [(str(f.source), str(f.dest), 0.5) for f in result.written]
 
 
-def test_re_export_into_the_same_folder_overwrites_nothing(photos, tmp_path):
+def test_re_export_into_the_same_folder_writes_nothing_again(photos, tmp_path):
     selection = [Selected(p, "group") for p in sorted(photos.rglob("*.jpg"))]
     dest = tmp_path / "dest"
     first = export(selection, dest, photos)
     snapshot = hash_tree(dest)
     second = export(selection, dest, photos)
+    assert hash_tree(dest) == snapshot  # not one file written, not even a second manifest
+    assert second.written == [] and second.manifest_json is None
+    assert sorted((f.source, f.dest) for f in second.already) == sorted((f.source, f.dest) for f in first.written)
+    doc = second.to_json()
+    assert len(doc["already_there"]) == len(selection) and doc["written"] == []
+
+
+def test_re_export_writes_only_what_is_new_or_changed(photos, tmp_path):
+    sources = sorted(photos.rglob("*.jpg"))
+    dest = tmp_path / "dest"
+    first = export([Selected(p, "group") for p in sources[:-1]], dest, photos)
+    snapshot = hash_tree(dest)
+    photo(99).save(sources[0], "JPEG")  # the user edited this photo since the first export
+    second = export([Selected(p, "group") for p in sources], dest, photos)
     after = hash_tree(dest)
-    assert {k: after[k] for k in snapshot} == snapshot  # everything from the first run is untouched
-    assert len(after) == 2 * len(snapshot)  # the second run added as many files (and a manifest pair)
-    assert all(re.fullmatch(r".+ \(\d+\)\.jpg", f.dest.name) for f in second.written)  # suffixed names
-    assert {f.dest for f in first.written}.isdisjoint(f.dest for f in second.written)
+    assert {k: after[k] for k in snapshot} == snapshot  # the first export's files are untouched
+    assert sorted(f.source for f in second.written) == sorted([sources[0], sources[-1]])
+    edited = next(f for f in second.written if f.source == sources[0])
+    assert edited.dest.read_bytes() == sources[0].read_bytes()
+    assert re.fullmatch(r".+ \(\d+\)\.jpg", edited.dest.name)  # beside the old version, never over it
+    assert len(second.already) == len(sources) - 2
+    assert {f.dest for f in first.written} >= {f.dest for f in second.already}
     assert second.manifest_csv.name == "clipgallery-export (2).csv"
     assert second.manifest_json.name == "clipgallery-export (2).json"
+
+
+def test_re_export_recognises_links_and_other_files_of_the_same_name(photos, tmp_path):
+    sources = sorted(photos.rglob("*.jpg"))
+    selection = [Selected(p, "g") for p in sources]
+    for mode in ("hardlink", "symlink"):
+        export(selection, tmp_path / mode, photos, mode=mode)
+        again = export(selection, tmp_path / mode, photos, mode=mode)
+        assert again.written == [] and len(again.already) == len(sources)
+    other = tmp_path / "other" / "g"
+    other.mkdir(parents=True)
+    (other / "d.jpg").write_bytes(b"not the photo")  # same name, other bytes: not the photo
+    result = export([Selected(photos / "d.jpg", "g")], tmp_path / "other", photos)
+    assert result.already == [] and result.written[0].dest.name == "d (2).jpg"
+    assert (other / "d.jpg").read_bytes() == b"not the photo"
 
 
 def test_a_file_appearing_after_planning_is_not_overwritten(photos, tmp_path):
@@ -226,6 +258,7 @@ def test_a_failed_write_undoes_the_whole_export(tmp_path):
     assert sorted(p.name for p in dest.iterdir()) == ["keep.txt"]
 
 
+@pytest.mark.slow  # runs clipgallery in a subprocess
 def test_cli_export_json_and_errors(make_library, tmp_path):
     root = tmp_path / "photos"
     for i in range(8):

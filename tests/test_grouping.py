@@ -81,8 +81,7 @@ def test_grouping_is_deterministic_and_stored(tmp_path):
     assert [(g.cluster, g.name, g.cover, g.file_ids) for g in stored.groups] == \
         [(g.cluster, g.name, g.cover, g.file_ids) for g in b.groups]
     assert stored.silhouettes == pytest.approx(b.silhouettes, abs=1e-4)
-    rows = lib.conn.execute("SELECT COUNT(*) FROM clusters WHERE run_id=?", (b.run_id,)).fetchone()[0]
-    assert rows == 300
+    assert lib.groups.member_count(b.run_id) == 300
     given = grouping.group_library(lib, "synthetic", k=3, seed=7, vocabulary=vocab)
     assert given.k == 3 and not given.auto and len(given.groups) == 3
     with pytest.raises(QueryError, match="cannot make 301 groups out of 300 photos"):
@@ -178,6 +177,7 @@ def test_shapes_near_duplicates(tmp_path, make_library):
     assert hash_tree(root) == before
 
 
+@pytest.mark.slow  # runs clipgallery in a subprocess
 def test_cli_cluster_and_duplicates(tmp_path, make_library):
     root = tmp_path / "photos"
     root.mkdir()

@@ -22,6 +22,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow  # runs clipgallery in a subprocess
 def test_the_window_appears_before_torch_is_imported(tmp_path):
     done = subprocess.run([sys.executable, "-m", "clipgallery.cli", "gui", "--benchmark"], env=_env(tmp_path),
                           capture_output=True, text=True, timeout=60)
@@ -32,6 +33,7 @@ def test_the_window_appears_before_torch_is_imported(tmp_path):
     print(f"\nwindow shown {float(fields['process_s']):.2f} s after the process started")
 
 
+@pytest.mark.slow  # runs clipgallery in a subprocess
 def test_screenshot_command_indexes_searches_and_saves(tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -50,6 +52,7 @@ def test_screenshot_command_indexes_searches_and_saves(tmp_path):
     assert len(list((tmp_path / "lib" / "thumbnails").rglob("*.jpg"))) == 6
 
 
+@pytest.mark.slow  # runs clipgallery in a subprocess
 def test_screenshot_of_a_missing_folder_fails_with_a_message(tmp_path):
     done = subprocess.run([sys.executable, "-m", "clipgallery.cli", "gui", str(tmp_path / "nope"),
                            "--screenshot", str(tmp_path / "x.png")], env=_env(tmp_path),

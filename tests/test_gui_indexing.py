@@ -173,7 +173,7 @@ def test_an_offline_real_model_fails_with_a_clear_message(qtbot, gui_window, tmp
     w = gui_window("ViT-B-32:laion2b_s34b_b79k")
     with qtbot.waitSignal(w.indexing_failed, timeout=INDEX_TIMEOUT_MS) as failed:
         w.open_folder(folder)
-    assert "could not obtain the weights" in failed.args[0]
+    assert "not downloaded yet" in failed.args[0] and "Connect to the internet once" in failed.args[0]
     assert w.isVisible() and w.open_action.isEnabled()
 
 

@@ -128,9 +128,9 @@ def test_photos_without_regions_yet_are_left_out_and_the_status_bar_says_so(qtbo
     qtbot.waitUntil(lambda: not w._search_busy and not w.jobs.busy, timeout=10_000)
     # As while indexing is still adding them: two photos have no regions yet.
     ids = w.library.file_ids(["d.png", "e.png"])
-    with w.library.transaction() as c:
-        c.executemany("DELETE FROM regions WHERE file_id=?", [(i,) for i in ids.values()])
-        w.library._bump()
+    with w.library.transaction():
+        w.library.store.vectors.delete_regions(ids.values())
+        w.library.bump()
     with qtbot.waitSignal(w.results_shown, timeout=30_000):
         w.find_shared(row_of(w, "a.png"))
     assert sorted(names(w)) == ["a.png", "b.png", "c.png"]

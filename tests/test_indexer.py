@@ -108,7 +108,7 @@ def test_end_to_end_every_format_and_bad_file(hostile, make_library):
     before = hash_tree(root)
     lib, report = make_library(root)
 
-    indexed = {r[0] for r in lib.conn.execute("SELECT relpath FROM files WHERE status='ok'")}
+    indexed = {f.relpath for f in lib.files() if f.status == "ok"}
     assert indexed == good
     assert report.indexed == len(good)
     failed = {str(Path(f.path).relative_to(root)): f.error for f in report.failed}
@@ -124,7 +124,7 @@ def test_second_run_touch_rename_delete(hostile, make_library, embedders):
     root, good, bad = hostile
     lib, first = make_library(root)
     emb = embedders("tiny-random")
-    ids_before = dict(lib.conn.execute("SELECT relpath, id FROM files"))
+    ids_before = {f.relpath: f.id for f in lib.files()}
 
     again = index_folder(lib, emb)
     assert (again.indexed, again.reused, again.removed) == (0, 0, 0)
@@ -140,19 +140,22 @@ def test_second_run_touch_rename_delete(hostile, make_library, embedders):
     assert index_folder(lib, emb).unchanged == len(good)
 
     # Rename: the vector moves with the file (same row, nothing encoded).
-    old_vec = lib.conn.execute("SELECT vec FROM vectors WHERE file_id=?", (ids_before["nested/bitmap.bmp"],)).fetchone()
+    mid = lib.model_id("tiny-random")
+    ids, mat = lib.vectors(mid)
+    old_vec = mat[list(ids).index(ids_before["nested/bitmap.bmp"])].copy()
     os.rename(root / "nested/bitmap.bmp", root / "2023/renamed bitmap.bmp")
     moved = index_folder(lib, emb)
     assert (moved.indexed, moved.reused, moved.removed) == (0, 1, 0)
-    row = lib.conn.execute("SELECT id FROM files WHERE relpath='2023/renamed bitmap.bmp'").fetchone()
-    assert row[0] == ids_before["nested/bitmap.bmp"]
-    assert lib.conn.execute("SELECT vec FROM vectors WHERE file_id=?", row).fetchone() == old_vec
+    fid = lib.file_ids(["2023/renamed bitmap.bmp"])["2023/renamed bitmap.bmp"]
+    assert fid == ids_before["nested/bitmap.bmp"]
+    ids, mat = lib.vectors(mid)
+    assert np.array_equal(mat[list(ids).index(fid)], old_vec)
 
     # Delete: the file leaves the library with its vectors.
     (root / "cmyk.jpg").unlink()
     gone = index_folder(lib, emb)
     assert gone.removed == 1 and gone.indexed == 0
-    assert lib.conn.execute("SELECT COUNT(*) FROM files WHERE relpath='cmyk.jpg'").fetchone()[0] == 0
+    assert lib.file_ids(["cmyk.jpg"]) == {}
     assert_consistent(lib, root)
 
 
@@ -191,6 +194,7 @@ def assert_consistent(lib: Library, root: Path) -> None:
     assert lib.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+@pytest.mark.slow  # runs clipgallery in a subprocess
 def test_sigkill_mid_run_then_resume(tmp_path):
     root = tmp_path / "many"
     root.mkdir()

@@ -7,7 +7,8 @@ import sqlite3
 import pytest
 
 from clipgallery.core.errors import LibraryError
-from clipgallery.core.library import MIGRATIONS, SCHEMA_VERSION, Library, _statements, default_library_dir
+from clipgallery.core.library import MIGRATIONS, SCHEMA_VERSION, Library, default_library_dir
+from clipgallery.core.store.schema import statements
 
 
 def test_a_library_belongs_to_one_folder(tmp_path):
@@ -30,7 +31,7 @@ def test_old_schema_is_migrated_on_open(tmp_path):
     db = tmp_path / "lib" / "library.sqlite"
     db.parent.mkdir()
     with sqlite3.connect(db) as c:  # a file written by the first release: schema v1 only
-        for stmt in _statements(MIGRATIONS[0]):
+        for stmt in statements(MIGRATIONS[0]):
             c.execute(stmt)
         c.execute("PRAGMA user_version=1")
         c.execute("INSERT INTO meta VALUES('root', ?)", (str((tmp_path / "p").resolve()),))

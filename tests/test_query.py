@@ -16,7 +16,8 @@ from PIL import Image
 
 from clipgallery.cli import main
 from clipgallery.core.errors import ImageError, LibraryError, QueryError
-from clipgallery.core.query import TEXT_CACHE, Searcher, Term, parse_query
+from clipgallery.core.query import Term, parse_query
+from clipgallery.core.search import TEXT_CACHE, Searcher
 
 # -- the query language ----------------------------------------------------------------------------
 
@@ -370,6 +371,7 @@ def test_cli_tag_filter_is_clear_when_unavailable_or_unknown(cli_library, capsys
         assert "no-such-tag" in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # runs clipgallery in a subprocess
 def test_cli_in_a_subprocess_keeps_stdout_pure_json(cli_library, tmp_path):
     root, libdir = cli_library
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "CLIPGALLERY_MODEL_CACHE": str(tmp_path / "model-cache")}

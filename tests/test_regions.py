@@ -15,7 +15,7 @@ from clipgallery.core import regions
 from clipgallery.core.errors import QueryError
 from clipgallery.core.indexer import index_folder
 from clipgallery.core.library import Library
-from clipgallery.core.query import Searcher
+from clipgallery.core.search import Searcher
 from clipgallery.shapes import CLASSES, scene
 
 # -- pooling and matching ----------------------------------------------------------------------------

@@ -124,3 +124,52 @@ def test_shapes_stay_in_the_centre_square():
         inside = _hue_pixels(image.crop(box))["red"] * side * side
         total = _hue_pixels(image)["red"] * w * h
         assert inside >= 0.98 * total
+
+
+# -- the wide training renderer ---------------------------------------------------------------------
+
+
+def test_varied_drawings_are_deterministic_and_refuse_unknown_names():
+    objects = [("red", "circle"), ("blue", "star"), ("green", "square")]
+    a = shapes.render_varied(objects, seed=11)
+    assert np.array_equal(np.asarray(a.image), np.asarray(shapes.render_varied(objects, seed=11).image))
+    assert a.objects == tuple(objects) and a.background in shapes.VARIED_BACKGROUNDS
+    with pytest.raises(ValueError):
+        shapes.render_varied([("pink", "circle")], seed=0)
+    with pytest.raises(ValueError):
+        shapes.render_varied([("red", "circle")], seed=0, background="bricks")
+
+
+def test_varied_sizes_run_from_tiny_to_wide():
+    sizes = [shapes.render_varied([("red", "circle")], seed).image.size for seed in range(60)]
+    shorts = [min(s) for s in sizes]
+    ratios = [max(s) / min(s) for s in sizes]
+    assert min(shorts) < 40 and max(shorts) > 150
+    assert max(ratios) > 2.2 and min(ratios) < 1.2
+    assert any(w > h for w, h in sizes) and any(h > w for w, h in sizes)
+
+
+def test_varied_objects_count_one_to_three():
+    rng = np.random.default_rng(1)
+    counts = {len(shapes.random_varied_objects(rng)) for _ in range(100)}
+    assert counts == {1, 2, 3}
+
+
+@pytest.mark.parametrize("background", shapes.VARIED_BACKGROUNDS)
+def test_varied_colours_keep_their_names_on_every_background(background):
+    for k, colour in enumerate(shapes.COLOURS):
+        image = shapes.render_varied([(colour, "square")], seed=200 + k, size=(160, 120), background=background).image
+        share = _hue_pixels(image)
+        others = max(v for name, v in share.items() if name != colour)
+        assert share[colour] > 0.003 and share[colour] > 2 * others, (background, colour, share)
+
+
+def test_named_colour_stays_in_its_hue_band():
+    rng = np.random.default_rng(0)
+    for colour in shapes.COLOURS:
+        for _ in range(50):
+            rgb = shapes.named_colour(colour, rng)
+            patch = Image.fromarray(np.full((4, 4, 3), rgb, np.uint8), "RGB")
+            share = _hue_pixels(patch)
+            assert share[colour] == 1.0 or max(share.values()) == 0.0, (colour, rgb)
+            assert max(share.values()) == share[colour]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -103,12 +104,14 @@ def test_label_embeddings_average_prompt_groups(embedders):
 
 def test_emotions_end_to_end_stored_in_sqlite(photo_library, embedders):
     lib, emb = photo_library, embedders("tiny-random")
-    emotions = tagging.load_label_set("emotions")
+    # A closed set (no "none of these"), so that threshold 0 gives every label of every photo.
+    emotions = dataclasses.replace(tagging.load_label_set("emotions"), none=())
     report = tagging.tag_library(lib, emb, emotions, threshold=0.0)
     assert len(report.photos) == 10
     mid = lib.model_id(emb.spec)
-    rows = lib.conn.execute("SELECT f.relpath, t.label, t.score FROM tags t JOIN files f ON f.id = t.file_id "
-                            "WHERE t.model_id=? AND t.label_set='emotions'", (mid,)).fetchall()
+    relpaths = {f.id: f.relpath for f in lib.files()}
+    rows = [(relpaths[fid], lab, score) for fid, s, lab, score in lib.tags.tags_of(mid, list(relpaths))
+            if s == "emotions"]
     assert len(rows) == 10 * 8  # threshold 0: every label of every photo
     per_photo: dict[str, float] = {}
     for rel, _, score in rows:
@@ -120,8 +123,7 @@ def test_emotions_end_to_end_stored_in_sqlite(photo_library, embedders):
 
     # Re-tagging replaces the set's tags: with threshold 1 only each photo's top label remains.
     again = tagging.tag_library(lib, emb, emotions, threshold=1.0)
-    rows = lib.conn.execute("SELECT file_id, label FROM tags WHERE model_id=? AND label_set='emotions'",
-                            (mid,)).fetchall()
+    rows = lib.tags.labels_of_set(mid, "emotions")
     assert len(rows) == 10 and len({f for f, _ in rows}) == 10
     assert sum(again.counts.values()) == 10
     counts = tagging.label_counts(lib, emb.spec)
@@ -209,6 +211,7 @@ def test_teach_with_outside_examples_and_bad_input(photo_library, embedders, tmp
     assert tagging.list_probes(lib, emb.spec) == [] and tagging.label_counts(lib, emb.spec) == {}
 
 
+@pytest.mark.slow  # runs clipgallery in a subprocess
 def test_cli_tag_and_teach(photo_library, tmp_path):
     lib = photo_library
     before = hash_tree(lib.root)
@@ -217,8 +220,8 @@ def test_cli_tag_and_teach(photo_library, tmp_path):
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert len(data) == 10 and all(Path(d["path"]).is_absolute() and Path(d["path"]).is_file() for d in data)
-    assert all(d["tags"] and {t["label"] for t in d["tags"]} <= set(tagging.load_label_set("emotions").labels)
-               for d in data)
+    # Every photo is listed, with the emotions that fit it (a random model's may fit none).
+    assert all({t["label"] for t in d["tags"]} <= set(tagging.load_label_set("emotions").labels) for d in data)
     shapes_file = write_json(tmp_path / "shapes.json", {"name": "shapes", "labels": {
         "circle": ["a round shape"], "square": ["a box"]}})
     out = subprocess.run([*cli, "tag", str(lib.root), "--labels", str(shapes_file), "--strategy", "descriptions",
@@ -248,3 +251,34 @@ def test_cli_tag_and_teach(photo_library, tmp_path):
         r = subprocess.run([*cli, *args, "--json"], capture_output=True, text=True)
         assert r.returncode == 1 and r.stdout == "" and message in r.stderr and "Traceback" not in r.stderr
     assert hash_tree(lib.root) == before
+
+
+def test_a_label_is_given_only_where_it_fits(shapes_library, embedders, tmp_path):
+    """Drawn shapes among real photos: the shapes get their label, the real photos none of a set of shapes."""
+    import shutil
+
+    from clipgallery.core.indexer import index_folder
+    from clipgallery.core.library import Library
+
+    faces = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces"
+    if not faces.is_dir():
+        pytest.skip("the shared real photos are not here")
+    src, truth = shapes_library
+    root = tmp_path / "mixed"
+    shutil.copytree(src.root, root)
+    real = []
+    for f in sorted(faces.glob("*.jpg")):
+        shutil.copy(f, root / f.name)
+        real.append((root / f.name).resolve())
+    lib = Library(root, tmp_path / "lib")
+    emb = embedders("shapes-tiny")
+    assert not index_folder(lib, emb, batch_size=32).failed
+    report = tagging.tag_library(lib, emb, tagging.load_label_set(write_json(tmp_path / "shapes.json", SHAPES_SET)))
+    tags = {p.path.resolve(): [t.label for t in p.tags] for p in report.photos}
+    assert all(tags[p] == [] for p in real), {p.name: tags[p] for p in real}  # none of these
+    shape_of = {root / p.name: c[1] for p, c in truth.items()}
+    right = [tags[p.resolve()][:1] == [shape] for p, shape in shape_of.items()]
+    assert np.mean(right) >= 0.9
+    # A closed set ("none": []) still forces its best label on every photo, as asked.
+    closed = tagging.tag_library(lib, emb, tagging.parse_label_set({**SHAPES_SET, "name": "closed", "none": []}))
+    assert all(p.tags for p in closed.photos)

@@ -97,7 +97,7 @@ def test_fast_path_gives_the_torch_vectors_and_the_same_top10(spec, embedders, s
     np.testing.assert_allclose(got, emb.encode_texts_full(QUERIES), atol=1e-4, rtol=0)
     assert _library_top(lib, got) == _library_top(lib, want)
     # Through the Searcher: the same hits, in the same order, as with the torch Embedder.
-    from clipgallery.core.query import TEXT_CACHE, Searcher
+    from clipgallery.core.search import TEXT_CACHE, Searcher
 
     TEXT_CACHE.clear()
     quick = textfast.query_embedder(lib, spec)

@@ -1,16 +1,25 @@
 #!/bin/sh
-# Qt (PySide6) needs a few system libraries even for its offscreen platform. Install them
-# with apt when they are missing and we may (root on Debian/Ubuntu); otherwise say what to do.
+# System libraries PySide6 needs: the offscreen platform (tests), and the X11 (xcb) platform that a
+# real window needs on a Linux desktop (Qt 6.5+ wants libxcb-cursor0 and friends; without them it
+# aborts with "Could not load the Qt platform plugin 'xcb'"). Xvfb lets the tests open a real
+# window. Installed with apt when missing and we may (root on Debian/Ubuntu); otherwise we say
+# what to install.
 missing=""
-for lib in libEGL.so.1 libGL.so.1 libfontconfig.so.1 libxkbcommon.so.0 libdbus-1.so.3 libglib-2.0.so.0; do
+for lib in libEGL.so.1 libGL.so.1 libfontconfig.so.1 libxkbcommon.so.0 libdbus-1.so.3 libglib-2.0.so.0 \
+           libxcb-cursor.so.0 libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-image.so.0 libxcb-randr.so.0 \
+           libxcb-render-util.so.0 libxcb-shape.so.0 libxcb-xkb.so.1 libxkbcommon-x11.so.0 libX11-xcb.so.1; do
     ldconfig -p 2>/dev/null | grep -q "$lib" || missing="$missing $lib"
 done
+command -v Xvfb >/dev/null 2>&1 || missing="$missing Xvfb"
 [ -z "$missing" ] && exit 0
-pkgs="libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 libglib2.0-0"
+pkgs="libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 libglib2.0-0 libxcb-cursor0 libxcb-icccm4 \
+libxcb-keysyms1 libxcb-image0 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 \
+libx11-xcb1 xvfb"
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "Installing system libraries Qt needs:$missing" >&2
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
 else
-    echo "warning: Qt may not start: missing$missing. Install them with your package manager (Debian: sudo apt-get install $pkgs)." >&2
+    echo "warning: the app may not open a window: missing$missing. Install them with your package manager" \
+         "(Debian/Ubuntu: sudo apt-get install $pkgs)." >&2
 fi
 exit 0

@@ -1,6 +1,10 @@
 """Train the bundled shapes-tiny CLIP on drawn shapes, on CPU, and evaluate it zero-shot.
 
-    python tools/train_shapes_model.py [--steps N] [--out DIR] [--quick]
+    python tools/train_shapes_model.py --init PREVIOUS.safetensors [--steps N] [--out DIR] [--quick]
+    python tools/train_shapes_model.py --eval-only WEIGHTS.safetensors
+
+The shipped weights are the previous shapes-tiny (git 144d06f) fine-tuned with the defaults here;
+docs/shapes-tiny.md says how to reproduce them.
 
 Writes DIR/shapes-tiny.safetensors (float16 state_dict) and DIR/shapes-tiny.json (registry entry).
 """
@@ -8,6 +12,7 @@ Writes DIR/shapes-tiny.safetensors (float16 state_dict) and DIR/shapes-tiny.json
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
@@ -28,7 +33,7 @@ import open_clip  # noqa: E402
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from clipgallery import shapes  # noqa: E402
+from clipgallery import shapes, shapes_heldout  # noqa: E402
 
 MEAN = tuple(OPENAI_DATASET_MEAN)
 STD = tuple(OPENAI_DATASET_STD)
@@ -42,67 +47,34 @@ MODEL_CFG = {
     "text_cfg": {"context_length": CONTEXT_LENGTH, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 2},
 }
 SEED = 0
-EVAL_SEED = 777  # write_folder seed for the held-out evaluation pictures
-NONE = len(shapes.CLASSES)  # "no second object" index in the caption/image match masks
+EVAL_SEED = 777  # write_folder seed for the validation pictures of the training renderer
+HELD_OUT_SEED = 4_242  # shapes_heldout.write_folder seed for the held-out style's figures
+NONE = len(shapes.CLASSES)  # "no object in this slot" index in the caption/image match masks
+SLOTS = 3  # at most three objects per picture
 JPEG_SHARE = 0.4
+CLASSIC_SHARE = 0.2  # pictures drawn by shapes.render (the style most tests draw); the rest render_varied
 
 # Which captions describe a picture. Shape-only captions come most often, so that shape is the
 # strongest direction of the image space (k-means should find the four shapes, not the colours).
-# Cumulative shares: single object: full, on-background, shape-only (rest: colour-only);
-# two objects: both full, both shapes (rest: both colours).
-SINGLE_SHARES = (0.25, 0.30, 0.90)
-PAIR_SHARES = (0.4, 0.9)
-FULL = [
-    "a {o}",
-    "a photo of a {o}",
-    "a drawing of a {o}",
-    "a picture of a {o}",
-    "{o}",
-    "an image of a {o}",
-    "a picture with a {o}",
-    "a {o} shape",
-    "a photo of the {o}",
+# Cumulative shares: full, on-background, shape-only (rest: colour-only).
+SHARES = (0.27, 0.32, 0.88)
+PREFIXES = [
+    "", "", "", "a photo of ", "a drawing of ", "a picture of ", "an image of ", "a picture with ",
+    "a photo of the ", "a close-up photo of ", "a good photo of ", "a photo showing ", "there is ",
+    "a sketch of ", "an illustration of ", "clip art of ", "a painting of ", "a cartoon of ",
 ]
-SHAPE_ONLY = [
-    "a {s}",
-    "a photo of a {s}",
-    "a drawing of a {s}",
-    "a picture of a {s}",
-    "{s}",
-    "a {s} shape",
-    "an image of a {s}",
-    "a photo of the {s}",
-    "a picture with a {s}",
-]
-COLOUR_ONLY = [
-    "something {c}",
-    "a {c} object",
-    "a {c} thing",
-    "{c}",
-    "a photo of something {c}",
-    "a {c} shape",
-    "the colour {c}",
-    "a picture of something {c}",
-]
-PAIR = [
-    "a picture with a {o1} and a {o2}",
-    "a {o1} and a {o2}",
-    "a photo of a {o1} and a {o2}",
-    "{o1} and {o2}",
-    "a drawing of a {o1} and a {o2}",
-]
-BACKGROUND_WORDS = {
-    "white": "white",
-    "black": "black",
-    "grey": "grey",
-    "gradient": "gradient",
-    "noise": "noisy",
+# How people name a shape or colour besides its own word (used now and then).
+SYNONYMS = {
+    "circle": ["round shape", "disc", "dot", "circle shape"],
+    "square": ["square shape", "box"],
+    "triangle": ["triangle shape", "triangular shape"],
+    "star": ["five-pointed star", "star shape"],
+    "purple": ["violet"],
 }
-ON_BACKGROUND = [
-    "a {o} on a {b} background",
-    "{o} on a {b} background",
-    "a photo of a {o} on a {b} background",
-]
+SYNONYM_SHARE = 0.08
+COLOUR_ONLY = ["something {c}", "a {c} object", "a {c} thing", "{c}", "a photo of something {c}", "a {c} shape",
+               "the colour {c}", "a picture of something {c}", "{c} colour", "mostly {c}"]
+NUMBERS = {2: "two", 3: "three"}
 
 
 def article(text: str) -> str:
@@ -124,43 +96,67 @@ def class_mask(colour: str | None, shape: str | None) -> np.ndarray:
 NONE_MASK = np.eye(NONE + 1, dtype=bool)[NONE]
 
 
-def caption(objs: list[int], background: str, rng: np.random.Generator):
-    """A random true caption for a picture, and what it claims: (text, mask1, mask2, background id)."""
-    bg = -1
-    if len(objs) == 1:
-        c, s = shapes.CLASSES[objs[0]]
-        r = rng.random()
-        if r < SINGLE_SHARES[0]:
-            text, m1 = FULL[rng.integers(len(FULL))].format(o=f"{c} {s}"), class_mask(c, s)
-        elif r < SINGLE_SHARES[1] and background in BACKGROUND_WORDS:
-            text = ON_BACKGROUND[rng.integers(len(ON_BACKGROUND))].format(
-                o=f"{c} {s}", b=BACKGROUND_WORDS[background]
-            )
-            m1, bg = class_mask(c, s), shapes.BACKGROUNDS.index(background)
-        elif r < SINGLE_SHARES[2]:
-            text, m1 = SHAPE_ONLY[rng.integers(len(SHAPE_ONLY))].format(s=s), class_mask(None, s)
-        else:
-            text, m1 = COLOUR_ONLY[rng.integers(len(COLOUR_ONLY))].format(c=c), class_mask(c, None)
-        return article(text), m1, NONE_MASK, bg
-    first, second = (shapes.CLASSES[k] for k in (objs if rng.random() < 0.5 else objs[::-1]))
+def word(w: str, rng: np.random.Generator) -> str:
+    return w if w not in SYNONYMS or rng.random() >= SYNONYM_SHARE else str(rng.choice(SYNONYMS[w]))
+
+
+def listing(items: list[str], rng: np.random.Generator) -> str:
+    if len(items) == 1:
+        return items[0]
+    joiner = ", " if rng.random() < 0.7 else " and "
+    return joiner.join(items[:-1]) + (" and " if rng.random() < 0.8 else ", ") + items[-1]
+
+
+def one_full(c: str, s: str, rng: np.random.Generator) -> str:
+    c, s = word(c, rng), word(s, rng)
     r = rng.random()
-    if r < PAIR_SHARES[0]:
-        text = PAIR[rng.integers(len(PAIR))].format(o1=" ".join(first), o2=" ".join(second))
-        m1, m2 = class_mask(*first), class_mask(*second)
-    elif r < PAIR_SHARES[1]:
-        m1, m2 = class_mask(None, first[1]), class_mask(None, second[1])
-        if first[1] == second[1]:
-            text = f"two {first[1]}s"
+    if r < 0.8:
+        return f"a {c} {s}"
+    return str(rng.choice([f"a {s} in {c}", f"a {c} coloured {s}", f"a {s} that is {c}", f"a {s}, {c}"]))
+
+
+def caption(objs: list[int], background: str | None, rng: np.random.Generator):
+    """A random true caption for a picture, and what it claims: (text, masks [SLOTS, classes+1], background)."""
+    named = [shapes.CLASSES[k] for k in objs]
+    order = rng.permutation(len(named))
+    named = [named[i] for i in order]
+    masks = [NONE_MASK] * SLOTS
+    bg = None
+    r = rng.random()
+    prefix = str(rng.choice(PREFIXES))
+    if r < SHARES[0] or (r < SHARES[1] and len(named) > 1):
+        text = prefix + listing([one_full(c, s, rng) for c, s in named], rng)
+        masks[: len(named)] = [class_mask(c, s) for c, s in named]
+        if rng.random() < 0.1:
+            text = ("a " if len(named) == 1 else "") + listing([f"{c} {s}" for c, s in named], rng)
+    elif r < SHARES[1]:
+        c, s = named[0]
+        bg = background if background in shapes.BACKGROUND_NAMES else None
+        if bg is None:
+            text = prefix + one_full(c, s, rng)
         else:
-            text = rng.choice(["a {a} and a {b}", "a picture with a {a} and a {b}"]).format(
-                a=first[1], b=second[1]
-            )
+            text = prefix + one_full(c, s, rng) + f" on a {shapes.BACKGROUND_NAMES[bg]} background"
+        masks[0] = class_mask(c, s)
+    elif r < SHARES[2]:
+        counts: dict[str, int] = {}
+        for _, s in named:
+            counts[s] = counts.get(s, 0) + 1
+        parts = [f"a {word(s, rng)}" if n == 1 else f"{NUMBERS[n]} {s}s" for s, n in counts.items()]
+        text = prefix + listing(parts, rng)
+        masks[: len(named)] = [class_mask(None, s) for _, s in named]
     else:
-        m1, m2 = class_mask(first[0], None), class_mask(second[0], None)
-        text = rng.choice(["something {a} and something {b}", "a {a} object and a {b} object"]).format(
-            a=first[0], b=second[0]
-        )
-    return article(text), m1, m2, bg
+        cols = [c for c, _ in named]
+        if len(set(cols)) == 1 and len(cols) > 1:
+            text = f"{NUMBERS[len(cols)]} {word(cols[0], rng)} things"
+        elif len(cols) == 1:
+            text = str(rng.choice(COLOUR_ONLY)).format(c=word(cols[0], rng))
+        else:
+            text = str(rng.choice(["something {}", "{}", "a {} object", "{} things"])).format(
+                listing([word(c, rng) for c in cols], rng))
+        masks[: len(named)] = [class_mask(c, None) for c in cols]
+    if rng.random() < 0.3:
+        text += "."
+    return article(text), np.stack(masks), bg
 
 
 def crop_transform():
@@ -177,19 +173,23 @@ def normalize(batch_uint8: torch.Tensor) -> torch.Tensor:
 
 
 def render_chunk(seeds: range):
-    """Draw training pictures for these seeds -> (uint8 N x S x S x 3, objects, background ids)."""
+    """Draw training pictures for these seeds -> (uint8 N x S x S x 3, objects, background kinds)."""
     _, crop = crop_transform()
     pixels, objects, backgrounds = [], [], []
     for seed in seeds:
         rng = np.random.default_rng([SEED, seed])
-        objs = shapes.random_objects(rng)
-        short = int(rng.integers(64, 257))
-        long = int(short * math.exp(rng.uniform(0, math.log(1.6))))
-        size = (long, short) if rng.random() < 0.5 else (short, long)
-        drawing = shapes.render(objs, seed, size)
+        if rng.random() < CLASSIC_SHARE:
+            objs = shapes.random_objects(rng)
+            short = int(rng.integers(64, 257))
+            long = int(short * math.exp(rng.uniform(0, math.log(1.6))))
+            size = (long, short) if rng.random() < 0.5 else (short, long)
+            drawing = shapes.render(objs, seed, size)
+        else:
+            objs = shapes.random_varied_objects(rng)
+            drawing = shapes.render_varied(objs, seed)
         image = drawing.image
         if rng.random() < JPEG_SHARE:
-            image = shapes.jpeg_roundtrip(image, int(rng.integers(30, 96)))
+            image = shapes.jpeg_roundtrip(image, int(rng.integers(10, 96)))
         pixels.append(np.asarray(crop(image), np.uint8))
         objects.append([shapes.CLASSES.index(o) for o in objs])
         backgrounds.append(drawing.background)
@@ -197,7 +197,7 @@ def render_chunk(seeds: range):
 
 
 def render_training_set(count: int, workers: int = 2):
-    chunks = [range(i, min(i + 2000, count)) for i in range(0, count, 2000)]
+    chunks = [range(i, min(i + 1000, count)) for i in range(0, count, 1000)]
     with get_context("spawn").Pool(workers) as pool:
         parts = pool.map(render_chunk, chunks)
     pixels = torch.from_numpy(np.concatenate([p for p, _, _ in parts])).permute(0, 3, 1, 2).contiguous()
@@ -233,12 +233,27 @@ def dihedral(batch: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     return out
 
 
-def match_matrix(first, second, bgs, m1, m2, bg_req) -> torch.Tensor:
-    """[texts, images] True where a caption is true of a picture (the multi-positive targets)."""
-    direct = m1[:, first] & m2[:, second]
-    swapped = m1[:, second] & m2[:, first]
+BG_NAMES = sorted(set(shapes.BACKGROUND_NAMES.values()))
+
+
+def background_id(kind: str | None) -> int:
+    """The id of the name a caption would give this background kind; -1 for none."""
+    name = shapes.BACKGROUND_NAMES.get(kind) if kind else None
+    return BG_NAMES.index(name) if name else -1
+
+
+def match_matrix(objects: torch.Tensor, bgs: torch.Tensor, masks: torch.Tensor, bg_req: torch.Tensor) -> torch.Tensor:
+    """[texts, images] True where a caption is true of a picture (the multi-positive targets).
+
+    objects: [images, SLOTS] class ids (NONE for an empty slot); masks: [texts, SLOTS, classes+1].
+    A caption is true when its slots match the picture's objects one to one, in some order.
+    """
+    hit = [[masks[:, j][:, objects[:, k]] for k in range(SLOTS)] for j in range(SLOTS)]  # [texts, images]
+    match = torch.zeros_like(hit[0][0])
+    for perm in itertools.permutations(range(SLOTS)):
+        match |= hit[0][perm[0]] & hit[1][perm[1]] & hit[2][perm[2]]
     bg_ok = (bg_req[:, None] < 0) | (bg_req[:, None] == bgs[None, :])
-    return (direct | swapped) & bg_ok
+    return match & bg_ok
 
 
 def contrastive_loss(image_f, text_f, logit_scale, match) -> torch.Tensor:
@@ -259,15 +274,25 @@ def train(args) -> tuple[open_clip.model.CLIP, dict]:
     torch.manual_seed(SEED)
     rng = np.random.default_rng(SEED)
     t0 = time.time()
-    pixels, objects, backgrounds = render_training_set(args.images)
+    cache = args.cache / f"shapes-train-{SEED}-{args.images}.pt" if args.cache else None
+    if cache is not None and cache.exists():
+        pixels, objects, backgrounds = torch.load(cache)
+    else:
+        pixels, objects, backgrounds = render_training_set(args.images)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            torch.save((pixels, objects, backgrounds), cache)
     render_s = time.time() - t0
     print(f"rendered {len(pixels)} training pictures in {render_s:.0f}s", flush=True)
 
-    first = torch.tensor([o[0] for o in objects])
-    second = torch.tensor([o[1] if len(o) > 1 else NONE for o in objects])
-    bg_ids = torch.tensor([shapes.BACKGROUNDS.index(b) for b in backgrounds])
+    slots = torch.tensor([o + [NONE] * (SLOTS - len(o)) for o in objects])
+    bg_ids = torch.tensor([background_id(b) for b in backgrounds])
     captioner = Captioner()
     model = build_model()
+    if args.init:
+        from safetensors.torch import load_file
+
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_file(args.init).items()})
     model.train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
@@ -287,10 +312,9 @@ def train(args) -> tuple[open_clip.model.CLIP, dict]:
         images = normalize(dihedral(pixels[idx], rng))
         caps = [caption(objects[i], backgrounds[i], rng) for i in idx.tolist()]
         tokens = captioner([c[0] for c in caps])
-        m1 = torch.from_numpy(np.stack([c[1] for c in caps]))
-        m2 = torch.from_numpy(np.stack([c[2] for c in caps]))
-        bg_req = torch.tensor([c[3] for c in caps])
-        match = match_matrix(first[idx], second[idx], bg_ids[idx], m1, m2, bg_req)
+        masks = torch.from_numpy(np.stack([c[1] for c in caps]))
+        bg_req = torch.tensor([background_id(c[2]) for c in caps])
+        match = match_matrix(slots[idx], bg_ids[idx], masks, bg_req)
         # bfloat16 matmuls are fast on CPUs with AMX/AVX512; the math attention kernel because
         # the fused CPU kernel's bfloat16 backward pass is several times slower.
         with sdpa_kernel(SDPBackend.MATH), torch.autocast("cpu", dtype=torch.bfloat16):
@@ -314,6 +338,8 @@ def train(args) -> tuple[open_clip.model.CLIP, dict]:
         "train_images": len(pixels),
         "train_seeds": f"0..{len(pixels) - 1} (below shapes.TRAIN_SEED_LIMIT)",
         "jpeg_share": JPEG_SHARE,
+        "init": str(args.init.name) if args.init else None,
+        "threads": args.threads,
         "render_seconds": round(render_s, 1),
         "train_seconds": round(time.time() - t1, 1),
         "autocast": "bfloat16 (CPU)",
@@ -384,6 +410,84 @@ def evaluate(model, per_class: int) -> dict:
     }
 
 
+@torch.no_grad()
+def encode_pictures(model, images: list) -> torch.Tensor:
+    full, _ = crop_transform()
+    feats = [model.encode_image(torch.stack([full(im) for im in images[i:i + 256]])) for i in range(0, len(images), 256)]
+    return F.normalize(torch.cat(feats), dim=-1)
+
+
+@torch.no_grad()
+def style_scores(model, images: list, labels: list[tuple[str, str]], seed: int = 0) -> dict:
+    """The figures the held-out tests check, on single-object pictures of all 24 classes.
+
+    24-way zero-shot top-1/top-5, tagging with the four shapes as a label set (the app's default
+    template ensemble), and automatic-k grouping (the app's own choose_k/kmeans) of four classes:
+    the four shapes of one colour (each colour in turn) and four classes that differ in both.
+    """
+    from sklearn.metrics import adjusted_rand_score
+
+    from clipgallery.core import grouping
+    from clipgallery.core.tagging import DEFAULT_TEMPLATES, fill
+
+    model.eval()
+    captioner = Captioner()
+    image_f = encode_pictures(model, images)
+    names = [shapes.class_name(c, s) for c, s in shapes.CLASSES]
+    truth = torch.tensor([shapes.CLASSES.index(lab) for lab in labels])
+    sims = image_f @ encode_texts(model, captioner, [article(f"a photo of a {n}") for n in names]).T
+    top5 = sims.topk(5, dim=1).indices
+    shape_f = torch.stack([F.normalize(encode_texts(model, captioner, [fill(t, s) for t in DEFAULT_TEMPLATES]).mean(0), dim=0)
+                           for s in shapes.SHAPES])
+    tag = (image_f @ shape_f.T).argmax(1)
+    shape_truth = torch.tensor([shapes.SHAPES.index(s) for _, s in labels])
+
+    def auto_k(classes: list[tuple[str, str]]) -> tuple[int, float]:
+        rows = [i for i, lab in enumerate(labels) if lab in classes]
+        x = image_f[rows].numpy().astype(np.float32)
+        k, _ = grouping.choose_k(x, seed=seed)
+        found, _ = grouping.kmeans(x, k, seed)
+        return k, float(adjusted_rand_score([classes.index(labels[i]) for i in rows], found))
+
+    one_colour = [auto_k([(c, s) for s in shapes.SHAPES]) for c in shapes.COLOURS]
+    mixed = [auto_k([shapes.CLASSES[(i * 5 + j * 7) % 24] for j in range(4)]) for i in range(6)]
+    return {
+        "images": len(images),
+        "top1_24way": round(float((top5[:, 0] == truth).float().mean()), 4),
+        "top5_24way": round(float((top5 == truth[:, None]).any(1).float().mean()), 4),
+        "tagging_4_shapes": round(float((tag == shape_truth).float().mean()), 4),
+        "auto_k_four_shapes_of_one_colour_ari_min": round(min(a for _, a in one_colour), 4),
+        "auto_k_four_shapes_of_one_colour_k": [k for k, _ in one_colour],
+        "auto_k_four_mixed_classes_ari_min": round(min(a for _, a in mixed), 4),
+        "auto_k_four_mixed_classes_k": [k for k, _ in mixed],
+    }
+
+
+def held_out_scores(model, per_class: int) -> dict:
+    """style_scores on the held-out style (shapes_heldout), written to disk as JPEGs and read back."""
+    with tempfile.TemporaryDirectory() as tmp:
+        truth = shapes_heldout.write_folder(Path(tmp), per_class, HELD_OUT_SEED)
+        paths = sorted(truth)
+        images = [Image.open(p).convert("RGB") for p in paths]
+        out = style_scores(model, images, [truth[p] for p in paths])
+    out["pictures"] = f"shapes_heldout.write_folder(seed={HELD_OUT_SEED}, per_class={per_class})"
+    return out
+
+
+def validation_scores(model, per_class: int) -> dict:
+    """style_scores on new pictures from the training renderer (seeds above the training range)."""
+    images, labels = [], []
+    for k, cls in enumerate(shapes.CLASSES):
+        for i in range(per_class):
+            seed = shapes.held_out_seed(EVAL_SEED, k, i, 99)
+            image = shapes.render_varied([cls], seed).image
+            images.append(shapes.jpeg_roundtrip(image, 40 + seed % 56) if seed % 2 else image)
+            labels.append(cls)
+    out = style_scores(model, images, labels)
+    out["pictures"] = f"shapes.render_varied, held_out_seed({EVAL_SEED}, class, i, 99), {per_class} per class"
+    return out
+
+
 def check_preprocessing() -> None:
     """The uint8 crop + tensor normalisation used in training equals open_clip's eval transform."""
     full, crop = crop_transform()
@@ -421,17 +525,30 @@ def save(model, info: dict, out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=800)
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--images", type=int, default=40000, help="size of the pre-rendered training set")
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--images", type=int, default=24000, help="size of the pre-rendered training set")
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--eval-per-class", type=int, default=40)
     parser.add_argument("--out", type=Path, default=ROOT / "resources" / "models")
     parser.add_argument("--quick", action="store_true", help="a tiny run, to check that everything works")
+    parser.add_argument("--init", type=Path, help="start from these weights instead of random ones")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core CPU)")
+    parser.add_argument("--cache", type=Path, help="keep the rendered training set in this folder and reuse it")
+    parser.add_argument("--eval-only", type=Path, help="only score these shapes-tiny.safetensors weights")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.eval_only:
+        from safetensors.torch import load_file
+
+        model = build_model()
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_file(args.eval_only).items()})
+        model.eval()
+        print(json.dumps({"held_out_style": held_out_scores(model, args.eval_per_class),
+                          "training_renderer_validation": validation_scores(model, args.eval_per_class)}, indent=2))
+        return
     if args.quick:
         args.steps, args.images, args.batch, args.eval_per_class = 20, 1000, 64, 2
-    torch.set_num_threads(2)
     start = time.time()
     check_preprocessing()
     model, info = train(args)
@@ -440,6 +557,8 @@ def main() -> None:
         {k: v.float() if v.is_floating_point() else v for k, v in half_state(model).items()}
     )
     info.update(evaluate(model, args.eval_per_class))
+    info["training_renderer_validation"] = validation_scores(model, args.eval_per_class // 2)
+    info["held_out_style"] = held_out_scores(model, args.eval_per_class // 2)
     info["total_seconds"] = round(time.time() - start, 1)
     print(json.dumps(info, indent=2))
     save(model, info, args.out)

@@ -42,6 +42,13 @@ def fingerprints(mat: np.ndarray) -> np.ndarray:
     return mat @ proj if len(mat) else np.zeros((0, 4), np.float32)
 
 
+BUILD_CHUNK = 2048  # vectors added per step of a build: a stop request waits at most this long
+
+
+class BuildStopped(Exception):
+    """A build ended early because its process is closing the library."""
+
+
 class AnnIndex:
     """An hnswlib inner-product index over unit vectors labelled by file id, with a calibrated ef."""
 
@@ -66,7 +73,9 @@ class AnnIndex:
 
     @classmethod
     def build(cls, ids: np.ndarray, mat: np.ndarray, params: AnnParams = AnnParams(),
-              probes: np.ndarray | None = None) -> AnnIndex:
+              probes: np.ndarray | None = None, stop: threading.Event | None = None) -> AnnIndex:
+        """Build the graph; `stop` ends a build between chunks (BuildStopped), so a process that
+        quits never leaves hnswlib's threads running under an exiting interpreter."""
         import hnswlib
 
         ids = np.asarray(ids, dtype=np.int64)
@@ -74,8 +83,10 @@ class AnnIndex:
         index.init_index(max_elements=max(len(ids), 16), M=params.M, ef_construction=params.ef_construction,
                          random_seed=100)
         index.set_num_threads(params.threads or os.cpu_count() or 1)
-        if len(ids):
-            index.add_items(mat, ids)
+        for start in range(0, len(ids), BUILD_CHUNK):
+            if stop is not None and stop.is_set():
+                raise BuildStopped("the search index build was stopped")
+            index.add_items(mat[start:start + BUILD_CHUNK], ids[start:start + BUILD_CHUNK])
         ann = cls(index, ids, fingerprints(mat), EF_LADDER[-1], 0.0, 0)
         ann.calibrate(mat, probes)
         return ann
@@ -270,7 +281,8 @@ class LibraryAnn:
         self.last_action = ""  # 'cached', 'loaded', 'updated', 'built' (for tests and logs)
         self.history: list[str] = []  # every action but 'cached', in order
 
-    def get(self, generation: int, ids: np.ndarray, mat: np.ndarray, build: bool = True) -> AnnIndex | None:
+    def get(self, generation: int, ids: np.ndarray, mat: np.ndarray, build: bool = True,
+            stop: threading.Event | None = None) -> AnnIndex | None:
         """An index covering exactly (ids, mat), the library's vectors at `generation`.
 
         None when it would take a full build and `build` is False, or (for a caller that may not
@@ -279,11 +291,14 @@ class LibraryAnn:
         if not self._lock.acquire(blocking=build):
             return None
         try:
-            return self._get(generation, ids, mat, build)
+            return self._get(generation, ids, mat, build, stop)
+        except BuildStopped:
+            return None
         finally:
             self._lock.release()
 
-    def _get(self, generation: int, ids: np.ndarray, mat: np.ndarray, build: bool) -> AnnIndex | None:
+    def _get(self, generation: int, ids: np.ndarray, mat: np.ndarray, build: bool,
+             stop: threading.Event | None = None) -> AnnIndex | None:
         if self._ann is not None and self._generation == generation and np.array_equal(self._ann.ids, ids):
             self.last_action = "cached"
             return self._ann
@@ -301,7 +316,7 @@ class LibraryAnn:
                 return None
             self.notify(f"Building the search index for {len(ids)} photos (once; it is kept for next time)...")
             t0 = time.perf_counter()
-            self._ann = AnnIndex.build(ids, mat, self.params, self.probes())
+            self._ann = AnnIndex.build(ids, mat, self.params, self.probes(), stop)
             self.notify(f"Search index built in {time.perf_counter() - t0:.1f} s")
             self.last_action = "built"
         else:

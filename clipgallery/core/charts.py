@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -10,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 PALETTE = [(66, 133, 244), (234, 67, 53), (251, 188, 5), (52, 168, 83), (171, 71, 188), (0, 172, 193)]
 
 
-def _font(size: int):
+def _font(size: int) -> Any:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:
@@ -34,7 +35,7 @@ def bar_chart(title: str, categories: list[str], series: dict[str, list[float | 
         for si, values in enumerate(series.values()):
             if values[ci] is None:
                 continue
-            v = float(np.clip(values[ci], 0, 1))
+            v = float(np.clip(float(values[ci] or 0.0), 0, 1))
             x = x0 + si * bar_w
             d.rectangle((x, top + height - v * height, x + bar_w - 3, top + height), fill=PALETTE[si % len(PALETTE)])
         d.text((x0, top + height + 8), cat[:16], fill="black", font=_font(12))

@@ -2,24 +2,42 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 import weakref
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
 from .models import LoadedModel, ModelSpec, load_model
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _serial(method: _F) -> _F:
+    """One encode at a time per model: indexing, search and tagging threads share one Embedder."""
+
+    @functools.wraps(method)
+    def wrapper(self: Embedder, *args: Any, **kwargs: Any) -> Any:
+        with self._encode_lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
 
 class Embedder:
-    """One loaded CLIP model on one device. Thread-compatible: one encode call at a time."""
+    """One loaded CLIP model on one device. Thread-safe: encode calls take turns."""
 
     def __init__(self, loaded: LoadedModel):
         self._m = loaded
+        self._encode_lock = threading.RLock()
 
     @classmethod
-    def load(cls, spec: str | ModelSpec | None = None, device: str = "auto") -> Embedder:
-        return cls(load_model(spec, device))
+    def load(cls, spec: str | ModelSpec | None = None, device: str = "auto", download: Any = None,
+             cancel: Any = None) -> Embedder:
+        """download(DownloadProgress) hears about a first-run weights download; cancel stops it."""
+        return cls(load_model(spec, device, download, cancel))
 
     @property
     def spec(self) -> str:
@@ -49,6 +67,7 @@ class Embedder:
         """PIL RGB image -> CHW float tensor, exactly the model's eval transform."""
         return self._m.preprocess(image)
 
+    @_serial
     def encode_batch(self, batch: Any) -> np.ndarray:
         """A stacked [n, 3, H, W] tensor of preprocessed images -> [n, dim] unit vectors."""
         import torch
@@ -72,6 +91,7 @@ class Embedder:
         return (all(hasattr(visual, a) for a in ("_embeds", "_pool", "grid_size", "transformer"))
                 or (hasattr(visual, "attnpool") and hasattr(visual, "stem")))
 
+    @_serial
     def encode_batch_with_grid(self, batch: Any) -> tuple[np.ndarray, np.ndarray]:
         """Like encode_batch, plus the spatial features of the same forward pass.
 
@@ -116,6 +136,7 @@ class Embedder:
     def tokenize(self, texts: Sequence[str]) -> Any:
         return self._m.tokenizer(list(texts))
 
+    @_serial
     def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
         """Texts -> [n, dim] unit vectors.
 
@@ -137,6 +158,7 @@ class Embedder:
                 out[rows.numpy()] = _normalise(feats)
         return out
 
+    @_serial
     def encode_texts_full(self, texts: Sequence[str]) -> np.ndarray:
         """Texts -> unit vectors through open_clip's own full-length path (the reference)."""
         import torch

@@ -24,5 +24,9 @@ class LibraryError(ClipGalleryError):
     """A library that cannot be opened, or a request it cannot answer (e.g. not indexed)."""
 
 
+class NothingIndexedError(LibraryError):
+    """A library with no photo indexed yet: nothing to search, tag or group."""
+
+
 class QueryError(ClipGalleryError):
     """A search query that cannot be understood or run."""

@@ -3,12 +3,15 @@
 Originals are only ever read. Nothing in DEST is overwritten: every file is created with
 exclusive-create semantics and a colliding name gets a " (2)" suffix. Everything is planned
 and checked before the first write, and a failed export removes what it had written.
+Exporting again is idempotent: a photo whose copy (same bytes), hard link or symlink is already
+in its folder is recognised and not written a second time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import os
@@ -17,21 +20,20 @@ import stat
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ClipGalleryError
-from .indexer import Progress
 from .library import Library
+from .progress import Progress, ProgressFn
 
 MODES = ("copy", "hardlink", "symlink")
 MANIFEST_STEM = "clipgallery-export"
 FOLDER_MAX_BYTES = 120  # group folders; leaves room for a suffix and a path under Windows' limits
 FILE_MAX_BYTES = 200  # file names (the common limit is 255 bytes)
 COPY_CHUNK = 1 << 20
-ProgressFn = Callable[[Progress], None]
 
 _FORBIDDEN = set('<>:"/\\|?*')  # not allowed in a Windows file name ("/" nowhere)
 _RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
@@ -127,7 +129,7 @@ def select_tag(library: Library, model_spec: str, label: str, label_set: str | N
 def select_query(library: Library, embedder: Any, query: str, k: int = 50,
                  threshold: float | None = None) -> list[Selected]:
     """The results of a search, in one folder named after the query."""
-    from .query import Searcher
+    from .search import Searcher
 
     # One search: exact is quicker than building an ANN index for it (a saved one is still used).
     hits = Searcher(library, embedder, ann_build="never").search(query, k=k, threshold=threshold)
@@ -143,10 +145,11 @@ class PlannedFile:
     group: str
     dest: Path
     score: float | None = None
+    already: bool = False  # dest already holds this photo (an earlier export): nothing to write
 
     def to_json(self) -> dict[str, Any]:
         return {"source": str(self.source), "group": self.group, "dest": str(self.dest),
-                "score": None if self.score is None else round(self.score, 4)}
+                "score": None if self.score is None else round(self.score, 4), "already": self.already}
 
 
 @dataclass
@@ -159,11 +162,22 @@ class ExportPlan:
     manifest_csv: Path
     manifest_json: Path
 
+    @property
+    def to_write(self) -> list[PlannedFile]:
+        return [f for f in self.files if not f.already]
+
+    @property
+    def already(self) -> list[PlannedFile]:
+        return [f for f in self.files if f.already]
+
     def describe(self) -> str:
-        lines = [f"{self.mode} {len(self.files)} photos into {len(self.folders)} folders of {self.dest}:"]
-        lines += [f"  {f.source} -> {f.dest}" for f in self.files]
+        lines = [f"{self.mode} {len(self.to_write)} photos into {len(self.folders)} folders of {self.dest}"
+                 + (f" ({len(self.already)} already there)" if self.already else "") + ":"]
+        lines += [f"  {f.source} -> {f.dest}" for f in self.to_write]
+        lines += [f"  already there: {f.source} = {f.dest}" for f in self.already]
         lines += [f"  skipped (no longer exists): {p}" for p in self.missing]
-        lines.append(f"  manifest: {self.manifest_csv} and {self.manifest_json.name}")
+        if self.to_write:
+            lines.append(f"  manifest: {self.manifest_csv} and {self.manifest_json.name}")
         return "\n".join(lines)
 
 
@@ -280,12 +294,18 @@ def _usable_folder(path: Path) -> bool:
 
 def _file_names(selection: Sequence[Selected], folders: dict[str, Path]) -> list[PlannedFile]:
     taken: dict[Path, set[str]] = {}
+    claimed: set[str] = set()  # existing files already matched to a photo: each stands for one photo
     out = []
     for s in selection:
         folder = folders[s.group]
         if folder not in taken:
             taken[folder] = _existing_names(folder)
         base = safe_file_name(s.source.name)
+        same = _already_exported(s.source, folder, base, taken[folder], claimed)
+        if same is not None:
+            claimed.add(same.name.casefold() + "\0" + str(folder))
+            out.append(PlannedFile(s.source, s.group, same, s.score, already=True))
+            continue
         name, n = base, 1
         while name.casefold() in taken[folder]:
             n += 1
@@ -293,6 +313,49 @@ def _file_names(selection: Sequence[Selected], folders: dict[str, Path]) -> list
         taken[folder].add(name.casefold())
         out.append(PlannedFile(s.source, s.group, folder / name, s.score))
     return out
+
+
+def _already_exported(source: Path, folder: Path, base: str, names: set[str], claimed: set[str]) -> Path | None:
+    """The file in folder that an earlier export made of source, if any: a name export would have
+    chosen for it (base, "base (n)") that is a hard link to it, a symlink to it, or the same bytes."""
+    if not names:
+        return None
+    stem, ext = os.path.splitext(base)
+    candidates = [base] + [_with_suffix(base, n, is_file=True) for n in range(2, 100)]
+    try:
+        src_stat = os.stat(source)
+    except OSError:
+        return None
+    src_digest: bytes | None = None
+    for name in candidates:
+        if name.casefold() not in names or name.casefold() + "\0" + str(folder) in claimed:
+            continue
+        path = folder / name
+        try:
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                if os.path.abspath(os.readlink(path)) == os.path.abspath(source):
+                    return path
+                continue
+            if not stat.S_ISREG(st.st_mode) or st.st_size != src_stat.st_size:
+                continue
+            if (st.st_dev, st.st_ino) == (src_stat.st_dev, src_stat.st_ino):
+                return path
+            if src_digest is None:
+                src_digest = _digest(source)
+            if _digest(path) == src_digest:
+                return path
+        except OSError:
+            continue
+    return None
+
+
+def _digest(path: Path) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(COPY_CHUNK), b""):
+            h.update(chunk)
+    return h.digest()
 
 
 def _existing_names(folder: Path) -> set[str]:
@@ -319,6 +382,7 @@ def _manifest_names(dest: Path) -> tuple[Path, Path]:
 class ExportResult:
     plan: ExportPlan
     written: list[PlannedFile] = field(default_factory=list)  # with the names actually used
+    already: list[PlannedFile] = field(default_factory=list)  # in place from an earlier export: not written
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # (source, reason)
     manifest_csv: Path | None = None
     manifest_json: Path | None = None
@@ -329,6 +393,8 @@ class ExportResult:
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "written": [{"source": str(f.source), "dest": str(f.dest), "group": f.group} for f in self.written],
+            "already_there": [{"source": str(f.source), "dest": str(f.dest), "group": f.group}
+                              for f in self.already],
             "manifest": str(self.manifest_json) if self.manifest_json else None,
             "manifest_csv": str(self.manifest_csv) if self.manifest_csv else None,
             "skipped": [{"path": str(p), "reason": r} for p, r in self.skipped],
@@ -346,14 +412,18 @@ def run_export(plan: ExportPlan, progress: ProgressFn | None = None,
     everything this export created and raises ExportError. A cancelled export keeps what it
     wrote and lists it in the manifest."""
     t0 = time.perf_counter()
-    result = ExportResult(plan, skipped=[(p, "no longer exists") for p in plan.missing])
+    result = ExportResult(plan, skipped=[(p, "no longer exists") for p in plan.missing], already=plan.already)
     created_dirs: list[Path] = []
     created_files: list[Path] = []
+    todo = plan.to_write
+    if not todo:  # everything is already there: write nothing, not even a manifest
+        result.seconds = time.perf_counter() - t0
+        return result
     try:
         _make_dir(plan.dest, created_dirs, parents=True)
-        for folder in dict.fromkeys(plan.folders.values()):
+        for folder in dict.fromkeys(plan.folders[f.group] for f in todo):
             _make_dir(folder, created_dirs)
-        for i, f in enumerate(plan.files):
+        for i, f in enumerate(todo):
             if cancel is not None and cancel.is_set():
                 result.cancelled = True
                 break
@@ -367,7 +437,7 @@ def run_export(plan: ExportPlan, progress: ProgressFn | None = None,
             created_files.append(final)
             result.written.append(PlannedFile(f.source, f.group, final, f.score))
             if progress is not None:
-                progress(Progress("exporting", i + 1, len(plan.files), current=str(f.source)))
+                progress(Progress("exporting", i + 1, len(todo), current=str(f.source)))
         result.manifest_csv, result.manifest_json = _write_manifests(result, created_files)
     except BaseException as e:
         _roll_back(created_files, created_dirs)
@@ -385,7 +455,8 @@ def export(selection: Sequence[Selected], dest: Path, photo_root: Path | None = 
     """Plan, then (unless dry_run) carry out an export."""
     plan = plan_export(selection, dest, photo_root, mode, force)
     if dry_run:
-        return ExportResult(plan, skipped=[(p, "no longer exists") for p in plan.missing], dry_run=True)
+        return ExportResult(plan, skipped=[(p, "no longer exists") for p in plan.missing], already=plan.already,
+                            dry_run=True)
     return run_export(plan, progress, cancel)
 
 
@@ -453,6 +524,7 @@ def _write_manifests(result: ExportResult, created: list[Path]) -> tuple[Path, P
     doc = {"created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "mode": result.plan.mode,
            "dest": str(result.plan.dest), "cancelled": result.cancelled,
            "files": [f.to_json() for f in result.written],
+           "already_there": [f.to_json() for f in result.already],
            "skipped": [{"path": str(p), "reason": r} for p, r in result.skipped]}
     plan = result.plan
     csv_path = _write_new(plan.manifest_csv, buf.getvalue().encode("utf-8"))

@@ -25,17 +25,10 @@ from .embed import Embedder
 from .errors import ImageError, ModelLoadError
 from .images import decode
 from .library import FileUpdate, Library
+from .progress import Progress, ProgressFn
 from .scan import KnownFile, ScannedFile, compare, walk
 
-
-@dataclass
-class Progress:
-    phase: str  # "scanning" | "indexing" | "done"
-    done: int
-    total: int
-    rate: float = 0.0  # images per second over the last few batches
-    eta: float | None = None  # seconds left
-    current: str = ""
+CANCEL_STEP = 8  # photos encoded between two looks at the cancel flag on a CPU (about half a second)
 
 
 @dataclass
@@ -95,7 +88,7 @@ def index_folder(
     embedder: Embedder | Callable[[], Embedder],
     batch_size: int | None = None,
     workers: int | None = None,
-    progress: Callable[[Progress], None] | None = None,
+    progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     pause: threading.Event | None = None,
     spec: str | None = None,
@@ -108,18 +101,20 @@ def index_folder(
     """
     t0 = time.perf_counter()
     cancel = cancel or threading.Event()
+    load: Callable[[], Embedder] | None
+    model: Embedder | None
     if isinstance(embedder, Embedder):
-        spec, load = embedder.spec, None
+        spec, load, model = embedder.spec, None, embedder
     elif spec is None:
         raise ValueError("a model loader needs the model's spec")
     else:
-        load, embedder = embedder, None
+        load, model = embedder, None
     report = IndexReport(model=spec)
     notify = progress or (lambda p: None)
 
     unreadable: list[str] = []
     scanned = list(walk(library.root, skip=library.dir, unreadable=unreadable,
-                        on_progress=lambda n: n % 500 == 0 and notify(Progress("scanning", n, 0))))
+                        on_progress=lambda n: notify(Progress("scanning", n, 0)) if n % 500 == 0 else None))
     regional = library.regional
     known_id = library.model_id(spec)
     changes = compare(scanned, library.known_files(known_id if known_id is not None else -1, regional))
@@ -132,26 +127,26 @@ def index_folder(
     # A model this library has not used yet is always loaded: that is what checks its name. Else
     # the model loads only when some file's content has no vector yet: renamed, moved, copied or
     # touched files are hashed first and take their vectors over without it.
-    if embedder is None and (known_id is None or not _all_reusable(
+    if model is None and load is not None and (known_id is None or not _all_reusable(
             library.root, [*changes.new, *(f for f, _ in changes.changed)], reusable, digests, cancel)):
-        embedder = load()
-    if embedder is None:
+        model = load()
+    if model is None:
         model_id = known_id
     else:
-        if regional and not embedder.supports_regions:
-            raise ModelLoadError(f"regional vectors are on for this library, but {embedder.spec} has no spatial "
+        if regional and not model.supports_regions:
+            raise ModelLoadError(f"regional vectors are on for this library, but {model.spec} has no spatial "
                                  "features clipgallery can read (a ViT or a ResNet CLIP is needed); turn them "
                                  "off or choose another model")
         with library.transaction():
-            model_id = library.model_id(embedder.spec, embedder.dim)
+            model_id = library.register_model(model.spec, model.dim)
         if model_id != known_id:
             reusable = library.hashes_with_vectors(model_id, regional)
-    batch_size = batch_size or default_batch_size(embedder.device if embedder is not None else "cpu")
+    batch_size = batch_size or default_batch_size(model.device if model is not None else "cpu")
 
     items = [_Item(f, None) for f in changes.new] + [_Item(f, k) for f, k in changes.changed]
     total = len(items)
     notify(Progress("indexing", 0, total))
-    pipeline = _Pipeline(library, embedder, model_id, reusable, movable, report, notify, total, regional)
+    pipeline = _Pipeline(library, model, model_id, reusable, movable, report, notify, total, regional, cancel)
     pool = ThreadPoolExecutor(max_workers=workers or default_workers(), thread_name_prefix="decode")
     try:
         pending: deque[Future] = deque()
@@ -164,13 +159,15 @@ def index_folder(
                 if nxt is None:
                     exhausted = True
                     break
-                pending.append(pool.submit(_prepare, library.root / nxt.scanned.relpath, nxt, embedder, reusable,
+                # model is None only when every file was hashed above and its content has a vector
+                pending.append(pool.submit(_prepare, library.root / nxt.scanned.relpath, nxt, model, reusable,
                                            digests.get(nxt.scanned.relpath)))
             if not pending or cancel.is_set():
                 break
             pipeline.add(pending.popleft().result())
             if pipeline.tensor_count >= batch_size or (exhausted and not pending):
-                _wait_while_paused(pause, cancel)
+                if _wait_while_paused(pause, cancel):
+                    pipeline.restart_rate()  # time spent paused is not time spent indexing
                 if cancel.is_set():
                     break
                 pipeline.flush()
@@ -194,9 +191,13 @@ def index_folder(
     return report
 
 
-def _wait_while_paused(pause: threading.Event | None, cancel: threading.Event) -> None:
+def _wait_while_paused(pause: threading.Event | None, cancel: threading.Event) -> bool:
+    """Block while paused; whether it did."""
+    waited = False
     while pause is not None and pause.is_set() and not cancel.is_set():
+        waited = True
         time.sleep(0.05)
+    return waited
 
 
 def _all_reusable(root: Path, files: list[ScannedFile], reusable: dict[str, int], digests: dict[str, str],
@@ -220,7 +221,7 @@ def _hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def _prepare(path: Path, item: _Item, embedder: Embedder, reusable: dict[str, int],
+def _prepare(path: Path, item: _Item, embedder: Embedder | None, reusable: dict[str, int],
              digest: str | None = None) -> _Result:
     """Runs in a worker thread: read once, hash, and decode + preprocess only if the content is new."""
     if digest is not None and digest in reusable:  # hashed already while deciding whether to load the model
@@ -233,6 +234,8 @@ def _prepare(path: Path, item: _Item, embedder: Embedder, reusable: dict[str, in
     digest = _hash(data)
     if digest in reusable:
         return _Result(item, digest, reusable=True)
+    if embedder is None:  # unreadable while hashed before the run, new content now: the next run encodes it
+        return _Result(item, digest, error="changed while being indexed")
     try:
         d = decode(data, min_side=embedder.image_size)
         tensor = embedder.preprocess(d.image)
@@ -246,8 +249,12 @@ def _prepare(path: Path, item: _Item, embedder: Embedder, reusable: dict[str, in
 class _Pipeline:
     """Collects prepared files in order, encodes them a batch at a time and commits each batch."""
 
-    def __init__(self, library, embedder, model_id, reusable, movable, report, notify, total, regional=False):
+    def __init__(self, library: Library, embedder: Any, model_id: Any, reusable: dict[str, int],
+                 movable: dict[str, KnownFile], report: IndexReport, notify: ProgressFn, total: int,
+                 regional: bool = False, cancel: threading.Event | None = None):
+        # embedder and model_id are None only when nothing is to be encoded (no batch is flushed)
         self.library, self.embedder, self.model_id = library, embedder, model_id
+        self.cancel = cancel or threading.Event()
         self.regional = regional
         self.reusable, self.movable, self.report, self.notify = reusable, movable, report, notify
         self.total = total
@@ -267,15 +274,22 @@ class _Pipeline:
             return
         results, self.results, self.tensor_count = self.results, [], 0
         with_tensor = [r for r in results if r.tensor is not None]
-        vecs, regions = [], []
+        vecs: Any = []
+        regions: Any = []
+        # On a CPU a batch takes seconds; encoding it a few photos at a time lets a cancel (quitting
+        # the app) act within a fraction of a second. The batch is then dropped whole, uncommitted.
+        step = len(with_tensor) if self.embedder is None or self.embedder.device != "cpu" else CANCEL_STEP
         if with_tensor:
-            import torch
-
-            batch = torch.stack([r.tensor for r in with_tensor])
+            import torch  # only here: a run that only reuses vectors never imports it
+        for start in range(0, len(with_tensor), max(step, 1)):
+            if self.cancel.is_set():
+                return
+            batch = torch.stack([r.tensor for r in with_tensor[start:start + step]])
             if self.regional:
-                vecs, regions = self.embedder.encode_batch_with_regions(batch)
+                v, g = self.embedder.encode_batch_with_regions(batch)
+                vecs, regions = [*vecs, *v], [*regions, *g]
             else:
-                vecs = self.embedder.encode_batch(batch)
+                vecs = [*vecs, *self.embedder.encode_batch(batch)]
         vec_of = {id(r): v for r, v in zip(with_tensor, vecs)}
         regions_of = {id(r): g for r, g in zip(with_tensor, regions)}
         updates = [self._update(r, vec_of.get(id(r)), regions_of.get(id(r))) for r in results]
@@ -288,13 +302,18 @@ class _Pipeline:
         eta = (self.total - self.done) / rate if rate > 0 else None
         self.notify(Progress("indexing", self.done, self.total, rate, eta, results[-1].item.scanned.relpath))
 
-    def _update(self, r: _Result, vec, regions=None) -> FileUpdate:
+    def restart_rate(self) -> None:
+        self.rates.clear()
+        self.rates.append((time.perf_counter(), self.done))
+
+    def _update(self, r: _Result, vec: Any, regions: Any = None) -> FileUpdate:
         f, k = r.item.scanned, r.item.known
         u = FileUpdate(f.relpath, f.size, f.mtime_ns, r.content_hash, file_id=k.id if k else None)
         if r.error:
             u.error = r.error
             self.report.failed.append(FailedFile(self.library.abspath(f.relpath), r.error))
         elif r.reusable:
+            assert r.content_hash is not None  # only known content is reusable
             if k is not None and k.content_hash == r.content_hash and k.has_vector:
                 self.report.unchanged += 1  # touched, same bytes: just remember the new stat
             else:

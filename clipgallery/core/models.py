@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from .download import DownloadFn
 
 # laion2b_s34b_b79k: the strongest ViT-B-32 checkpoint on open_clip's image-text retrieval
 # benchmarks (what search is), widely used in photo tools, and the same cost to run as any B-32.
@@ -136,8 +140,13 @@ class LoadedModel:
     logit_scale: float
 
 
-def load_model(spec: str | ModelSpec | None = None, device: str = "auto") -> LoadedModel:
-    """Create the model with its weights and its eval preprocessing; ModelLoadError when it can't."""
+def load_model(spec: str | ModelSpec | None = None, device: str = "auto",
+               download: DownloadFn | None = None, cancel: threading.Event | None = None) -> LoadedModel:
+    """Create the model with its weights and its eval preprocessing; ModelLoadError when it can't.
+
+    Weights that come from the hub are fetched first (download() is told the bytes; cancel stops
+    it), so a first run shows its download and an offline one fails at once with what to do.
+    """
     import torch
 
     ms = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
@@ -145,7 +154,15 @@ def load_model(spec: str | ModelSpec | None = None, device: str = "auto") -> Loa
     if ms.kind == "bundled":
         model, preprocess, tokenizer = _load_bundled(ms.text)
     else:
-        model, preprocess, tokenizer = _load_open_clip(ms)
+        from .download import fetch, hub_files, hub_offline
+
+        files = hub_files(ms.kind, ms.text, ms.arch, ms.pretrained)
+        if files is None:
+            model, preprocess, tokenizer = _load_open_clip(ms)
+        else:
+            fetch(files, ms.text, download, cancel)
+            with hub_offline():
+                model, preprocess, tokenizer = _load_open_clip(ms)
     dtype = torch.float16 if dev.startswith("cuda") else torch.float32
     model = model.to(device=dev, dtype=dtype).eval()
     with torch.inference_mode():

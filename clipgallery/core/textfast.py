@@ -337,7 +337,7 @@ def _optimise(src: Path, dest: Path) -> None:
     ort.InferenceSession(str(src), opts, providers=["CPUExecutionProvider"])
 
 
-def _tower_class():
+def _tower_class() -> type:
     import torch
 
     from .embed import _lean_block
@@ -430,9 +430,11 @@ class QueryEmbedder:
     """
 
     def __init__(self, spec: str, dim: int, device: str = "auto", notify: Callable[[str], None] | None = None,
-                 build: bool = True, reference: Callable[[], np.ndarray | None] | None = None):
+                 build: bool = True, reference: Callable[[], np.ndarray | None] | None = None,
+                 loader: Callable[[str, str], Any] | None = None):
         self._spec, self._dim, self._device = spec, dim, device
         self.notify = notify or (lambda message: print(message, file=sys.stderr))
+        self.loader = loader or self._load_torch  # (spec, device) -> Embedder; the CLI's shows a download bar
         self.build = build
         self.reference = reference or (lambda: None)
         self._torch: Any = None
@@ -471,11 +473,14 @@ class QueryEmbedder:
 
     def torch_embedder(self) -> Any:
         if self._torch is None:
-            from .embed import Embedder
-
-            self.notify(f"Loading model {self._spec}...")
-            self._torch = Embedder.load(self._spec, self._device)
+            self._torch = self.loader(self._spec, self._device)
         return self._torch
+
+    def _load_torch(self, spec: str, device: str) -> Any:
+        from .embed import Embedder
+
+        self.notify(f"Loading model {spec}...")
+        return Embedder.load(spec, device)
 
     def encode_texts(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         if self._fast is None:
@@ -494,9 +499,7 @@ class QueryEmbedder:
         try:
             source = torch_embedder
             if torch_embedder.device != "cpu":  # the export is made from float32 weights on the CPU
-                from .embed import Embedder
-
-                source = Embedder.load(self._spec, "cpu")
+                source = self.loader(self._spec, "cpu")
             self._fast = build(source, self.reference(), self.notify)
         except FastPathUnavailable as e:
             self.fast_reason = str(e)
@@ -538,13 +541,14 @@ def _unsupported_reason(spec: str) -> str | None:
     return None
 
 
-def query_embedder(library: Any, spec: str, device: str = "auto",
-                   notify: Callable[[str], None] | None = None) -> QueryEmbedder:
-    """A QueryEmbedder for an indexed model of a library; the library's photos verify a new export."""
+def query_embedder(library: Any, spec: str, device: str = "auto", notify: Callable[[str], None] | None = None,
+                   loader: Callable[[str, str], Any] | None = None) -> QueryEmbedder:
+    """A QueryEmbedder for an indexed model of a library; the library's photos verify a new export.
+    `loader(spec, device)` loads the torch Embedder when one is needed (default: Embedder.load)."""
     dim = next(d for _, s, d, _ in library.models() if s == spec)
 
     def reference() -> np.ndarray | None:
         mid = library.model_id(spec)
         return library.vectors(mid)[1] if mid is not None else None
 
-    return QueryEmbedder(spec, dim, device, notify, reference=reference)
+    return QueryEmbedder(spec, dim, device, notify, reference=reference, loader=loader)

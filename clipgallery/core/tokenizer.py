@@ -147,7 +147,7 @@ class ClipTokenizer:
 def _read_merges(merges_path: Path) -> tuple[list[tuple[str, str]], list[str]]:
     with gzip.open(merges_path) as f:
         lines = f.read().decode("utf-8").split("\n")[1:_MERGE_COUNT + 1]
-    merges = [tuple(line.split()) for line in lines]
+    merges = [(pair[0], pair[1]) for pair in (line.split() for line in lines)]
     byte_chars = list(_bytes_to_unicode().values())
     vocab = byte_chars + [c + "</w>" for c in byte_chars] + ["".join(m) for m in merges] + list(_SPECIAL)
     return merges, vocab

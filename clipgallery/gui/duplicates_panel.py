@@ -27,7 +27,7 @@ class DuplicatesPanel(PanelBase):
     def __init__(self, side: SidePanel):
         super().__init__(side)
         self.threshold = QDoubleSpinBox(minimum=0.80, maximum=1.0, singleStep=0.01, decimals=2)
-        self.threshold.setValue(side.main.facade.default_duplicate_threshold())
+        self.threshold.setValue(side.ctx.facade.default_duplicate_threshold())
         self.threshold.setToolTip("How alike two photos must be (cosine similarity): 0.95 finds resized, "
                                   "recompressed and lightly edited copies; lower finds near-identical shots")
         self.run_button = QPushButton("Find duplicates")
@@ -41,7 +41,7 @@ class DuplicatesPanel(PanelBase):
         self.info = QLabel("Press “Find duplicates” to look for photos that are copies of each other.",
                            wordWrap=True)
         self.info.setStyleSheet("color: gray;")
-        self.loader = ThumbnailLoader(side.main.facade, threads=1, parent=self)
+        self.loader = ThumbnailLoader(side.ctx.facade, threads=1, parent=self)
         self.loader.set_display_size(int(COVER_PX * self.devicePixelRatioF()))
         self.loader.ready.connect(self._thumb)
         self._items: dict[str, list[QTreeWidgetItem]] = {}
@@ -74,7 +74,7 @@ class DuplicatesPanel(PanelBase):
         threshold = self.threshold.value()
         self.run_button.setEnabled(False)
         self.run("duplicates", "Comparing photos…",
-                 lambda lib, spec, progress, cancel: self.side.main.facade.duplicates(lib, spec, threshold,
+                 lambda lib, spec, progress, cancel: self.ctx.facade.duplicates(lib, spec, threshold,
                                                                                        progress, cancel),
                  on_done=self._show)
 
@@ -134,4 +134,4 @@ class DuplicatesPanel(PanelBase):
         if self.report is None or not 0 <= index < len(self.report.groups):
             return
         g = self.report.groups[index]
-        self.side.main.show_photos(frozenset(m.id for m in g.members), f"Duplicates of {g.keep.path.name}")
+        self.ctx.show_photos(frozenset(m.id for m in g.members), f"Duplicates of {g.keep.path.name}")

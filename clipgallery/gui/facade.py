@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import ClipGalleryError, LibraryError, ModelLoadError, QueryError  # noqa: F401 (re-export)
+from ..core.download import DownloadCancelled  # noqa: F401 (re-export)
+from ..core.errors import (  # noqa: F401 (re-export)
+    ClipGalleryError,
+    LibraryError,
+    ModelLoadError,
+    NothingIndexedError,
+    QueryError,
+)
 from ..core.library import FileInfo, Library
+from ..core.relevance import AUTO  # noqa: F401 (re-export: the search bar's default)
+from ..core.search import SearchOptions, filter_listing  # noqa: F401 (SearchOptions: re-export for the GUI)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,15 +36,12 @@ class Photo:
     score: float | None = None  # relevance of the current search
 
 
-@dataclass(frozen=True)
-class Filters:
-    """What the gallery is narrowed to, besides the search text."""
+@dataclass
+class Results:
+    """What the gallery shows for a request: photos, and what the search had to tell the user."""
 
-    folder: str | None = None  # a subfolder relpath ("" or None: everything)
-    after: float | None = None
-    before: float | None = None
-    restrict: frozenset[int] | None = None  # file ids (a tag, a group)
-    sort: str = "score"  # score | date
+    photos: list[Photo]
+    notices: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -101,7 +107,6 @@ class Facade:
         self._embedders: dict[tuple[str, str], Any] = {}
         self._searchers: dict[tuple[int, str], Any] = {}
         self._load_lock = threading.Lock()
-        self._notice = ""  # the searchers' last word to the user (an index being built, photos left out)
 
     # -- folders ----------------------------------------------------------------------------------
 
@@ -113,6 +118,14 @@ class Facade:
         lib = Library(root, library_dir, create=True)
         self.library = lib
         return lib
+
+    def close(self, lib: Library | None = None) -> None:
+        """Stop the background work of a library's searchers (all libraries when None) and wait for it."""
+        with self._load_lock:
+            keys = [k for k in self._searchers if lib is None or k[0] == id(lib)]
+            searchers = [self._searchers.pop(k) for k in keys]
+        for s in searchers:
+            s.close()
 
     def listing(self, lib: Library) -> FolderListing:
         """The photos the library has indexed, in path order."""
@@ -164,13 +177,20 @@ class Facade:
 
         return parse_spec(spec).text
 
-    def embedder(self, spec: str, device: str = "auto") -> Any:
-        """The loaded model for a spec (loaded once); ModelLoadError when it cannot be."""
+    def embedder(self, spec: str, device: str = "auto", download: Callable[[Any], None] | None = None,
+                 cancel: threading.Event | None = None) -> Any:
+        """The loaded model for a spec (loaded once); ModelLoadError when it cannot be.
+
+        A first run's weights download reports to `download` (core.download.DownloadProgress)
+        and stops when `cancel` is set (DownloadCancelled)."""
         key = (self.canonical_spec(spec), device)
         with self._load_lock:
             emb = self._embedders.get(key)
             if emb is None:
-                emb = _serial_embedder_class().load(spec, device)
+                from ..core.embed import Embedder
+
+                # encodes take turns, so index and search share it
+                emb = Embedder.load(spec, device, download=download, cancel=cancel)
                 self._embedders[key] = emb
             return emb
 
@@ -181,8 +201,8 @@ class Facade:
         out = [(default_spec(), "the default model")]
         out += [(f"{arch}:{tag}", "open_clip, downloaded once on first use") for arch, tag in PREFERRED_TAGS.items()]
         out += [(name, e.get("description", "bundled")) for name, e in bundled_models().items()]
-        seen: set[str] = set()
-        return [(s, d) for s, d in out if not (s in seen or seen.add(s))] or [(DEFAULT_MODEL, "")]
+        unique = dict(reversed(out))  # the first description of each spec wins
+        return [(s, unique[s]) for s in dict.fromkeys(s for s, _ in out)] or [(DEFAULT_MODEL, "")]
 
     def is_loaded(self, spec: str, device: str = "auto") -> bool:
         try:
@@ -199,50 +219,33 @@ class Facade:
                             cancel=cancel, pause=pause)
 
     def search_spec(self, lib: Library, preferred: str | None) -> str:
-        """The model to search with: the preferred one once it covers as much as any other."""
-        usable = [(n, spec) for _, spec, _, n in lib.models() if n > 0]
-        if not usable:
-            raise LibraryError("no photo has been indexed yet: wait for indexing to finish")
-        best = max(usable)
-        if preferred:
-            pref = self.canonical_spec(preferred)
-            for n, spec in usable:
-                if spec == pref and n >= best[0]:
-                    return spec
-        return best[1]
+        """The model to search with (core's rule): the preferred one once it covers as much as any other."""
+        try:
+            return lib.search_model(self.canonical_spec(preferred) if preferred else None)
+        except NothingIndexedError:
+            raise NothingIndexedError("no photo has been indexed yet: wait for indexing to finish") from None
 
     # -- search -----------------------------------------------------------------------------------
 
     def searcher(self, lib: Library, spec: str, device: str) -> Any:
-        from ..core.query import Searcher
+        from ..core.search import Searcher
 
         key = (id(lib), spec)
         with self._load_lock:
             s = self._searchers.get(key)
         if s is None:
-            s = Searcher(lib, self.embedder(spec, device), notify=self._set_notice)
+            s = Searcher(lib, self.embedder(spec, device))
             with self._load_lock:
                 self._searchers[key] = s
         return s
 
-    def _set_notice(self, text: str) -> None:
-        self._notice = text
-
-    def take_notice(self) -> str:
-        """What the last search had to tell the user ("" if nothing); cleared by reading it."""
-        text, self._notice = self._notice, ""
-        return text
-
-    def search(self, lib: Library, spec: str, device: str, query: str, filters: Filters,
-               threshold: float | None) -> list[Photo]:
+    def search(self, lib: Library, spec: str, device: str, query: str, options: SearchOptions) -> Results:
         """The best RESULT_LIMIT photos for a query (the DESIGN query language), best first (or by date)."""
-        s = self.searcher(lib, spec, device)
-        hits = s.search(query, k=RESULT_LIMIT, threshold=threshold, **_search_filters(filters))
-        return [Photo(str(h.path), h.file_id, h.date, float(h.score)) for h in hits]
+        result = self.searcher(lib, spec, device).search(query, options, k=RESULT_LIMIT)
+        return _results(result)
 
-    def similar(self, lib: Library, spec: str, device: str, image: Path | int, filters: Filters,
-                threshold: float | None, regional: bool = False,
-                box: tuple[float, float, float, float] | None = None) -> list[Photo]:
+    def similar(self, lib: Library, spec: str, device: str, image: Path | int, options: SearchOptions,
+                regional: bool = False, box: tuple[float, float, float, float] | None = None) -> Results:
         """Photos that look like an image (a photo of the library by id, or any image file); with
         `regional`, photos that share its objects (or the object inside `box`) wherever they sit."""
         s = self.searcher(lib, spec, device)
@@ -250,10 +253,8 @@ class Facade:
             raise QueryError("regional vectors are off for this folder: turn them on in Settings "
                              "(the photos are then indexed again, in the background)")
         if regional:
-            hits = s.similar_regional(image, k=RESULT_LIMIT, box=box, threshold=threshold, **_search_filters(filters))
-        else:
-            hits = s.similar(image, k=RESULT_LIMIT, threshold=threshold, **_search_filters(filters))
-        return [Photo(str(h.path), h.file_id, h.date, float(h.score)) for h in hits]
+            return _results(s.similar_regional(image, options, box=box, k=RESULT_LIMIT))
+        return _results(s.similar(image, options, k=RESULT_LIMIT))
 
     def regional(self, lib: Library) -> bool:
         """Whether this library stores region vectors (Settings: regional vectors)."""
@@ -263,24 +264,12 @@ class Facade:
         """Turn region vectors on or off for this library; the next index run adds them."""
         lib.set_regional(enabled)
 
-    def browse(self, lib: Library, photos: list[Photo], filters: Filters) -> list[Photo]:
-        """The listing narrowed by folder, dates and a set of ids; sorted by date or by path."""
-        prefix = (filters.folder.strip("/") + "/") if filters.folder else None
-        root = str(lib.root) + os.sep
-        out = []
-        for p in photos:
-            if prefix is not None and not p.path[len(root):].replace(os.sep, "/").startswith(prefix):
-                continue
-            if filters.after is not None and (p.date is None or p.date < filters.after):
-                continue
-            if filters.before is not None and (p.date is None or p.date >= filters.before):
-                continue
-            if filters.restrict is not None and p.file_id not in filters.restrict:
-                continue
-            out.append(replace(p, score=None) if p.score is not None else p)
-        if filters.sort == "date":
-            out.sort(key=lambda p: (-(p.date or 0.0), p.path))
-        return out
+    def browse(self, lib: Library, photos: list[Photo], options: SearchOptions) -> Results:
+        """The listing narrowed by core's filters (folder, dates, ids); sorted by date or by path."""
+        root = len(str(lib.root)) + 1
+        entries = [(p.path[root:].replace(os.sep, "/"), p.file_id, p.date) for p in photos]
+        return Results([Photo(photos[i].path, photos[i].file_id, photos[i].date)
+                        for i in filter_listing(entries, options, lib.root)])
 
     # -- tags -------------------------------------------------------------------------------------
 
@@ -342,12 +331,12 @@ class Facade:
     def duplicates(self, lib: Library, spec: str, threshold: float, progress: Callable | None = None,
                    cancel: threading.Event | None = None) -> Any:
         """Groups of near-identical photos with a suggested keeper; core DuplicateReport."""
-        from ..core.grouping import find_duplicates
+        from ..core.duplicates import find_duplicates
 
         return find_duplicates(lib, spec, threshold, progress=progress, cancel=cancel)
 
     def default_duplicate_threshold(self) -> float:
-        from ..core.grouping import DEFAULT_DUPLICATE_THRESHOLD
+        from ..core.duplicates import DEFAULT_DUPLICATE_THRESHOLD
 
         return DEFAULT_DUPLICATE_THRESHOLD
 
@@ -410,9 +399,9 @@ class Facade:
         return thumbnail(Path(path), size)
 
 
-def _search_filters(f: Filters) -> dict[str, Any]:
-    return {"folder": f.folder or None, "after": f.after, "before": f.before, "sort": f.sort,
-            "restrict": f.restrict}
+def _results(result: Any) -> Results:
+    """A core SearchResult as the gallery's photos."""
+    return Results([Photo(str(h.path), h.file_id, h.date, float(h.score)) for h in result], list(result.notices))
 
 
 def _folders(relpaths: Iterable[str]) -> list[str]:
@@ -422,37 +411,3 @@ def _folders(relpaths: Iterable[str]) -> list[str]:
         for i in range(1, len(parts) + 1):
             out.add("/".join(parts[:i]))
     return sorted(out, key=str.lower)
-
-
-_SERIAL: type | None = None
-
-
-def _serial_embedder_class() -> type:
-    """An Embedder that encodes one batch at a time, so indexing and search can share one model."""
-    global _SERIAL
-    if _SERIAL is None:
-        from ..core.embed import Embedder
-
-        class SerialEmbedder(Embedder):
-            def __init__(self, loaded):
-                super().__init__(loaded)
-                self._lock = threading.RLock()
-
-            def encode_batch(self, *args, **kwargs):
-                with self._lock:
-                    return super().encode_batch(*args, **kwargs)
-
-            def encode_texts(self, *args, **kwargs):
-                with self._lock:
-                    return super().encode_texts(*args, **kwargs)
-
-            def encode_batch_with_grid(self, *args, **kwargs):
-                with self._lock:
-                    return super().encode_batch_with_grid(*args, **kwargs)
-
-        _SERIAL = SerialEmbedder
-    return _SERIAL
-
-
-def restrict_ids(ids: Collection[int] | None) -> frozenset[int] | None:
-    return frozenset(ids) if ids is not None else None

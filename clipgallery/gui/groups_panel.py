@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from .dialogs.export_dialog import ExportSource
 from .side_panel import PanelBase, SidePanel
 from .thumbnails import ThumbnailLoader
 
@@ -28,7 +29,7 @@ class CoverIcons:
     """Small cover thumbnails for list items, from the same disk cache as the gallery."""
 
     def __init__(self, panel: PanelBase, widget: QListWidget):
-        self.loader = ThumbnailLoader(panel.side.main.facade, threads=1, parent=panel)
+        self.loader = ThumbnailLoader(panel.ctx.facade, threads=1, parent=panel)
         self.loader.set_display_size(int(COVER_PX * panel.devicePixelRatioF()))
         self.loader.ready.connect(self._ready)
         self.widget = widget
@@ -73,7 +74,7 @@ class GroupsPanel(PanelBase):
         self.info.setStyleSheet("color: gray;")
         self.export_button = QPushButton("Export all groups…")
         self.export_button.setToolTip("Copy or link every group into its own folder")
-        self.export_button.clicked.connect(lambda: side.main.export("groups"))
+        self.export_button.clicked.connect(lambda: side.ctx.export("groups"))
         self.export_button.setEnabled(False)
         row = QHBoxLayout()
         row.addWidget(QLabel("Groups"))
@@ -92,7 +93,7 @@ class GroupsPanel(PanelBase):
     def folder_opened(self, lib: Any) -> None:
         super().folder_opened(lib)
         self.covers.set_cache_dir(lib.dir / "thumbnails")
-        self.run("load", "", lambda lib, spec: self.side.main.facade.last_grouping(lib, spec),
+        self.run("load", "", lambda lib, spec: self.ctx.facade.last_grouping(lib, spec),
                  on_done=self._show, long=False, quiet=True)
 
     def folder_closed(self) -> None:
@@ -105,19 +106,19 @@ class GroupsPanel(PanelBase):
         if self.library is None:
             return
         k = k if k is not None else (self.k.value() or None)
-        device = self.side.main.settings.device
+        device = self.ctx.settings.device
         self.run_button.setEnabled(False)
         self.run("group", "Grouping…",
-                 lambda lib, spec, progress, cancel: self.side.main.facade.group(lib, spec, device, k,
+                 lambda lib, spec, progress, cancel: self.ctx.facade.group(lib, spec, device, k,
                                                                                    progress, cancel),
                  on_done=self._grouped)
 
     def _grouped(self, grouping: Any) -> None:
         if grouping.cancelled:
-            self.side.main.notify("Grouping cancelled; the previous groups are kept.", 6000)
+            self.ctx.notify("Grouping cancelled; the previous groups are kept.", 6000)
             return
         self._show(grouping)
-        self.side.main.notify(
+        self.ctx.notify(
             f"{len(grouping.groups)} groups made in {grouping.seconds:.1f} s.", 6000)
 
     def _show(self, grouping: Any) -> None:
@@ -149,8 +150,22 @@ class GroupsPanel(PanelBase):
     def show_group(self, cluster: int) -> None:
         g = self.group(cluster)
         if g is not None:
-            self.side.main.show_photos(frozenset(g.file_ids), f"Group: {g.name}")
+            self.ctx.show_photos(frozenset(g.file_ids), f"Group: {g.name}")
 
     def current_group(self) -> Any:
         item = self.list.currentItem()
         return self.group(item.data(Qt.ItemDataRole.UserRole)) if item is not None else None
+
+    def export_sources(self) -> list[ExportSource]:
+        """All groups (a folder each) and each group alone, from the grouping shown."""
+        grouping, facade = self.grouping, self.ctx.facade
+        if grouping is None or not grouping.groups:
+            return []
+        run = grouping.run_id
+        total = sum(len(g.file_ids) for g in grouping.groups)
+        out = [ExportSource("groups", f"All {len(grouping.groups)} groups ({total:,} photos, a folder each)",
+                            lambda lib, spec: facade.export_groups(lib, spec, None, run))]
+        for g in grouping.groups:
+            out.append(ExportSource(f"group:{g.cluster}", f"Group “{g.name}” ({len(g.file_ids):,} photos)",
+                                    lambda lib, spec, c=g.cluster: facade.export_groups(lib, spec, [c], run)))
+        return out

@@ -62,11 +62,13 @@ class IndexStatus(QWidget):
         self.pause.setChecked(False)
         self.pause.setEnabled(True)
         self.cancel.setEnabled(True)
+        self.cancel.setToolTip("Stop indexing (what is done is kept)")
         self.label.setText(text)
         self.bar.setRange(0, 0)  # busy until the first numbers come
         self.show()
 
     def update_progress(self, p) -> None:
+        self.pause.setEnabled(self.cancel.isEnabled())
         if p.phase == "indexing" and p.total:
             self.bar.setRange(0, p.total)
             self.bar.setValue(p.done)
@@ -74,6 +76,18 @@ class IndexStatus(QWidget):
             self.bar.setRange(0, 0)
         text = progress_text(p)
         self.label.setText(f"{text} · paused" if self.pause.isChecked() else text)
+
+    def update_download(self, d) -> None:
+        """A first run fetching the model's weights: size, speed, time left; Cancel stops it."""
+        if d.total:
+            scale = max(1, d.total // 1_000_000_000 + 1)  # QProgressBar counts in int: keep it in range
+            self.bar.setRange(0, d.total // scale)
+            self.bar.setValue(d.done // scale)
+        else:
+            self.bar.setRange(0, 0)
+        self.pause.setEnabled(False)  # a download is stopped or left to run, not paused
+        self.cancel.setToolTip("Stop the download (what was fetched is kept for next time)")
+        self.label.setText(d.describe() + " (once; the app stays usable)")
 
     def finished(self, text: str) -> None:
         """Idle: only a short line saying how things stand (the details are in its tooltip)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +32,20 @@ from .desktop import open_with_default_app, show_in_file_manager
 from .dialogs.export_dialog import ExportDialog, ExportSource
 from .dialogs.failed_files import FailedFilesDialog
 from .dialogs.settings_dialog import SettingsDialog
-from .facade import RESULT_LIMIT, Facade, FolderListing, Photo
+from .facade import AUTO, RESULT_LIMIT, Facade, FolderListing, Photo, Results
 from .gallery_model import GalleryModel
 from .gallery_view import GalleryView
 from .index_status import IndexStatus
-from .search_bar import SearchBar
+from .panel_context import PanelContext
+from .search_bar import THRESHOLD_STEP, SearchBar
 from .settings import THUMB_MAX, THUMB_MIN, Settings
 from .side_panel import SidePanel
 from .thumbnails import ThumbnailLoader
 from .viewer import PhotoViewer
 from .welcome import WelcomePage
 from .workers import IndexController, Jobs
+
+LIVE_REFRESH_S = 3.0  # a search made while indexing runs again this often, so new matches appear
 
 
 class MainWindow(QMainWindow):
@@ -67,7 +72,9 @@ class MainWindow(QMainWindow):
         self._search_busy = False
         self._search_again = False
         self._last_report: Any = None
-        self._shown_request: tuple = ()
+        self._shown_request: tuple | None = ()
+        self._scanned: FolderListing | None = None  # the last walk of the folder (photos not indexed yet too)
+        self._last_live_refresh = 0.0
         self._viewer: PhotoViewer | None = None
 
         self.jobs = Jobs(max_threads=1, parent=self)  # open, list, search: one at a time, in order
@@ -90,6 +97,7 @@ class MainWindow(QMainWindow):
         self.set_zoom(settings.thumbnail_size)
         self.search_bar.set_sort(settings.sort)
         self.search_bar.set_threshold(settings.threshold)
+        self.search_bar.auto.setChecked(settings.best_matches)
         self.side_panel.setVisible(settings.side_panel)
 
     # -- construction -----------------------------------------------------------------------------
@@ -99,7 +107,10 @@ class MainWindow(QMainWindow):
         self.search_bar = SearchBar()
         self.view = GalleryView()
         self.view.setModel(self.model)
-        self.side_panel = SidePanel(self)
+        self.side_panel = SidePanel(PanelContext(
+            facade=self.facade, settings=self.settings, notify=self.notify, show_photos=self.show_photos,
+            show_error=lambda message: self.banner.show_message("error", message),
+            selected_photos=self.selected_photos, export=self.export))
         self.split = QSplitter()
         self.split.addWidget(self.view)
         self.split.addWidget(self.side_panel)
@@ -243,6 +254,8 @@ class MainWindow(QMainWindow):
         self.search_bar.image_dropped.connect(self.find_similar_to_file)
         self.search_bar.sort.currentIndexChanged.connect(lambda _: self._remember_search_prefs())
         self.search_bar.threshold.valueChanged.connect(lambda _: self._remember_search_prefs())
+        self.search_bar.auto.toggled.connect(lambda _: self._remember_search_prefs())
+        self.count_label.linkActivated.connect(self._count_link)
         self.search_bar.field.returnPressed.connect(self.search_bar.search_now)
         self.view.activated.connect(lambda index: self.open_viewer(index.row()))
         self.view.customContextMenuRequested.connect(self._context_menu)
@@ -254,6 +267,8 @@ class MainWindow(QMainWindow):
         self.welcome.folder_chosen.connect(self.open_folder)
         self.indexer.status.connect(self.index_status.label.setText)
         self.indexer.progress.connect(self.index_status.update_progress)
+        self.indexer.progress.connect(self._indexing_progress)
+        self.indexer.download.connect(self.index_status.update_download)
         self.indexer.model_ready.connect(self._model_ready)
         self.indexer.finished.connect(self._indexing_done)
         self.indexer.failed.connect(self._indexing_error)
@@ -312,6 +327,7 @@ class MainWindow(QMainWindow):
     def _merge_scan(self, lib: Any, found: FolderListing) -> None:
         if lib is not self.library:
             return
+        self._scanned = found
         known = {p.path for p in self.listing.photos}
         new = [p for p in found.photos if p.path not in known]
         if not new:
@@ -332,8 +348,13 @@ class MainWindow(QMainWindow):
         self.side_panel.folder_closed()
         if self._viewer is not None:
             self._viewer.close()
+        if self.library is not None:
+            self.facade.close(self.library)  # its background index build stops with it
+        self.search_bar.reset()  # the next folder starts with its own photos, not this folder's search
         self.library = None
         self.listing = FolderListing([], [])
+        self._scanned = None
+        self.banner.hide()
         self.model.set_photos([])
         self.loader.set_cache_dir(None)
         self.failed_button.hide()
@@ -364,6 +385,15 @@ class MainWindow(QMainWindow):
 
     def _model_ready(self, spec: str, device: str) -> None:
         self.index_status.label.setText(f"Looking for new photos… (model {spec} on {device})")
+
+    def _indexing_progress(self, p: Any) -> None:
+        """A search made while indexing runs again now and then, so new matches show up."""
+        if p.phase != "indexing" or not p.done or not self.search_bar.searching():
+            return
+        now = time.monotonic()
+        if now - self._last_live_refresh >= LIVE_REFRESH_S:
+            self._last_live_refresh = now
+            self.refresh()
 
     def _indexing_done(self, report: Any) -> None:
         self._last_report = report
@@ -405,6 +435,15 @@ class MainWindow(QMainWindow):
     def _listing_reloaded(self, lib: Any, listing: FolderListing) -> None:
         if lib is not self.library:
             return
+        if self._scanned is not None:
+            # Photos the walk found that indexing has not reached (it was stopped, or they failed)
+            # stay in view: the grid shows the folder, not just what is indexed.
+            known = {p.path for p in listing.photos}
+            failed = {str(path) for path, _ in getattr(self, "failed_files", [])}
+            rest = [p for p in self._scanned.photos if p.path not in known and p.path not in failed]
+            if rest:
+                listing = FolderListing(listing.photos + rest,
+                                        sorted(set(listing.folders) | set(self._scanned.folders), key=str.lower))
         self.listing = listing
         self.search_bar.set_folders(listing.folders)
         self.side_panel.library_changed()
@@ -421,6 +460,7 @@ class MainWindow(QMainWindow):
         self.failed_files = failed
         n = len(failed)
         self.failed_button.setText(f"{n:,} file{'s' if n != 1 else ''} could not be read")
+        self.failed_button.setMinimumWidth(self.failed_button.sizeHint().width())  # never cut short
         self.failed_button.setVisible(n > 0)
 
     def show_failed_files(self) -> FailedFilesDialog | None:
@@ -442,34 +482,33 @@ class MainWindow(QMainWindow):
             return
         self._seq += 1
         seq, lib, bar = self._seq, self.library, self.search_bar
-        filters, threshold = bar.filters(), bar.threshold_value()
+        options = bar.options()
         preferred, device = self.settings.model, self.settings.device
         if bar.similar is not None:
-            fn, args = self._similar_in_worker, (lib, preferred, device, bar.similar, filters, threshold,
-                                                 *bar.similar_how)
+            fn, args = self._similar_in_worker, (lib, preferred, device, bar.similar, options, *bar.similar_how)
         elif bar.text:
-            fn, args = self._search_in_worker, (lib, preferred, device, bar.text, filters, threshold)
+            fn, args = self._search_in_worker, (lib, preferred, device, bar.text, options)
         else:
-            fn, args = self._browse_in_worker, (lib, self.listing.photos, filters)
+            fn, args = self._browse_in_worker, (lib, self.listing.photos, options)
         if fn is not self._browse_in_worker and not self.facade.is_loaded(preferred, device):
             self.count_label.setText("Loading the model for the first search…")
         self._search_busy = True
         self.jobs.submit(fn, *args, on_done=lambda r: self._results(seq, r),
                          on_error=lambda m: self._search_error(seq, m))
 
-    def _search_in_worker(self, lib, preferred, device, text, filters, threshold) -> tuple[list[Photo], str]:
+    def _search_in_worker(self, lib, preferred, device, text, options) -> tuple[Results, str]:
         spec = self.facade.search_spec(lib, preferred)
-        return self.facade.search(lib, spec, device, text, filters, threshold), spec
+        return self.facade.search(lib, spec, device, text, options), spec
 
-    def _similar_in_worker(self, lib, preferred, device, image, filters, threshold, regional=False,
-                           box=None) -> tuple[list[Photo], str]:
+    def _similar_in_worker(self, lib, preferred, device, image, options, regional=False,
+                           box=None) -> tuple[Results, str]:
         spec = self.facade.search_spec(lib, preferred)
-        return self.facade.similar(lib, spec, device, image, filters, threshold, regional, box), spec
+        return self.facade.similar(lib, spec, device, image, options, regional, box), spec
 
-    def _browse_in_worker(self, lib, photos, filters) -> tuple[list[Photo], None]:
-        return self.facade.browse(lib, photos, filters), None
+    def _browse_in_worker(self, lib, photos, options) -> tuple[Results, None]:
+        return self.facade.browse(lib, photos, options), None
 
-    def _results(self, seq: int, result: tuple[list[Photo], str | None]) -> None:
+    def _results(self, seq: int, result: tuple[Results, str | None]) -> None:
         self._search_busy = False
         if self._search_again:
             self._search_again = False
@@ -477,7 +516,8 @@ class MainWindow(QMainWindow):
             return
         if seq != self._seq:
             return
-        photos, spec = result
+        results, spec = result
+        photos = results.photos
         self.search_spec = spec or self.search_spec
         self.search_bar.show_error("")
         self.view.delegate.show_scores = self.search_bar.searching()
@@ -490,14 +530,13 @@ class MainWindow(QMainWindow):
                 self.view.scrollToTop()
         self._shown_request = request
         self._update_count()
-        notice = self.facade.take_notice()
-        if notice:
-            self.notify(notice)
+        if results.notices:
+            self.notify(results.notices[-1])  # the status bar holds one line: the latest word
         self.results_shown.emit(len(photos))
 
     def _request_key(self) -> tuple:
         bar = self.search_bar
-        return (bar.text, bar.similar, bar.similar_how, bar.filters(), bar.threshold_value())
+        return (bar.text, bar.similar, bar.similar_how, bar.options())
 
     def _search_error(self, seq: int, message: str) -> None:
         self._search_busy = False
@@ -505,8 +544,12 @@ class MainWindow(QMainWindow):
             self._search_again = False
             self.refresh()
             return
+        if seq != self._seq:
+            return
         self.search_bar.show_error(message)
-        self._update_count()
+        self.model.set_photos([])  # never the previous search's photos under a new query's error
+        self._shown_request = None
+        self.count_label.setText("No results: the search could not run")
         self.search_failed.emit(message)
 
     def _update_count(self) -> None:
@@ -519,7 +562,7 @@ class MainWindow(QMainWindow):
             text = f"{n:,} photos, " + ("most alike first" if not regional else "best match for the boxed part first"
                                         if box else "most shared objects first")
         elif bar.text:
-            text = f"{n:,} photos match “{bar.text}”"
+            text = f"{n:,} photo{'s' if n != 1 else ''} match “{html.escape(bar.text)}”"
         elif n != total:
             text = f"{n:,} of {total:,} photos"
         else:
@@ -530,7 +573,10 @@ class MainWindow(QMainWindow):
         if selected:
             text += f" · {selected:,} selected"
         if bar.restrict_label:
-            text += f" · {bar.restrict_label}"
+            text += f" · only {html.escape(bar.restrict_label)}"
+        if bar.text and bar.similar is None and self.library is not None:
+            text += (" · <a href='all'>Show all</a>" if bar.threshold_value() == AUTO
+                     else " · <a href='best'>Best matches only</a>")
         self.count_label.setText(text)
 
     def find_similar(self, row: int) -> None:
@@ -563,8 +609,16 @@ class MainWindow(QMainWindow):
         self.search_bar.set_restrict(file_ids, label)
 
     def _remember_search_prefs(self) -> None:
-        self.settings.sort = self.search_bar.sort.currentData()
-        self.settings.threshold = self.search_bar.threshold_value() or 0.0
+        bar = self.search_bar
+        self.settings.sort = bar.sort.currentData()
+        self.settings.best_matches = bar.auto.isChecked()
+        self.settings.threshold = round(bar.threshold.value() * THRESHOLD_STEP, 6)
+
+    def _count_link(self, link: str) -> None:
+        if link == "all":
+            self.search_bar.show_all()
+        elif link == "best":
+            self.search_bar.show_best_matches()
 
     def _focus_search(self) -> None:
         self.search_bar.field.setFocus()
@@ -623,11 +677,15 @@ class MainWindow(QMainWindow):
 
     def _reveal(self, row: int) -> None:
         if 0 <= row < self.model.rowCount():
-            show_in_file_manager(Path(self.model.photo(row).path))
+            path = Path(self.model.photo(row).path)
+            if not show_in_file_manager(path):
+                self.notify(f"No file manager could be opened here; the photo is {path}", 15000)
 
     def _open_default(self, row: int) -> None:
         if 0 <= row < self.model.rowCount():
-            open_with_default_app(Path(self.model.photo(row).path))
+            path = Path(self.model.photo(row).path)
+            if not open_with_default_app(path):
+                self.notify(f"No application could open {path.name}", 15000)
 
     def _copy_paths(self) -> None:
         paths = [p.path for p in self.selected_photos()]
@@ -663,21 +721,7 @@ class MainWindow(QMainWindow):
         label = self._result_label()
         out.append(ExportSource("result", f"The photos shown ({len(shown):,}: {label})",
                                 lambda lib, spec: facade.export_photos(shown, label)))
-        grouping = self.side_panel.groups.grouping
-        if grouping is not None and grouping.groups:
-            run = grouping.run_id
-            total = sum(len(g.file_ids) for g in grouping.groups)
-            out.append(ExportSource("groups", f"All {len(grouping.groups)} groups ({total:,} photos, a folder each)",
-                                    lambda lib, spec: facade.export_groups(lib, spec, None, run)))
-            for g in grouping.groups:
-                out.append(ExportSource(f"group:{g.cluster}", f"Group “{g.name}” ({len(g.file_ids):,} photos)",
-                                        lambda lib, spec, c=g.cluster: facade.export_groups(lib, spec, [c], run)))
-        for summary in self.side_panel.tags.summaries:
-            for lab, n in summary.counts.items():
-                if n:
-                    out.append(ExportSource(f"tag:{summary.name}/{lab}", f"Tag “{lab}” ({summary.name}, {n:,} photos)",
-                                            lambda lib, spec, s=summary.name, x=lab: facade.export_tag(lib, spec, x, s)))
-        return out
+        return out + self.side_panel.export_sources()  # the panels offer their groups and tags
 
     def _result_label(self) -> str:
         bar = self.search_bar
@@ -706,9 +750,11 @@ class MainWindow(QMainWindow):
         self.settings.side_panel = on
 
     def _enable_folder_actions(self, on: bool) -> None:
-        for a in (self.export_action, self.index_action, self.similar_action, self.shared_action, self.view_action,
+        for a in (self.export_action, self.index_action, self.similar_action, self.view_action,
                   self.reveal_action, self.default_app_action, self.failed_action):
             a.setEnabled(on)
+        # Shared objects need region vectors: only offered where the folder's setting is on.
+        self.shared_action.setEnabled(on and self.library is not None and self.facade.regional(self.library))
         self.pause_action.setEnabled(False)
         self.stop_action.setEnabled(False)
 
@@ -744,6 +790,7 @@ class MainWindow(QMainWindow):
         lib = self.library
 
         def done(_):
+            self.shared_action.setEnabled(enabled and lib is self.library)
             if enabled:
                 self.notify("Regional vectors on: indexing adds them to every photo")
                 self.start_indexing()
@@ -804,6 +851,7 @@ class MainWindow(QMainWindow):
             QGuiApplication.processEvents()
         self.settings.geometry = bytes(self.saveGeometry().data())
         self.indexer.stop()  # cancel, then wait: the batch in flight is committed or dropped whole
+        self.facade.close()  # background index builds stop at their next step; none outlives the window
         self.side_panel.shutdown()
         if self._viewer is not None:
             self._viewer.close()

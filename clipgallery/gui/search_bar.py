@@ -6,7 +6,7 @@ import math
 from datetime import datetime, time
 from pathlib import Path
 
-from PySide6.QtCore import QDate, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from . import icons
-from .facade import Filters, is_image_file
+from .facade import AUTO, SearchOptions, is_image_file
 
 DEBOUNCE_MS = 250
 THRESHOLD_STEP = 0.005  # one slider step, in cosine similarity
@@ -102,6 +102,12 @@ class SearchBar(QWidget):
         self._similar: Path | int | None = None
         self._similar_how: tuple[bool, tuple[float, float, float, float] | None] = (False, None)
 
+        # "Best matches" (the default) shows where a search's matches end (core's adaptive cut);
+        # unticked, the slider sets a minimum relevance by hand, "any" at its left end.
+        self.auto = QToolButton(text="Best matches", checkable=True, checked=True, autoRaise=True)
+        self.auto.setToolTip("Show the photos that match the search (found from the scores of each search); "
+                             "untick to set a minimum relevance yourself or to show all photos")
+        self.auto.toggled.connect(self._auto_toggled)
         self.threshold = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=_steps(THRESHOLD_DEFAULT_MAX),
                                  maximumWidth=130)
         self.threshold.setToolTip("Minimum relevance: hide photos that match the search less than this")
@@ -134,6 +140,7 @@ class SearchBar(QWidget):
         top.addWidget(self.similar_chip)
         top.addWidget(self.field, 1)
         top.addWidget(self.restrict_chip)
+        top.addWidget(self.auto)
         top.addWidget(QLabel("Min. relevance"))
         top.addWidget(self.threshold)
         top.addWidget(self.threshold_label)
@@ -187,7 +194,12 @@ class SearchBar(QWidget):
         """(regional, box) of the similar request: whole look, shared objects, or the object in a box."""
         return self._similar_how
 
-    def threshold_value(self) -> float | None:
+    def threshold_value(self) -> float | str | None:
+        """AUTO (the matches of a text search), a minimum score, or None (every photo, best first).
+
+        "More like this" is a ranking of the whole folder by likeness, so it is never cut short."""
+        if self.auto.isChecked():
+            return AUTO if self._similar is None else None
         v = self.threshold.value()
         return None if v == 0 else round(v * THRESHOLD_STEP, 6)
 
@@ -195,7 +207,38 @@ class SearchBar(QWidget):
         value = max(0.0, min(1.0, value))
         if _steps(value) > self.threshold.maximum():
             self.threshold.setMaximum(_steps(_ceil_to(value, 0.05)))
+        self.auto.setChecked(False)
         self.threshold.setValue(_steps(value))
+
+    def show_all(self) -> None:
+        """Every photo, best match first: one click from the default."""
+        self.threshold.blockSignals(True)
+        self.threshold.setValue(0)
+        self.threshold.blockSignals(False)
+        self.auto.setChecked(False)
+        self._threshold_moved(0)
+
+    def show_best_matches(self) -> None:
+        self.auto.setChecked(True)
+
+    def reset(self) -> None:
+        """A new folder starts with a clean search: no text, example, tag or group, folder or dates."""
+        for w in (self.field, self.folder, self.date_from, self.date_to, self.auto):
+            w.blockSignals(True)
+        self._debounce.stop()
+        self.field.clear()
+        self._similar, self._similar_how = None, (False, None)
+        self.similar_chip.hide()
+        self._restrict = None
+        self.restrict_chip.hide()
+        self.folder.setCurrentIndex(0)
+        self.date_from.setDate(_NO_DATE)
+        self.date_to.setDate(_NO_DATE)
+        self.auto.setChecked(True)
+        self.show_error("")
+        for w in (self.field, self.folder, self.date_from, self.date_to, self.auto):
+            w.blockSignals(False)
+        self._threshold_moved(self.threshold.value())
 
     def fit_threshold_range(self, best_score: float) -> None:
         """Let the slider end just above the best score of the results (never below its current value)."""
@@ -204,11 +247,13 @@ class SearchBar(QWidget):
         self.threshold.setMaximum(_steps(top))
         self.threshold.blockSignals(False)
 
-    def filters(self) -> Filters:
+    def options(self) -> SearchOptions:
+        """The search request the bar describes, besides its text: filters, sort and threshold."""
         after = _timestamp(self.date_from.date(), start=True)
         before = _timestamp(self.date_to.date(), start=False)
-        return Filters(folder=self.folder.currentData() or None, after=after, before=before,
-                       restrict=self._restrict, sort=self.sort.currentData())
+        return SearchOptions(folder=self.folder.currentData() or None, after=after, before=before,
+                             restrict=self._restrict, sort=self.sort.currentData(),
+                             threshold=self.threshold_value())
 
     def searching(self) -> bool:
         return bool(self.text) or self._similar is not None
@@ -283,10 +328,17 @@ class SearchBar(QWidget):
         self._debounce.start()
 
     def _threshold_moved(self, v: int) -> None:
+        if self.auto.isChecked() and self.threshold.isSliderDown():
+            self.auto.blockSignals(True)  # taking the slider means setting the relevance by hand
+            self.auto.setChecked(False)
+            self.auto.blockSignals(False)
         value = self.threshold_value()
-        self.threshold_label.setText("any" if value is None else f"{value:.2f}")
+        self.threshold_label.setText("auto" if value == AUTO else "any" if value is None else f"{value:.2f}")
         if self.searching():
             self._debounce.start()  # dragging the slider should not fire a search per pixel
+
+    def _auto_toggled(self, on: bool) -> None:
+        self._threshold_moved(self.threshold.value())
 
     def _clear_dates(self) -> None:
         self.date_from.setDate(_NO_DATE)
@@ -301,13 +353,57 @@ def _ceil_to(value: float, unit: float) -> float:
     return math.ceil(value / unit - 1e-9) * unit
 
 
+class DateEdit(QDateEdit):
+    """A date bound that can be "any": its calendar opens at this month rather than at the "any"
+    date (1900), and a date typed over "any" is taken when it is complete (Enter, or leaving the
+    field): the first digit turns "any" into today's date, whose sections the typing replaces."""
+
+    def __init__(self, any_text: str, parent: QWidget | None = None):
+        super().__init__(parent, calendarPopup=True, displayFormat="yyyy-MM-dd")
+        self.setMinimumDate(_NO_DATE)
+        self.setSpecialValueText("any")  # shown at the minimum date: no bound
+        self.setDate(_NO_DATE)
+        self.setKeyboardTracking(False)  # a half-typed date is no filter: wait for Enter or focus out
+        self.setToolTip(any_text + ". Type a date (YYYY-MM-DD) or pick one.")
+        self.calendarWidget().installEventFilter(self)
+        self._committed = self.date()  # the date the search last heard of
+        self.dateChanged.connect(self._note_committed)
+        self.editingFinished.connect(self._commit)
+
+    def _note_committed(self, d: QDate) -> None:
+        self._committed = d
+
+    def _commit(self) -> None:
+        if self.date() != self._committed:  # typed over "any" to exactly today's date, say
+            self.dateChanged.emit(self.date())
+
+    def eventFilter(self, obj, e) -> bool:
+        if obj is self.calendarWidget() and e.type() == QEvent.Type.Show and self.date() == _NO_DATE:
+            today = QDate.currentDate()
+            QTimer.singleShot(0, lambda: self.calendarWidget().setCurrentPage(today.year(), today.month()))
+        return super().eventFilter(obj, e)
+
+    def keyPressEvent(self, e: QKeyEvent) -> None:
+        char = e.text()[:1]
+        if self.date() == _NO_DATE and char.isdigit():
+            self.blockSignals(True)  # a template to type over, not a filter: no search until Enter
+            self.setDate(QDate.currentDate())
+            self.blockSignals(False)
+            self.setCurrentSection(QDateEdit.Section.YearSection)
+            self.lineEdit().setSelection(0, 4)
+            self._advanced = False
+        if char in "-/." and char and getattr(self, "_advanced", False):
+            self._advanced = False  # the section was full and Qt moved on already: "2026-12" means month 12
+            e.accept()
+            return
+        before = self.currentSection()
+        super().keyPressEvent(e)
+        if char.isdigit():
+            self._advanced = self.currentSection() != before
+
+
 def _date_edit(any_text: str) -> QDateEdit:
-    d = QDateEdit(calendarPopup=True, displayFormat="yyyy-MM-dd")
-    d.setMinimumDate(_NO_DATE)
-    d.setSpecialValueText("any")  # shown at the minimum date: no bound
-    d.setDate(_NO_DATE)
-    d.setToolTip(any_text)
-    return d
+    return DateEdit(any_text)
 
 
 def _timestamp(d: QDate, start: bool) -> float | None:

@@ -62,6 +62,7 @@ class Settings(QObject):
     library_location: _Option[str] = _Option("library/location", str, "")  # "": the user data dir
     thumbnail_size: _Option[int] = _Option("view/thumbnail_size", int, THUMB_DEFAULT)
     threshold: _Option[float] = _Option("search/threshold", float, 0.0)
+    best_matches: _Option[bool] = _Option("search/best_matches", bool, True)  # the adaptive relevance cut
     sort: _Option[str] = _Option("search/sort", str, "score")
     side_panel: _Option[bool] = _Option("view/side_panel", bool, True)
     export_dir: _Option[str] = _Option("export/folder", str, "")

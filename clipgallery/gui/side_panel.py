@@ -22,7 +22,8 @@ from .index_status import format_eta
 from .workers import Jobs, ProgressRelay
 
 if TYPE_CHECKING:
-    from .main_window import MainWindow
+    from .dialogs.export_dialog import ExportSource
+    from .panel_context import PanelContext
 
 
 _NOTHING_INDEXED = "no photo has been indexed yet"
@@ -88,8 +89,12 @@ class PanelBase(QWidget):
         self.spec: str | None = None
 
     @property
-    def window_(self) -> MainWindow:
-        return self.side.main
+    def ctx(self) -> PanelContext:
+        return self.side.ctx
+
+    def export_sources(self) -> list[ExportSource]:
+        """What this panel offers to export right now (groups, tags); none by default."""
+        return []
 
     def folder_opened(self, lib: Any) -> None:
         self.library = lib
@@ -112,7 +117,7 @@ class PanelBase(QWidget):
         lib = self.library
         if lib is None:
             return
-        facade, preferred = self.window_.facade, self.window_.settings.model
+        facade, preferred = self.ctx.facade, self.ctx.settings.model
         cancel = self.task.start(text) if long else threading.Event()
         relay = ProgressRelay(self)
         relay.progress.connect(self.task.update_progress)
@@ -139,21 +144,22 @@ class PanelBase(QWidget):
                 self.show_error(message)
             self.task_finished.emit(name)
 
-        self.side.tasks.submit(work, on_done=done, on_error=failed)
+        self.ctx.jobs.submit(work, on_done=done, on_error=failed)
 
     def show_error(self, message: str) -> None:
-        self.window_.banner.show_message("error", message[:1].upper() + message[1:])
+        self.ctx.show_error(message[:1].upper() + message[1:])
 
 
 class SidePanel(QTabWidget):
-    def __init__(self, main: MainWindow):
+    def __init__(self, ctx: PanelContext):
         super().__init__()
         from .duplicates_panel import DuplicatesPanel
         from .groups_panel import GroupsPanel
         from .tags_panel import TagsPanel
 
-        self.main = main
+        self.ctx = ctx
         self.tasks = Jobs(max_threads=1, parent=self)
+        ctx.jobs = self.tasks
         self.tags = TagsPanel(self)
         self.groups = GroupsPanel(self)
         self.duplicates = DuplicatesPanel(self)
@@ -178,6 +184,9 @@ class SidePanel(QTabWidget):
     def library_changed(self) -> None:
         for p in self.panels():
             p.library_changed()
+
+    def export_sources(self) -> list[ExportSource]:
+        return [s for p in self.panels() for s in p.export_sources()]
 
     def extend_context_menu(self, menu: QMenu, row: int) -> None:
         self.tags.extend_context_menu(menu, row)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from .dialogs.export_dialog import ExportSource
 from .side_panel import PanelBase, SidePanel
 
 _LOAD_FILE = "__file__"
@@ -30,7 +31,7 @@ class TagsPanel(PanelBase):
         self.label_set = QComboBox()
         self.label_set.setToolTip("The vocabulary to tag with: a built-in set, or your own JSON file "
                                   "({\"name\": ..., \"labels\": [...]})")
-        facade = side.main.facade
+        facade = side.ctx.facade
         for name in facade.builtin_label_sets():
             self.label_set.addItem(name, name)
         self.label_set.addItem("Load from file…", _LOAD_FILE)
@@ -77,7 +78,7 @@ class TagsPanel(PanelBase):
         self.reload()
 
     def reload(self) -> None:
-        self.run("summaries", "", lambda lib, spec: self.side.main.facade.label_summaries(lib, spec),
+        self.run("summaries", "", lambda lib, spec: self.ctx.facade.label_summaries(lib, spec),
                  on_done=self._show, long=False, quiet=True)
 
     # -- tagging ----------------------------------------------------------------------------------
@@ -88,7 +89,7 @@ class TagsPanel(PanelBase):
         i = self.label_set.findData(spec_text)
         if i < 0:
             try:
-                ls = self.side.main.facade.read_label_set(Path(spec_text))
+                ls = self.ctx.facade.read_label_set(Path(spec_text))
             except Exception as e:  # QueryError: a clear sentence
                 self.show_error(str(e))
                 return
@@ -110,17 +111,17 @@ class TagsPanel(PanelBase):
         spec = self.label_set.currentData()
         if not spec or spec == _LOAD_FILE or self.library is None:
             return
-        device = self.side.main.settings.device
+        device = self.ctx.settings.device
         self.run_button.setEnabled(False)
         self.run("tag", "Tagging…",
-                 lambda lib, model, progress, cancel: self.side.main.facade.tag(lib, model, device, spec,
+                 lambda lib, model, progress, cancel: self.ctx.facade.tag(lib, model, device, spec,
                                                                                  progress, cancel),
                  on_done=self._tagged)
 
     def _tagged(self, report: Any) -> None:
         self.run_button.setEnabled(True)
         if not report.cancelled:
-            self.side.main.notify(
+            self.ctx.notify(
                 f"Tagged {len(report.photos):,} photos with “{report.label_set}” in {report.seconds:.1f} s.", 8000)
         self.reload()
 
@@ -155,8 +156,8 @@ class TagsPanel(PanelBase):
 
     def show_tag(self, label_set: str, label: str) -> None:
         """Narrow the gallery to the photos carrying this tag."""
-        self.run("filter", "", lambda lib, spec: self.side.main.facade.files_with_tag(lib, spec, label, label_set),
-                 on_done=lambda ids: self.side.main.show_photos(ids, f"Tag: {label}"), long=False)
+        self.run("filter", "", lambda lib, spec: self.ctx.facade.files_with_tag(lib, spec, label, label_set),
+                 on_done=lambda ids: self.ctx.show_photos(ids, f"Tag: {label}"), long=False)
 
     def _tree_menu(self, pos) -> None:
         item = self.tree.itemAt(pos)
@@ -168,7 +169,7 @@ class TagsPanel(PanelBase):
         menu.exec(self.tree.viewport().mapToGlobal(pos))
 
     def forget(self, label_set: str) -> None:
-        self.run("forget", "", lambda lib, spec: self.side.main.facade.forget_label_set(lib, spec, label_set),
+        self.run("forget", "", lambda lib, spec: self.ctx.facade.forget_label_set(lib, spec, label_set),
                  on_done=lambda _: self.reload(), long=False)
 
     # -- few-shot ---------------------------------------------------------------------------------
@@ -177,7 +178,7 @@ class TagsPanel(PanelBase):
         menu.addAction("Teach a tag from the selected photos…", self.ask_teach)
 
     def ask_teach(self) -> None:
-        photos = self.side.main.selected_photos()
+        photos = self.ctx.selected_photos()
         if not photos:
             return
         name, ok = QInputDialog.getText(self, "Teach a tag",
@@ -186,12 +187,22 @@ class TagsPanel(PanelBase):
             self.teach(name.strip(), [Path(p.path) for p in photos])
 
     def teach(self, name: str, examples: list[Path]) -> None:
-        device = self.side.main.settings.device
+        device = self.ctx.settings.device
         self.run("teach", f"Learning “{name}”…",
-                 lambda lib, spec: self.side.main.facade.teach(lib, spec, device, name, examples),
+                 lambda lib, spec: self.ctx.facade.teach(lib, spec, device, name, examples),
                  on_done=lambda report: self._taught(name, report), long=False)
 
     def _taught(self, name: str, report: Any) -> None:
-        self.side.main.notify(
+        self.ctx.notify(
             f"Taught “{name}” from {report.probe.positives} examples: {len(report.photos):,} photos carry it.", 8000)
         self.reload()
+
+    def export_sources(self) -> list[ExportSource]:
+        """Each tag that some photo carries, from the label sets shown."""
+        facade, out = self.ctx.facade, []
+        for summary in self.summaries:
+            for lab, n in summary.counts.items():
+                if n:
+                    out.append(ExportSource(f"tag:{summary.name}/{lab}", f"Tag “{lab}” ({summary.name}, {n:,} photos)",
+                                            lambda lib, spec, s=summary.name, x=lab: facade.export_tag(lib, spec, x, s)))
+        return out

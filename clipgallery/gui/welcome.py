@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QPushButton, QStyle, QVBoxLayout, QWidget
 
 from .settings import Settings
@@ -17,13 +17,16 @@ class WelcomePage(QWidget):
     def __init__(self, settings: Settings, parent: QWidget | None = None):
         super().__init__(parent)
         self.settings = settings
-        title = QLabel("<h2>Open a folder of photos</h2>")
+        self.title = title = QLabel("<h2>Open a folder of photos</h2>")
         title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        hint = QLabel("clipgallery indexes it in the background, then you can search it by what is in "
-                      "the photos, tag it, group it and export it. Your photos are never changed.\n"
-                      "You can also drop a folder on this window.", wordWrap=True)
+        self.hint = hint = QLabel("clipgallery indexes it in the background, then you can search it by what is "
+                                  "in the photos, tag it, group it and export it. Your photos are never "
+                                  "changed.<br><br>You can also drop a folder on this window.", wordWrap=True)
         hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         hint.setFixedWidth(520)
+        # A word-wrapped label centred in a box layout gets the height of one line unless told;
+        # its full height at this width keeps the lines from running into the title.
+        hint.setMinimumHeight(hint.heightForWidth(520))
         button = QPushButton(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon), "  Open Folder…")
         button.setMinimumHeight(36)
         button.clicked.connect(self.open_requested)
@@ -32,11 +35,17 @@ class WelcomePage(QWidget):
         self.recent.itemActivated.connect(lambda item: self.folder_chosen.emit(Path(item.text())))
         self.recent.itemClicked.connect(lambda item: self.folder_chosen.emit(Path(item.text())))
         col = QVBoxLayout(self)
+        col.setSpacing(14)
         col.addStretch(2)
         for w in (title, hint, button, self.recent_label, self.recent):
             col.addWidget(w, 0, Qt.AlignmentFlag.AlignHCenter)
         col.addStretch(3)
         self.fill_recent()
+
+    def changeEvent(self, e) -> None:  # a new font or style changes how tall the wrapped hint is
+        super().changeEvent(e)
+        if e.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange) and hasattr(self, "hint"):
+            self.hint.setMinimumHeight(self.hint.heightForWidth(self.hint.width()))
 
     def fill_recent(self) -> None:
         self.recent.clear()

@@ -11,7 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
 
-from .facade import ClipGalleryError, Facade
+from .facade import ClipGalleryError, DownloadCancelled, Facade
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,7 @@ class _IndexRun(QObject):
     status = Signal(int, str)
     model_ready = Signal(int, str, str)  # spec, device
     progress = Signal(int, object)  # core.indexer.Progress
+    download = Signal(int, object)  # core.download.DownloadProgress: a first run fetching the weights
     finished = Signal(int, object)  # core.indexer.IndexReport, or None when cancelled before it began
     failed = Signal(int, str)
 
@@ -134,13 +135,16 @@ class _IndexRun(QObject):
         try:
             if not self.facade.is_loaded(self.spec, self.device):
                 self.status.emit(n, f"Loading model {self.spec}…")
-            embedder = self.facade.embedder(self.spec, self.device)
+            embedder = self.facade.embedder(self.spec, self.device,
+                                            download=lambda d: self.download.emit(n, d), cancel=self.cancel)
             self.model_ready.emit(n, embedder.spec, embedder.device)
             if self.cancel.is_set():
                 self.finished.emit(n, None)
                 return
             report = self.facade.index(self.library, embedder, self.batch_size,
                                        lambda p: self.progress.emit(n, p), self.cancel, self.pause)
+        except DownloadCancelled:
+            self.finished.emit(n, None)  # the user stopped the download: not an error
         except ClipGalleryError as e:
             self.failed.emit(n, describe_error(e))
         except Exception as e:
@@ -156,6 +160,7 @@ class IndexController(QObject):
     status = Signal(str)
     model_ready = Signal(str, str)
     progress = Signal(object)
+    download = Signal(object)  # DownloadProgress of the model's weights, on a first run
     finished = Signal(object)  # IndexReport, or None when cancelled before indexing began
     failed = Signal(str)
     running_changed = Signal(bool)
@@ -191,6 +196,7 @@ class IndexController(QObject):
         run.status.connect(self._on_status)
         run.model_ready.connect(self._on_model_ready)
         run.progress.connect(self._on_progress)
+        run.download.connect(self._on_download)
         run.finished.connect(self._on_finished)
         run.failed.connect(self._on_failed)
         self._thread, self._run = thread, run
@@ -242,6 +248,11 @@ class IndexController(QObject):
     def _on_progress(self, number: int, progress: object) -> None:
         if self._current(number):
             self.progress.emit(progress)
+
+    @Slot(int, object)
+    def _on_download(self, number: int, progress: object) -> None:
+        if self._current(number):
+            self.download.emit(progress)
 
     @Slot(int, object)
     def _on_finished(self, number: int, report: object) -> None:

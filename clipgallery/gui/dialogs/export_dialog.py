@@ -174,11 +174,17 @@ class ExportDialog(QDialog):
 
     def _show_plan(self, plan: Any) -> None:
         self._idle()
-        self._fill_preview(plan.files, plan.dest)
+        self._fill_preview(plan.to_write, plan.dest)
         missing = f" {len(plan.missing)} selected photos no longer exist and will be skipped." if plan.missing else ""
-        self.status.setText(f"Will {_verb(plan.mode)} {len(plan.files):,} photos into {len(plan.folders):,} "
-                            f"folder{'s' if len(plan.folders) != 1 else ''} of {plan.dest}, with a manifest "
-                            f"({plan.manifest_csv.name}).{missing}")
+        already = (f" {len(plan.already):,} are already there from an earlier export and will not be written again."
+                   if plan.already else "")
+        if plan.to_write:
+            text = (f"Will {_verb(plan.mode)} {len(plan.to_write):,} photos into {len(plan.folders):,} "
+                    f"folder{'s' if len(plan.folders) != 1 else ''} of {plan.dest}, with a manifest "
+                    f"({plan.manifest_csv.name}).")
+        else:
+            text = f"Nothing to write: every photo is already in {plan.dest}."
+        self.status.setText(text + already + missing)
         self.previewed.emit(plan)
 
     def _fill_preview(self, files: list[Any], dest: Path) -> None:
@@ -208,6 +214,8 @@ class ExportDialog(QDialog):
         self.settings.export_mode = result.plan.mode
         self._fill_preview(result.written, result.plan.dest)
         skipped = f" {len(result.skipped)} skipped (no longer exist)." if result.skipped else ""
+        if result.already:
+            skipped += f" {len(result.already):,} were already there."
         if result.cancelled:
             text = f"Cancelled after {len(result.written):,} photos; they stay, listed in the manifest."
         else:

@@ -1,0 +1,96 @@
+"""`eval`: measure a model on a folder-per-class dataset (reports and charts)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import emit, json_option
+
+
+def register(subparsers: Any) -> None:
+    ev = subparsers.add_parser("eval", help="measure a model on a folder-per-class dataset of your own photos")
+    evsub = ev.add_subparsers(dest="eval_command", metavar="KIND", required=True)
+    for kind, help_text in [
+        ("zeroshot", "zero-shot top-1/top-5 for each prompt strategy, per class, confusion matrix"),
+        ("probe", "a logistic-regression linear probe next to zero-shot on the same test split"),
+        ("retrieval", "image-to-image mAP for global, max-pooled and regional max-pooled vectors"),
+        ("typographic", "zero-shot accuracy after writing a wrong class name on every image"),
+    ]:
+        e = evsub.add_parser(kind, help=help_text, description=help_text)
+        e.add_argument("dataset", type=Path, metavar="DATASET", help="a folder with one subfolder per class")
+        e.add_argument("--labels", type=Path, metavar="FILE", help="class names and descriptions (JSON)")
+        e.add_argument("--model", metavar="SPEC")
+        e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+        e.add_argument("--report", type=Path, metavar="FILE",
+                       help="Markdown report path (default: eval-KIND-DATASET.md here; never overwritten)")
+        e.add_argument("--plots", type=Path, metavar="DIR", help="also write PNG charts into DIR")
+        if kind == "zeroshot":
+            e.add_argument("--prompts", choices=["template", "descriptions", "both"], default="both")
+        if kind == "probe":
+            e.add_argument("--test-fraction", type=float, default=0.3, metavar="F")
+            e.add_argument("--seed", type=int, default=0)
+        json_option(e)
+        e.set_defaults(func=cmd_eval, kind=kind)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ..core import evaluate as ev
+    from ..core.embed import Embedder
+
+    ds = ev.load_dataset(args.dataset, args.labels)
+    embedder = Embedder.load(args.model, args.device)
+    print(f"Evaluating {args.kind} on {ds.root} ({len(ds.paths)} images, {len(ds.classes)} classes) "
+          f"with {embedder.spec}", file=sys.stderr)
+    if args.kind == "typographic":
+        report = ev.typographic(ds, embedder)
+    else:
+        enc = ev.encode_dataset(ds, embedder, grids=args.kind == "retrieval")
+        if args.kind == "zeroshot":
+            report = ev.zeroshot(ds, enc, embedder, args.prompts)
+        elif args.kind == "probe":
+            report = ev.probe(ds, enc, embedder, args.test_fraction, args.seed)
+        else:
+            report = ev.retrieval(ds, enc)
+    dest = args.report or Path.cwd() / f"eval-{args.kind}-{ds.root.name}.md"
+    report["report"] = str(ev.write_report(report, dest).resolve())
+    if args.plots:
+        report["plots"] = [str(p) for p in _eval_plots(report, args.plots)]
+    print(f"report: {report['report']}", file=sys.stderr)
+    emit(args, report, ev.to_markdown(report))
+    return 0
+
+
+def _eval_plots(report: dict, folder: Path) -> list[Path]:
+    from ..core.charts import bar_chart, confusion_chart
+
+    folder.mkdir(parents=True, exist_ok=True)
+    kind, out = report["kind"], []
+    if kind == "zeroshot":
+        strategies = list(report["strategies"])
+        out.append(bar_chart("Zero-shot accuracy by prompt strategy", strategies,
+                             {m: [report["strategies"][s][m] for s in strategies] for m in ("top1", "top5")},
+                             folder / "zeroshot-accuracy.png"))
+        for s, r in report["strategies"].items():
+            out.append(confusion_chart(f"Confusion matrix ({s})", r["confusion"], report["classes"],
+                                       folder / f"zeroshot-confusion-{s}.png"))
+    elif kind == "probe":
+        out.append(bar_chart("Linear probe vs zero-shot", ["probe train", "probe test", "zero-shot test"],
+                             {"accuracy": [report["train_accuracy"], report["test_accuracy"],
+                                           report["zeroshot_test_top1"]]}, folder / "probe.png"))
+    elif kind == "retrieval":
+        rows = report["rows"]
+        posts = list(dict.fromkeys(r["post"] for r in rows))
+        poolings = list(dict.fromkeys(r["pooling"] for r in rows))
+        out.append(bar_chart("Retrieval mAP", poolings,
+                             {p: [next((r["mAP"] for r in rows if r["pooling"] == q and r["post"] == p), None)
+                                  for q in poolings]
+                              for p in posts}, folder / "retrieval-map.png"))
+    else:
+        out.append(bar_chart("Typographic attack", ["clean", "attacked"],
+                             {"top-1": [report["before"]["top1"], report["after"]["top1"]],
+                              "top-5": [report["before"]["top5"], report["after"]["top5"]]},
+                             folder / "typographic.png"))
+    return out

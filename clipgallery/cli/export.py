@@ -1,0 +1,65 @@
+"""`export`: copy or link groups, a tag or a search result into folders, with a manifest."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import LibraryJob, emit, json_option, positive_int, threshold
+
+
+def register(subparsers: Any) -> None:
+    s = subparsers.add_parser("export", help="copy (or link) groups, a tag or a search result into folders",
+                       description="Writes DEST/<group>/<file> and a manifest (CSV and JSON). Originals are "
+                                   "never changed and nothing in DEST is overwritten. Note: a hard link "
+                                   "shares its bytes with the original, so editing it edits the original.")
+    s.add_argument("path", type=Path, metavar="PATH")
+    s.add_argument("--dest", type=Path, required=True, metavar="DIR")
+    what = s.add_mutually_exclusive_group(required=True)
+    what.add_argument("--clusters", "--groups", dest="clusters", action="store_true",
+                      help="the groups of the last `clipgallery group` (or `cluster`)")
+    what.add_argument("--tag", metavar="LABEL", help="the photos tagged LABEL")
+    what.add_argument("--query", metavar="TEXT", help="the results of a search")
+    s.add_argument("--label-set", metavar="NAME", help="with --tag: the label set LABEL belongs to")
+    s.add_argument("-k", type=positive_int, default=50, metavar="N", help="with --query: at most N photos")
+    s.add_argument("--threshold", type=threshold, metavar="T",
+                   help="with --query: only results scoring at least T, or 'auto' (where the matches end)")
+    s.add_argument("--mode", choices=["copy", "hardlink", "symlink"], default="copy")
+    s.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    s.add_argument("--force", action="store_true", help="allow a destination inside the photo folder")
+    s.add_argument("--model", metavar="SPEC", help="which indexed model (default: the main one)")
+    json_option(s)
+    s.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..core import export as ex
+
+    job = LibraryJob(args)
+    lib, spec = job.lib, job.spec
+    if args.clusters:
+        selection = ex.select_groups(lib, spec)
+    elif args.tag is not None:
+        selection = ex.select_tag(lib, spec, args.tag, args.label_set)
+    else:
+        selection = ex.select_query(lib, job.embedder(), args.query, args.k, args.threshold)
+    plan = ex.plan_export(selection, args.dest, lib.root, args.mode, args.force)
+    for path in plan.missing:
+        print(f"clipgallery: skipped (no longer exists): {path}", file=sys.stderr)
+    if args.dry_run:
+        result = ex.ExportResult(plan, skipped=[(p, "no longer exists") for p in plan.missing],
+                                 already=plan.already, dry_run=True)
+        emit(args, result.to_json(), "dry run, nothing written. " + plan.describe())
+        return 0
+    with job:
+        result = ex.run_export(plan, job.bar, job.cancel)
+    text = [f"{len(result.written)} photos exported to {plan.dest} ({plan.mode})"
+            + (" before being cancelled" if result.cancelled else "")
+            + (f"; {len(result.already)} already there from an earlier export" if result.already else "")]
+    text += [f"  skipped: {p}: {r}" for p, r in result.skipped]
+    if result.manifest_csv is not None:
+        text.append(f"manifest: {result.manifest_csv}")
+    emit(args, result.to_json(), "\n".join(text))
+    return 130 if result.cancelled else 0

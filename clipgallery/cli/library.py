@@ -1,0 +1,97 @@
+"""`index` and `info`: build a folder's library and show what it holds."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import (
+    ProgressBar,
+    emit,
+    graceful_cancel,
+    json_option,
+    load_embedder,
+    open_library,
+    positive_int,
+    say,
+)
+
+
+def register(subparsers: Any) -> None:
+    s = subparsers.add_parser("index", help="index (or update) the photos of a folder")
+    s.add_argument("path", type=Path, metavar="PATH")
+    s.add_argument("--model", metavar="SPEC", help="model spec (default: $CLIPGALLERY_MODEL or ViT-B-32:laion2b_s34b_b79k)")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    s.add_argument("--batch-size", type=positive_int, metavar="N")
+    s.add_argument("--workers", type=positive_int, metavar="N", help="decoding threads")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--regional", dest="regional", action="store_true", default=None,
+                   help="also store region vectors, for `similar --regional` (remembered for this folder; "
+                        "about 14 KiB per photo with ViT-B-32)")
+    g.add_argument("--no-regional", dest="regional", action="store_false",
+                   help="stop storing region vectors and drop the stored ones")
+    json_option(s)
+    s.set_defaults(func=cmd_index)
+
+    s = subparsers.add_parser("info", help="show where a folder's library is and what it holds")
+    s.add_argument("path", type=Path, metavar="PATH")
+    json_option(s)
+    s.set_defaults(func=cmd_info)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from ..core.indexer import index_folder
+    from ..core.models import parse_spec
+
+    lib = open_library(args, create=True)
+    if args.regional is not None and args.regional != lib.regional:
+        lib.set_regional(args.regional)
+        print("Region vectors " + ("on: photos indexed before get them now" if args.regional
+                                   else "off: the stored ones were dropped"), file=sys.stderr)
+    spec = parse_spec(args.model).text
+    loaded = []
+
+    def load():  # only when some photo needs encoding: an up-to-date folder is checked without the model
+        embedder = load_embedder(spec, args.device)
+        loaded.append(embedder)
+        print(f"Indexing {lib.root} with {embedder.spec} on {embedder.device} (library: {lib.dir})",
+              file=sys.stderr)
+        return embedder
+
+    bar = ProgressBar()
+    try:
+        report = index_folder(lib, load, args.batch_size, args.workers, progress=bar, cancel=graceful_cancel(),
+                              spec=spec)
+    finally:
+        bar.close()
+    if loaded and not report.cancelled:  # the model is at hand: make the next search torch-free
+        from ..core.textfast import ensure_built
+
+        mid = lib.model_id(spec)
+        ensure_built(loaded[0], lambda: lib.vectors(mid)[1] if mid is not None else None, say)
+    data = report.to_json()
+    lines = [f"{report.indexed} indexed, {report.unchanged} unchanged, {report.reused} reused, "
+             f"{report.removed} removed, {len(report.failed)} failed in {report.seconds:.1f} s"
+             + (" (cancelled: run again to finish)" if report.cancelled else "")]
+    lines += [f"  failed: {f.path}: {f.error}" for f in report.failed]
+    emit(args, data, "\n".join(lines))
+    return 130 if report.cancelled else 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    lib = open_library(args)
+    models = [{"spec": spec, "dim": dim, "vectors": n} for _, spec, dim, n in lib.models()]
+    failed = [{"path": str(lib.abspath(p)), "error": e} for p, e in lib.failed_files()]
+    for m, (mid, *_rest) in zip(models, lib.models()):
+        m["regions"] = lib.region_count(mid)
+    data = {"folder": str(lib.root), "library": str(lib.dir), "photos": lib.count(), "models": models,
+            "regional": lib.regional, "failed": failed}
+    text = [f"folder:  {lib.root}", f"library: {lib.dir}", f"photos:  {lib.count()}",
+            f"regional vectors: {'on' if lib.regional else 'off'}"]
+    text += [f"model:   {m['spec']} ({m['dim']}-d, {m['vectors']} vectors"
+             + (f", {m['regions']} with regions)" if m["regions"] else ")") for m in models]
+    text += [f"failed:  {f['path']}: {f['error']}" for f in failed]
+    emit(args, data, "\n".join(text))
+    return 0

@@ -1,0 +1,112 @@
+"""`tag`, `teach` and `labels`: zero-shot label sets and taught tags."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import LibraryJob, emit, fraction, json_option
+
+
+def register(subparsers: Any) -> None:
+    s = subparsers.add_parser("tag", help="tag every photo zero-shot with a label set (emotions by default)",
+                       description="Each photo gets its best label and every label scoring at least the "
+                                   "threshold. LABELS is a built-in set (emotions, concepts), a JSON file "
+                                   '({"name": ..., "labels": [...]}), a set applied before, or "taught" '
+                                   "to re-apply the taught tags.")
+    s.add_argument("path", type=Path, metavar="PATH")
+    s.add_argument("--labels", default="emotions", metavar="emotions|FILE", help="label set (default: emotions)")
+    s.add_argument("--threshold", type=fraction, metavar="T",
+                   help="also keep every label scoring at least T (0..1; default: the set's own)")
+    s.add_argument("--strategy", choices=["templates", "descriptions", "both"], default="both",
+                   help="text side: prompt templates, per-label descriptions, or both averaged (default)")
+    s.add_argument("--model", metavar="SPEC", help="which indexed model (default: the main one)")
+    json_option(s)
+    s.set_defaults(func=cmd_tag)
+
+    s = subparsers.add_parser("teach", help="teach a tag from a few example photos, then tag the whole folder",
+                       description="Trains a small classifier on the examples' vectors. Without --negatives, "
+                                   "random photos of the folder serve as counter-examples.")
+    s.add_argument("path", type=Path, metavar="PATH")
+    s.add_argument("label", metavar="LABEL")
+    s.add_argument("--examples", type=Path, nargs="+", required=True, metavar="IMG",
+                   help="photos of the tag: indexed photos of PATH or any image files")
+    s.add_argument("--negatives", type=Path, nargs="+", default=[], metavar="IMG", help="photos that are not")
+    s.add_argument("--threshold", type=fraction, default=0.5, metavar="T", help="probability to tag (default 0.5)")
+    s.add_argument("--model", metavar="SPEC", help="which indexed model (default: the main one)")
+    json_option(s)
+    s.set_defaults(func=cmd_teach)
+
+    s = subparsers.add_parser("labels", help="list the label sets and taught tags of a folder, with photo counts")
+    s.add_argument("path", type=Path, metavar="PATH")
+    s.add_argument("--model", metavar="SPEC", help="which indexed model (default: the main one)")
+    json_option(s)
+    s.set_defaults(func=cmd_labels)
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from ..core import tagging
+    from ..core.errors import QueryError
+
+    job = LibraryJob(args)
+    lib, spec = job.lib, job.spec
+    if args.labels.strip().lower() == tagging.TAUGHT:
+        probes = tagging.list_probes(lib, spec)
+        if not probes:
+            raise QueryError(f"no taught tags yet: teach one with `clipgallery teach {lib.root} LABEL "
+                                     "--examples IMG...`")
+        reports = [tagging.apply_probe(lib, spec, p.name) for p in probes]
+        by_file: dict = {}
+        for r in reports:
+            for ph in r.photos:
+                by_file.setdefault(str(ph.path), []).extend(ph.tags)
+        data = [{"path": path, "tags": [{"label": t.label, "score": round(t.score, 4)}
+                                        for t in sorted(tags, key=lambda t: -t.score)]}
+                for path, tags in sorted(by_file.items())]
+        emit(args, data, "\n".join(f"{r.probe.name}: {len(r.photos)} photos" for r in reports))
+        return 0
+    label_set = tagging.load_label_set(args.labels, lib, spec)
+    with job:
+        report = tagging.tag_library(lib, job.embedder(), label_set, args.threshold, args.strategy, job.bar,
+                                     job.cancel)
+    if report.cancelled:
+        print("clipgallery: cancelled; the tags were left as they were", file=sys.stderr)
+        return 130
+    text = [f"{label_set.name}: {len(report.photos)} photos tagged (threshold {report.threshold:.2f})"]
+    text += [f"  {lab}: {n}" for lab, n in report.counts.items()]
+    emit(args, report.to_json(), "\n".join(text))
+    return 0
+
+
+def cmd_teach(args: argparse.Namespace) -> int:
+    from ..core import tagging
+
+    job = LibraryJob(args)
+    report = tagging.teach(job.lib, job.spec, args.label, args.examples, args.negatives,
+                           embedder=job.embedder, threshold=args.threshold)
+    p = report.probe
+    text = [f"taught '{p.name}' from {p.positives} examples and {p.negatives} "
+            f"{'random background photos' if p.background else 'counter-examples'}: {len(report.photos)} photos"]
+    text += [f"  {ph.tags[0].score:.3f}  {ph.path}" for ph in report.photos]
+    emit(args, report.to_json(), "\n".join(text))
+    return 0
+
+
+def cmd_labels(args: argparse.Namespace) -> int:
+    from ..core import tagging
+
+    job = LibraryJob(args)
+    lib = job.lib
+    sets = tagging.label_set_summaries(lib, job.spec)
+    data = [{"name": s.name, "kind": s.kind, "counts": s.counts, "strategy": s.strategy,
+             "threshold": s.threshold} for s in sets]
+    text = []
+    for s in sets:
+        text.append(f"{s.name} ({s.kind}):")
+        text += [f"  {lab}: {n}" for lab, n in s.counts.items()]
+    if not sets:
+        text = [f"no label sets applied yet: try `clipgallery tag {lib.root}`"]
+    emit(args, data, "\n".join(text))
+    return 0

@@ -1,0 +1,619 @@
+"""Search a library with one model: text and image queries, filters, exact or ANN ranking.
+
+A request is one SearchOptions; the answer is one SearchResult (the hits and what the search had
+to tell the user). The query language itself lives in core.query.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from .ann import LibraryAnn
+from .embed import Embedder
+from .errors import ImageError, QueryError
+from .library import Library
+from .query import Query, parse_query
+from .relevance import AUTO, adaptive_threshold, background_sample
+
+ANN_BUILDS = ("background", "now", "never")
+# Typical photo searches: the text side of the calibration queries that choose the ANN's ef.
+CALIBRATION_PROMPTS = (
+    "a dog", "a cat", "a beach at sunset", "mountains", "a city street at night", "a birthday party",
+    "a wedding", "a baby", "kids playing", "a group of friends", "a selfie", "food on a plate",
+    "a birthday cake", "flowers", "a forest", "snow", "a car", "a bicycle", "a boat on a lake",
+    "a screenshot", "a document", "a receipt", "a whiteboard", "a concert", "a football match",
+    "an old building", "a church", "a bridge", "a sunset", "a rainbow", "fireworks", "a christmas tree",
+    "a horse", "a bird", "a garden", "a kitchen", "a living room", "a museum", "a painting",
+    "a portrait of a woman", "a portrait of a man", "an elderly couple", "people hiking",
+    "a swimming pool", "the sea", "a desert", "a map", "a red circle", "a blue square", "a yellow star",
+)
+EXACT_BELOW = 20_000  # a full matrix product over fewer vectors takes a few ms: exact and cheap
+MIN_ANN_FRACTION = 0.1  # filters keeping less than this go exact (ANN would need a huge k)
+MAX_ANN_K = 4096
+SORTS = ("score", "date")
+
+
+# -- the request and the answer --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """What a search is narrowed to and how much it returns: one type for the GUI, the CLI and core.
+
+    A new filter is a field here plus its test in `_candidates` (and in `filter_listing` when the
+    folder view should honour it too).
+    """
+
+    k: int = 50  # at most this many hits
+    threshold: float | str | None = None  # only hits scoring at least this; AUTO: where the matches end
+    folder: str | None = None  # a subfolder: relative to the root, or absolute inside it
+    after: float | None = None  # POSIX seconds, inclusive (when taken, else last modified)
+    before: float | None = None  # POSIX seconds, exclusive
+    restrict: frozenset[int] | None = None  # only these file ids (a tag, a group)
+    sort: str = "score"  # "score" (best first) | "date" (newest first)
+    exact: bool | None = None  # True: rank every photo; False: ANN even when small; None: decide
+
+    def __post_init__(self) -> None:
+        if self.restrict is not None and not isinstance(self.restrict, frozenset):
+            object.__setattr__(self, "restrict", frozenset(int(i) for i in self.restrict))
+
+    def check(self) -> None:
+        """QueryError with a plain sentence when the options cannot be searched with."""
+        k = self.k
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise QueryError(f"the number of results must be a whole number of at least 1, not {k!r}")
+        if self.sort not in SORTS:
+            raise QueryError(f"unknown sort order '{self.sort}': use score or date")
+        t = self.threshold
+        if t is not None and t != AUTO and (isinstance(t, str) or not math.isfinite(float(t))):
+            raise QueryError(f"the relevance threshold must be a number or '{AUTO}', not {t!r}")
+        if self.after is not None and self.before is not None and self.after >= self.before:
+            raise QueryError("the date range is empty: the 'after' date must come before the 'before' date")
+
+
+@dataclass(frozen=True)
+class Hit:
+    file_id: int
+    path: Path
+    score: float
+    date: float | None  # when taken (EXIF), else last modified; POSIX seconds
+
+
+class SearchResult(list[Hit]):
+    """The hits of one search, best first (or newest first): a list, plus what the search had to
+    tell the user (`notices`: photos left out, an index being built) and how it ranked (`method`)."""
+
+    def __init__(self, hits: Iterable[Hit] = (), notices: Iterable[str] = (), method: str = ""):
+        super().__init__(hits)
+        self.notices: list[str] = list(notices)
+        self.method = method
+
+    @property
+    def hits(self) -> list[Hit]:
+        return list(self)
+
+
+def _options(options: SearchOptions | None, changes: dict[str, Any]) -> SearchOptions:
+    o = options if options is not None else SearchOptions()
+    if changes:
+        o = replace(o, **changes)
+    o.check()
+    return o
+
+
+class _VectorCache:
+    """A small thread-safe LRU of recent text vectors, keyed by (model, device, text)."""
+
+    def __init__(self, size: int = 512):
+        self.size = size
+        self._d: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str]) -> np.ndarray | None:
+        with self._lock:
+            v = self._d.get(key)
+            if v is not None:
+                self._d.move_to_end(key)
+            return v
+
+    def put(self, key: tuple[str, str, str], v: np.ndarray) -> None:
+        with self._lock:
+            self._d[key] = v
+            self._d.move_to_end(key)
+            while len(self._d) > self.size:
+                self._d.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+
+
+TEXT_CACHE = _VectorCache()
+
+
+
+
+TEXT_CACHE = _VectorCache()
+
+
+@dataclass
+class _Rows:
+    """Photos as filters see them: ids, relpaths and dates, aligned."""
+
+    ids: np.ndarray  # int64 file ids (-1: not indexed)
+    relpaths: list[str]
+    dates: np.ndarray  # float64 POSIX seconds (NaN: unknown)
+    _sorted: tuple[list[str], np.ndarray] | None = field(default=None, repr=False)
+
+    def rows_under(self, folder: str) -> np.ndarray:
+        """Rows whose relpath lies in the folder subtree (a prefix range of the sorted paths)."""
+        if self._sorted is None:
+            order = np.array(sorted(range(len(self.relpaths)), key=self.relpaths.__getitem__), dtype=np.int64)
+            self._sorted = ([self.relpaths[i] for i in order], order)
+        names, order = self._sorted
+        # Every path below "a/b/" sorts between "a/b/" and "a/b0" ('0' follows '/'), so
+        # "a/bc/x" (a sibling that merely shares the prefix "a/b") is never included.
+        lo = bisect.bisect_left(names, folder + "/")
+        hi = bisect.bisect_left(names, folder + "0")
+        return order[lo:hi]
+
+    def mask(self, folder: str, options: SearchOptions) -> np.ndarray | None:
+        """A boolean mask over rows for a (normalised) folder and the options' dates and ids;
+        None when nothing is filtered."""
+        mask = None
+        if folder:
+            mask = np.zeros(len(self.ids), bool)
+            mask[self.rows_under(folder)] = True
+        after, before = options.after, options.before
+        if after is not None or before is not None:
+            m = np.ones(len(self.ids), bool)
+            if after is not None:
+                m &= self.dates >= after
+            if before is not None:
+                m &= self.dates < before
+            mask = m if mask is None else mask & m
+        if options.restrict is not None:
+            wanted = np.fromiter((int(i) for i in options.restrict), dtype=np.int64)
+            m = np.isin(self.ids, wanted)
+            mask = m if mask is None else mask & m
+        return mask
+
+
+@dataclass
+class _Snapshot(_Rows):
+    """The library's searchable state at one generation: vectors plus what filters need."""
+
+    generation: int = 0
+    mat: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # rows aligned with ids
+
+    def row_of(self, file_id: int) -> int | None:
+        r = int(np.searchsorted(self.ids, file_id))
+        return r if r < len(self.ids) and self.ids[r] == file_id else None
+
+
+def relative_folder(folder: str, root: Path) -> str:
+    """A subfolder given relative to the root -> its POSIX relpath ("" for the root itself)."""
+    parts = PurePosixPath(str(folder).strip().replace("\\", "/")).parts
+    if ".." in parts:
+        raise QueryError(f"the folder '{folder}' leaves {root}; give a subfolder")
+    rel = "/".join(x for x in parts if x not in (".", "/"))
+    return "" if rel == "." else rel
+
+
+def filter_listing(entries: Sequence[tuple[str, int | None, float | None]], options: SearchOptions,
+                   root: Path) -> list[int]:
+    """The positions of the (relpath, file id or None, date or None) entries that the options'
+    folder, dates and ids keep: in the given order, or newest first when sorting by date.
+
+    The folder view uses it for photos that are listed rather than searched; the same filters as
+    a search apply (an unknown date or id never passes a date or id filter)."""
+    options.check()
+    rows = _Rows(np.array([-1 if e[1] is None else int(e[1]) for e in entries], dtype=np.int64),
+                 [e[0] for e in entries],
+                 np.array([np.nan if e[2] is None else float(e[2]) for e in entries], dtype=np.float64))
+    folder = relative_folder(options.folder, root) if options.folder else ""
+    mask = rows.mask(folder, options)
+    keep = list(range(len(entries))) if mask is None else np.flatnonzero(mask).tolist()
+    if options.sort == "date":
+        keep.sort(key=lambda i: (-(entries[i][2] or 0.0), entries[i][0]))
+    return keep
+
+
+# -- the searcher ----------------------------------------------------------------------------------
+
+
+class Searcher:
+    """Text and image search over one library with one model; safe to call from worker threads."""
+
+    def __init__(self, library: Library, embedder: Embedder, notify: Callable[[str], None] | None = None,
+                 ann_build: str = "background"):
+        """`ann_build` says what to do when a large library has no usable ANN index yet:
+        "background" builds it in a thread and searches exactly meanwhile (the GUI), "now" builds
+        it before answering, "never" uses a saved one only (a one-shot CLI run: exact is cheaper
+        than a build). Small changes to an existing index are always applied at once.
+
+        Notices go into each SearchResult; `notify` also hears them as they happen (the CLI
+        prints them on stderr). A notice said outside any search (a background index build)
+        comes with the next result.
+        """
+        if ann_build not in ANN_BUILDS:
+            raise ValueError(f"ann_build must be one of {ANN_BUILDS}")
+        self.library = library
+        self.embedder = embedder
+        self.notify = notify or (lambda message: None)
+        self.ann_build = ann_build
+        self._builder: threading.Thread | None = None
+        self._stop = threading.Event()  # set by close(): a background build ends at its next chunk
+        self._snap: _Snapshot | None = None
+        self._ann: LibraryAnn | None = None
+        self._lock = threading.RLock()
+        self._calls = threading.local()  # the notices of the search running on this thread
+        self._pending: list[str] = []  # notices said outside any search, for the next result
+        self.last_method = ""  # "exact" | "ann" | "regional": how the last ranking was done
+
+    # public API
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop a background index build and wait for it: nothing of it runs past this call."""
+        self._stop.set()
+        builder = self._builder
+        if builder is not None and builder.is_alive():
+            builder.join(timeout)
+
+    def search(self, query: str | Query, options: SearchOptions | None = None, **changes: Any) -> SearchResult:
+        """Photos best matching the query (DESIGN query language), filtered, best first or newest first.
+
+        `changes` are SearchOptions fields applied over `options` (k=5, folder="a", ...)."""
+        o = _options(options, changes)
+        with self._collect() as notes:
+            return self._rank(self.query_vector(query), o, notes)
+
+    def similar(self, image: Path | int, options: SearchOptions | None = None, **changes: Any) -> SearchResult:
+        """Photos that look like an indexed photo (by file id or path) or any image file on disk."""
+        o = _options(options, changes)
+        with self._collect() as notes:
+            return self._rank(self.image_vector(image), o, notes)
+
+    def similar_regional(self, image: Path | int, options: SearchOptions | None = None,
+                         box: Sequence[float] | None = None, **changes: Any) -> SearchResult:
+        """Photos that contain the parts of an image (core.regions), wherever they sit in the scene.
+
+        `box` (left, top, right, bottom, as fractions of the image) narrows the query to one object
+        in it. Needs region vectors in the library (its regional setting); photos indexed before
+        the setting was turned on are left out until the next index run, and a notice says so.
+        Regional matching is always exact (`options.exact` is ignored).
+        """
+        o = _options(options, changes)
+        from .regions import match_scores
+
+        with self._collect() as notes:
+            snap = self._snapshot()
+            rids, regions = self.library.regions(self._model_id())
+            if len(rids) == 0:
+                raise QueryError(
+                    f"{self.library.root} has no region vectors for {self.embedder.spec}: turn them on with "
+                    f"`clipgallery index {self.library.root} --regional` (in the app: Settings, regional vectors)")
+            q = self.image_regions(image, box, expected=regions.shape[1:])
+            if len(snap.ids) == 0:
+                return SearchResult((), notes, "regional")
+            rows = np.searchsorted(snap.ids, rids)
+            rows = np.minimum(rows, len(snap.ids) - 1)
+            present = snap.ids[rows] == rids  # a file that failed since has regions but no vector
+            rows, sel = rows[present], np.flatnonzero(present)
+            if len(rows) < len(snap.ids):
+                self._say(f"{len(snap.ids) - len(rows)} photos have no region vectors yet and are left out; "
+                          "index the folder again to add them")
+            mask = self._candidates(snap, o)
+            if mask is not None:
+                keep = mask[rows]
+                rows, sel = rows[keep], sel[keep]
+            if len(rows) == 0:
+                return SearchResult((), notes, "regional")
+            scores = match_scores(q, regions if len(sel) == len(rids) else regions[sel])
+            self.last_method = "regional"
+            if o.threshold == AUTO:
+                o = replace(o, threshold=adaptive_threshold(scores, scores))
+            return SearchResult(self._hits(snap, rows, scores, o), notes, "regional")
+
+    def image_regions(self, image: Path | int, box: Sequence[float] | None = None,
+                      expected: tuple[int, ...] | None = None) -> np.ndarray:
+        """The region vectors [count, c] of an indexed photo (stored) or of any image file, or of a
+        box of either (encoded now; never added to the library)."""
+        from .images import decode
+        from .regions import check_box, crop_box
+
+        if box is not None:
+            try:
+                box = check_box(box)
+            except ValueError as e:
+                raise QueryError(str(e)) from None
+        fid = int(image) if isinstance(image, (int, np.integer)) else None
+        path = None
+        if not isinstance(image, (int, np.integer)):  # a file, not a file id
+            path = Path(image).expanduser()
+            if not path.exists():
+                raise ImageError("file not found", path)
+            if not path.is_file():
+                raise ImageError("is a folder, not a file", path)
+            rel = self.library.relpath_of(path)
+            fid = self.library.file_ids([rel]).get(rel) if rel is not None else None
+        if fid is not None and box is None:
+            rids, regions = self.library.regions(self._model_id())
+            r = int(np.searchsorted(rids, fid))
+            if r < len(rids) and rids[r] == fid:
+                return regions[r].astype(np.float32)
+        if path is None:
+            assert fid is not None  # an int was given
+            info = self.library.files([fid])
+            if not info:
+                raise QueryError(f"photo {fid} is not in the library")
+            path = info[0].path
+        if not self.embedder.supports_regions:
+            raise QueryError(f"{self.embedder.spec} has no spatial features to compare regions with")
+        # Enough pixels that the box alone still fills the model's input.
+        side = self.embedder.image_size if box is None else \
+            math.ceil(self.embedder.image_size / min(box[2] - box[0], box[3] - box[1]))
+        picture = decode(path, min_side=side).image
+        if box is not None:
+            try:
+                picture = crop_box(picture, box)
+            except ValueError as e:
+                raise QueryError(f"{path.name}: {e}") from None
+        q = self.embedder.encode_image_regions(picture)
+        if expected is not None and q.shape[1:] != tuple(expected[1:]):
+            raise QueryError(f"the stored region vectors are {expected[1]}-d but {self.embedder.spec} gives "
+                             f"{q.shape[1]}-d ones: index the folder again")
+        return q
+
+    def rank_vector(self, vector: np.ndarray, options: SearchOptions | None = None,
+                    **changes: Any) -> SearchResult:
+        """Photos nearest to a vector already in this model's space (e.g. from query_vector)."""
+        o = _options(options, changes)
+        v = np.asarray(vector, np.float32).reshape(-1)
+        norm = float(np.linalg.norm(v))
+        if v.shape[0] != self.embedder.dim or norm < 1e-6:
+            raise QueryError(f"a query vector must be a non-zero {self.embedder.dim}-d vector")
+        with self._collect() as notes:
+            return self._rank(v / norm, o, notes)
+
+    def prepare(self) -> None:
+        """Load vectors and bring the ANN index up to date now (for a worker thread, or after indexing)."""
+        snap = self._snapshot()
+        if len(snap.ids) >= EXACT_BELOW:
+            assert self._ann is not None  # made by _snapshot
+            self._ann.get(snap.generation, snap.ids, snap.mat, build=True)
+
+    def query_vector(self, query: str | Query) -> np.ndarray:
+        """The unit vector a query stands for."""
+        parsed = query if isinstance(query, Query) else parse_query(query, [self.library.root])
+        texts = [t.value for t in parsed.terms if t.kind == "text"]
+        text_vecs = dict(zip(texts, self.text_vectors(texts))) if texts else {}
+        v = np.zeros(self.embedder.dim, np.float64)
+        for t in parsed.terms:
+            u = text_vecs[t.value] if t.kind == "text" else self.image_vector(Path(t.value))
+            v += t.weight * u.astype(np.float64)
+        norm = float(np.linalg.norm(v))
+        if norm < 1e-6:
+            raise QueryError("the terms of the query cancel each other out: nothing is left to search for")
+        return (v / norm).astype(np.float32)
+
+    def text_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of texts, from the LRU cache when they were asked for recently."""
+        key = (self.embedder.spec, self.embedder.device)
+        out: list[np.ndarray | None] = [TEXT_CACHE.get((*key, t)) for t in texts]
+        todo = sorted({t for t, v in zip(texts, out) if v is None})
+        if todo:
+            fresh = dict(zip(todo, self.embedder.encode_texts(todo)))
+            for t, v in fresh.items():
+                v.setflags(write=False)
+                TEXT_CACHE.put((*key, t), v)
+            out = [v if v is not None else fresh[t] for t, v in zip(texts, out)]
+        return np.stack([v for v in out if v is not None])
+
+    def image_vector(self, image: Path | int) -> np.ndarray:
+        """An indexed photo's stored vector, or a file on disk encoded now (never added to the library)."""
+        if isinstance(image, (int, np.integer)):
+            snap = self._snapshot()
+            row = snap.row_of(int(image))
+            if row is None:
+                raise QueryError(f"photo {int(image)} is not in the library (or has no vector for "
+                                 f"{self.embedder.spec})")
+            return snap.mat[row]
+        path = Path(image).expanduser()
+        if not path.exists():
+            raise ImageError("file not found", path)
+        rel = self.library.relpath_of(path)
+        if rel is not None:
+            fid = self.library.file_ids([rel]).get(rel)
+            snap = self._snapshot()
+            row = snap.row_of(fid) if fid is not None else None
+            if row is not None:
+                return snap.mat[row]
+        return self._encode_file(path)
+
+    # internals
+
+    @contextmanager
+    def _collect(self) -> Iterator[list[str]]:
+        """Gather the notices of one search (plus those said since the last one) for its result."""
+        with self._lock:
+            notes, self._pending = self._pending, []
+        self._calls.notes = notes
+        try:
+            yield notes
+        finally:
+            self._calls.notes = None
+
+    def _say(self, message: str) -> None:
+        self.notify(message)
+        notes = getattr(self._calls, "notes", None)
+        if notes is not None:
+            notes.append(message)
+        else:
+            with self._lock:
+                self._pending = [*self._pending[-4:], message]
+
+    def _encode_file(self, path: Path) -> np.ndarray:
+        from .images import decode
+
+        decoded = decode(path, min_side=self.embedder.image_size) if path.is_file() else None
+        if decoded is None:
+            raise ImageError("is a folder, not a file", path)
+        return self.embedder.encode_images([decoded.image])[0]
+
+    def _model_id(self) -> int:
+        spec = self.library.search_model(self.embedder.spec, strict=True)  # LibraryError names what was indexed
+        mid = self.library.model_id(spec)
+        assert mid is not None  # search_model returned a spec with vectors
+        dim = self.library.model_dim(mid)
+        if dim != self.embedder.dim:
+            raise QueryError(f"model {spec} gives {self.embedder.dim}-d vectors but the library holds {dim}-d ones")
+        return mid
+
+    def _snapshot(self) -> _Snapshot:
+        with self._lock:
+            for _ in range(5):
+                gen = self.library.generation
+                if self._snap is not None and self._snap.generation == gen:
+                    return self._snap
+                mid = self._model_id()
+                ids, mat = self.library.vectors(mid)
+                rows = self.library.file_dates()
+                if self.library.generation != gen:
+                    continue  # an index run committed meanwhile: read again
+                by_id = {r[0]: r for r in rows}
+                if any(int(i) not in by_id for i in ids):
+                    continue
+                meta = [by_id[int(i)] for i in ids]
+                self._snap = _Snapshot(ids, [r[1] for r in meta], np.array([r[2] for r in meta], dtype=np.float64),
+                                       generation=gen, mat=mat)
+                if self._ann is None or self._ann.model_id != mid:
+                    self._ann = LibraryAnn(self.library, mid, notify=self._say, probes=self._probes)
+                return self._snap
+            raise QueryError("the library keeps changing while being read (is an index run writing to it?); "
+                             "try again in a moment")
+
+    def _probes(self) -> np.ndarray | None:
+        if not hasattr(self.embedder, "encode_texts"):
+            return None
+        return self.text_vectors(CALIBRATION_PROMPTS)
+
+    def _ann_for(self, snap: _Snapshot, forced: bool) -> Any:
+        """The ANN index for this snapshot, or None: then this query goes exact."""
+        lib_ann = self._ann
+        assert lib_ann is not None  # made by _snapshot
+        ann = lib_ann.get(snap.generation, snap.ids, snap.mat, build=forced or self.ann_build == "now")
+        if ann is None and not forced and self.ann_build == "background":
+            with self._lock:
+                if self._builder is None or not self._builder.is_alive():
+                    self._builder = threading.Thread(
+                        target=lib_ann.get, args=(snap.generation, snap.ids, snap.mat, True, self._stop),
+                        name="ann-build", daemon=True)
+                    self._builder.start()
+        return ann
+
+    def _candidates(self, snap: _Snapshot, options: SearchOptions) -> np.ndarray | None:
+        """A boolean mask over rows, or None when nothing is filtered."""
+        folder = self._folder_relpath(options.folder) if options.folder is not None else ""
+        return snap.mask(folder, options)
+
+    def _folder_relpath(self, folder: str) -> str:
+        """A subfolder given relative to the root (or absolute, inside it) -> its POSIX relpath."""
+        p = Path(str(folder).strip()).expanduser()
+        if p.is_absolute():
+            rel = self.library.relpath_of(p)
+            if rel is None:
+                raise QueryError(f"{folder} is not inside {self.library.root}")
+            rel = "" if rel == "." else rel
+        else:
+            rel = relative_folder(folder, self.library.root)
+        if rel and not (self.library.root / rel).is_dir() and not self._has_files_under(rel):
+            raise QueryError(f"there is no folder '{folder}' in {self.library.root}")
+        return rel
+
+    def _has_files_under(self, rel: str) -> bool:
+        return len(self._snapshot().rows_under(rel)) > 0
+
+    def _rank(self, q: np.ndarray, o: SearchOptions, notes: list[str]) -> SearchResult:
+        snap = self._snapshot()
+        mask = self._candidates(snap, o)
+        n = len(snap.ids)
+        count = n if mask is None else int(mask.sum())
+        if count == 0:
+            return SearchResult((), notes, "exact")
+        rows, scores = None, None
+        if o.exact is False or (o.exact is None and n >= EXACT_BELOW and count >= EXACT_BELOW
+                                and count >= MIN_ANN_FRACTION * n):
+            rows, scores = self._ann_rank(snap, q, o.k, mask, count, forced=o.exact is False)
+        if rows is None or scores is None:
+            rows, scores = _exact_rank(snap.mat, q, o.k, mask, count)
+            self.last_method = "exact"
+        else:
+            self.last_method = "ann"
+        if o.threshold == AUTO:
+            o = replace(o, threshold=adaptive_threshold(scores, snap.mat[background_sample(n)] @ q))
+        return SearchResult(self._hits(snap, rows, scores, o), notes, self.last_method)
+
+    def _hits(self, snap: _Snapshot, rows: np.ndarray, scores: np.ndarray, o: SearchOptions) -> list[Hit]:
+        """The best k scored rows as Hits, best first (ties by id, so runs agree) or newest first."""
+        order = np.lexsort((snap.ids[rows], -scores))[:o.k]
+        rows, scores = rows[order], scores[order]
+        if o.threshold is not None:
+            keep = scores >= float(o.threshold)
+            rows, scores = rows[keep], scores[keep]
+        hits = [Hit(int(snap.ids[r]), self.library.root / snap.relpaths[r], float(s), float(snap.dates[r]))
+                for r, s in zip(rows, scores)]
+        if o.sort == "date":
+            hits.sort(key=lambda h: (-(h.date or 0.0), -h.score))
+        return hits
+
+    def _ann_rank(self, snap: _Snapshot, q: np.ndarray, k: int, mask: np.ndarray | None, count: int,
+                  forced: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Candidates from the ANN index, rescored exactly; (None, None) where exact is the better way."""
+        n = len(snap.ids)
+        # Filters drop a share of the neighbours found, so ask for enough to keep k after filtering.
+        want = k if mask is None else math.ceil(k * n / count * 1.5) + 16
+        want = min(want, n)
+        if want > MAX_ANN_K and not forced:
+            return None, None  # a large share of the library: one matrix product is the better tool
+        ann = self._ann_for(snap, forced)
+        if ann is None or (not ann.reliable and not forced):
+            return None, None
+        labels = ann.query(q, want)
+        if labels is None:
+            return None, None
+        rows = np.minimum(np.searchsorted(snap.ids, labels), n - 1)
+        rows = rows[snap.ids[rows] == labels]  # the index covers exactly these ids; never trust it blindly
+        if mask is not None:
+            rows = rows[mask[rows]]
+            if len(rows) < min(k, count) and want < n:
+                return None, None  # the filter removed too many: exact over the candidates instead
+        return rows, snap.mat[rows] @ q
+
+
+
+def _exact_rank(mat: np.ndarray, q: np.ndarray, k: int, mask: np.ndarray | None,
+                count: int) -> tuple[np.ndarray, np.ndarray]:
+    if mask is None:
+        rows = np.arange(len(mat))
+        scores = mat @ q
+    elif count < len(mat) // 4:
+        rows = np.flatnonzero(mask)
+        scores = mat[rows] @ q
+    else:  # cheaper to score everything than to copy most of the matrix
+        rows = np.flatnonzero(mask)
+        scores = (mat @ q)[rows]
+    if len(rows) > k:
+        part = np.argpartition(-scores, k - 1)[:k]
+        rows, scores = rows[part], scores[part]
+    return rows, scores

@@ -1,0 +1,25 @@
+"""All of the library's SQL: the schema and one store per kind of record. Nothing else runs SQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .files import FileInfo, FileStore, FileUpdate
+from .groups import GroupRun, GroupStore
+from .schema import MIGRATIONS, SCHEMA_VERSION, Database, Transaction
+from .tags import AppliedLabelSet, ProbeRow, TagStore
+from .vectors import VectorStore
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "AppliedLabelSet", "Database", "FileInfo", "FileStore", "FileUpdate",
+           "GroupRun", "GroupStore", "ProbeRow", "Store", "TagStore", "Transaction", "VectorStore"]
+
+
+class Store:
+    """The stores of one library file, sharing its connections."""
+
+    def __init__(self, path: Path, root: Path):
+        self.db = Database(path)
+        self.files = FileStore(self.db, root)
+        self.vectors = VectorStore(self.db)
+        self.tags = TagStore(self.db)
+        self.groups = GroupStore(self.db)

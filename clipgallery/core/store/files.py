@@ -1,0 +1,190 @@
+"""SQL of the files table: what indexing writes per batch, and what everything else reads about photos."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..scan import KnownFile
+from .schema import Database, chunks
+
+
+@dataclass
+class FileUpdate:
+    """One file's outcome in an indexing batch; Library.apply writes a batch in one transaction."""
+
+    relpath: str
+    size: int
+    mtime_ns: int
+    content_hash: str | None
+    file_id: int | None = None  # the row already at relpath, if any
+    vec: np.ndarray | None = None  # freshly encoded vector for the batch's model
+    regions: np.ndarray | None = None  # its region vectors [count, dim], when regional vectors are on
+    width: int | None = None
+    height: int | None = None
+    taken_at: float | None = None
+    error: str | None = None  # set when the file could not be read
+    move_from: int | None = None  # a missing row with the same content: move it here, keep its vectors
+    copy_from: int | None = None  # a present row with the same content: copy its vectors
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    id: int
+    relpath: str
+    path: Path
+    size: int
+    mtime_ns: int
+    width: int | None
+    height: int | None
+    taken_at: float | None
+    status: str
+    error: str | None
+
+    @property
+    def date(self) -> float:
+        """When the photo was taken (EXIF), else when the file was last modified."""
+        return self.taken_at if self.taken_at is not None else self.mtime_ns / 1e9
+
+
+class FileStore:
+    """The files of one library (rows by id and relpath); batches of indexing outcomes."""
+
+    def __init__(self, db: Database, root: Path):
+        self.db = db
+        self.root = root
+
+    def known_files(self, model_id: int, regional: bool = False) -> dict[str, KnownFile]:
+        """Every file row by relpath. has_vector: it has this model's vector (and, when `regional`,
+        its region vectors too), so an unchanged file needs no work."""
+        has = "v.file_id IS NOT NULL"
+        if regional:
+            has += " AND EXISTS(SELECT 1 FROM regions r WHERE r.file_id = f.id AND r.model_id = v.model_id)"
+        rows = self.db.conn.execute(
+            f"SELECT f.id, f.relpath, f.size, f.mtime_ns, f.content_hash, {has}, f.status='failed' "
+            "FROM files f LEFT JOIN vectors v ON v.file_id = f.id AND v.model_id = ?",
+            (model_id,),
+        ).fetchall()
+        return {r[1]: KnownFile(r[0], r[1], r[2], r[3], r[4], bool(r[5]), bool(r[6])) for r in rows}
+
+    def hashes_with_vectors(self, model_id: int, regional: bool = False) -> dict[str, int]:
+        """content hash -> a file id that has a vector for this model (and region vectors, when
+        `regional`), for reuse without encoding."""
+        extra = " AND EXISTS(SELECT 1 FROM regions r WHERE r.file_id = f.id AND r.model_id = v.model_id)" \
+            if regional else ""
+        rows = self.db.conn.execute(
+            "SELECT f.content_hash, f.id FROM files f JOIN vectors v ON v.file_id = f.id "
+            f"WHERE v.model_id = ? AND f.content_hash IS NOT NULL{extra}",
+            (model_id,),
+        )
+        return dict(rows.fetchall())
+
+    def apply(self, model_id: int, updates: Sequence[FileUpdate]) -> None:
+        """Write one batch of indexing outcomes atomically: all of it lands, or none of it."""
+        if not updates:
+            return
+        with self.db.transaction() as c:
+            # Read inside the write transaction: a batch encoded before the setting was turned off
+            # must not put region vectors back after set_regional(False) removed them.
+            regional = self.db.get_meta("regional", "0") == "1"
+            for u in updates:
+                self._apply_one(c, model_id, u, regional)
+            self.db.bump()
+
+    def _apply_one(self, c: sqlite3.Connection, model_id: int, u: FileUpdate, regional: bool) -> None:
+        status = "failed" if u.error else "ok"
+        fid = u.file_id
+        if u.move_from is not None:
+            if fid is not None and fid != u.move_from:
+                c.execute("DELETE FROM files WHERE id=?", (fid,))
+            fid = u.move_from
+            c.execute("UPDATE files SET relpath=?, size=?, mtime_ns=? WHERE id=?",
+                      (u.relpath, u.size, u.mtime_ns, fid))
+            return
+        if fid is not None:
+            old_hash = c.execute("SELECT content_hash FROM files WHERE id=?", (fid,)).fetchone()[0]
+            if old_hash != u.content_hash or u.error:
+                # New content: every derived fact about the old content is stale.
+                c.execute("DELETE FROM vectors WHERE file_id=?", (fid,))
+                c.execute("DELETE FROM regions WHERE file_id=?", (fid,))
+                c.execute("DELETE FROM tags WHERE file_id=?", (fid,))
+                c.execute("DELETE FROM clusters WHERE file_id=?", (fid,))
+            sets = "size=?, mtime_ns=?, content_hash=?, status=?, error=?"
+            args: list = [u.size, u.mtime_ns, u.content_hash, status, u.error]
+            if u.width is not None or u.error:
+                sets += ", width=?, height=?, taken_at=?"
+                args += [u.width, u.height, u.taken_at]
+            c.execute(f"UPDATE files SET {sets} WHERE id=?", (*args, fid))
+        else:
+            fid = c.execute(
+                "INSERT INTO files(relpath, size, mtime_ns, content_hash, width, height, taken_at, status, error) "
+                "VALUES(?,?,?,?,?,?,?,?,?)",
+                (u.relpath, u.size, u.mtime_ns, u.content_hash, u.width, u.height, u.taken_at, status, u.error),
+            ).lastrowid
+        if u.copy_from is not None:
+            c.execute(
+                "INSERT OR REPLACE INTO vectors(file_id, model_id, vec) SELECT ?, model_id, vec FROM vectors "
+                "WHERE file_id=?", (fid, u.copy_from))
+            c.execute(
+                "INSERT OR REPLACE INTO regions(file_id, model_id, count, dim, vecs) "
+                "SELECT ?, model_id, count, dim, vecs FROM regions WHERE file_id=?", (fid, u.copy_from))
+            c.execute("UPDATE files SET width=(SELECT width FROM files WHERE id=:s), "
+                      "height=(SELECT height FROM files WHERE id=:s), taken_at=(SELECT taken_at FROM files WHERE id=:s) "
+                      "WHERE id=:d", {"s": u.copy_from, "d": fid})
+        if u.vec is not None:
+            c.execute("INSERT OR REPLACE INTO vectors(file_id, model_id, vec) VALUES(?,?,?)",
+                      (fid, model_id, np.asarray(u.vec, dtype="<f4").tobytes()))
+        if u.regions is not None and regional:
+            r = np.asarray(u.regions, dtype="<f2")
+            c.execute("INSERT OR REPLACE INTO regions(file_id, model_id, count, dim, vecs) VALUES(?,?,?,?,?)",
+                      (fid, model_id, r.shape[0], r.shape[1], r.tobytes()))
+
+    def remove_files(self, ids: Iterable[int]) -> int:
+        ids = list(ids)
+        if not ids:
+            return 0
+        with self.db.transaction() as c:
+            c.executemany("DELETE FROM files WHERE id=?", [(i,) for i in ids])
+            self.db.bump()
+        return len(ids)
+
+    def file_dates(self) -> list[tuple[int, str, float]]:
+        """(id, relpath, when taken else last modified) of every readable file, by id."""
+        return self.db.conn.execute(
+            "SELECT id, relpath, COALESCE(taken_at, mtime_ns / 1e9) FROM files WHERE status='ok' "
+            "ORDER BY id").fetchall()
+
+    def failed_files(self) -> list[tuple[str, str]]:
+        return self.db.conn.execute(
+            "SELECT relpath, error FROM files WHERE status='failed' ORDER BY relpath").fetchall()
+
+    def count(self, model_id: int | None = None) -> int:
+        if model_id is None:
+            return self.db.conn.execute("SELECT COUNT(*) FROM files WHERE status='ok'").fetchone()[0]
+        return self.db.conn.execute("SELECT COUNT(*) FROM vectors WHERE model_id=?", (model_id,)).fetchone()[0]
+
+    def file_ids(self, relpaths: Iterable[str]) -> dict[str, int]:
+        out = {}
+        for rel in relpaths:
+            row = self.db.conn.execute("SELECT id FROM files WHERE relpath=?", (rel,)).fetchone()
+            if row:
+                out[rel] = row[0]
+        return out
+
+    def files(self, ids: Sequence[int] | None = None) -> list[FileInfo]:
+        """FileInfo for the given ids, in that order (unknown ids are dropped), or for every file."""
+        cols = "id, relpath, size, mtime_ns, width, height, taken_at, status, error"
+        if ids is None:
+            rows = self.db.conn.execute(f"SELECT {cols} FROM files ORDER BY relpath").fetchall()
+        else:
+            ids = [int(i) for i in ids]  # numpy integers would silently match nothing in sqlite3
+            by_id = {}
+            for chunk in chunks(ids):
+                q = f"SELECT {cols} FROM files WHERE id IN ({','.join('?' * len(chunk))})"
+                by_id.update({r[0]: r for r in self.db.conn.execute(q, chunk)})
+            rows = [by_id[i] for i in ids if i in by_id]
+        return [FileInfo(r[0], r[1], self.root / r[1], *r[2:]) for r in rows]

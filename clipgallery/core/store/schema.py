@@ -1,0 +1,228 @@
+"""The library's SQLite schema: the versioned migration list and the one database connection per thread.
+
+Append a migration to change the schema (it becomes the next PRAGMA user_version); never edit one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+# Each entry migrates from version i to i+1; PRAGMA user_version records where a file stands.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
+    CREATE TABLE files(
+        id INTEGER PRIMARY KEY,
+        relpath TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        content_hash TEXT,
+        width INTEGER,
+        height INTEGER,
+        taken_at REAL,
+        status TEXT NOT NULL,
+        error TEXT
+    );
+    CREATE INDEX files_hash ON files(content_hash);
+    CREATE TABLE models(id INTEGER PRIMARY KEY, spec TEXT NOT NULL UNIQUE, dim INTEGER NOT NULL);
+    CREATE TABLE vectors(
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        vec BLOB NOT NULL,
+        PRIMARY KEY(file_id, model_id)
+    );
+    CREATE INDEX vectors_model ON vectors(model_id);
+    CREATE TABLE tags(
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        label_set TEXT NOT NULL,
+        label TEXT NOT NULL,
+        score REAL NOT NULL,
+        PRIMARY KEY(file_id, model_id, label_set, label)
+    );
+    CREATE INDEX tags_label ON tags(model_id, label_set, label);
+    CREATE TABLE cluster_runs(
+        id INTEGER PRIMARY KEY,
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        created_at REAL NOT NULL,
+        params TEXT NOT NULL
+    );
+    CREATE TABLE clusters(
+        run_id INTEGER NOT NULL REFERENCES cluster_runs(id) ON DELETE CASCADE,
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        cluster INTEGER NOT NULL,
+        PRIMARY KEY(run_id, file_id)
+    );
+    """,
+    # v2 (tagging, grouping): label sets as applied (re-appliable without their file), taught
+    # probes, each group's name and cover, each photo's similarity to its group's centre, and
+    # encoded prompts (a text encoder on a CPU takes seconds per hundred, so they are kept).
+    """
+    CREATE TABLE label_sets(
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        threshold REAL NOT NULL,
+        tagged_at REAL NOT NULL,
+        PRIMARY KEY(model_id, name)
+    );
+    CREATE TABLE probes(
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        coef BLOB NOT NULL,
+        intercept REAL NOT NULL,
+        threshold REAL NOT NULL,
+        positives INTEGER NOT NULL,
+        negatives INTEGER NOT NULL,
+        background INTEGER NOT NULL,
+        examples TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY(model_id, name)
+    );
+    CREATE TABLE cluster_groups(
+        run_id INTEGER NOT NULL REFERENCES cluster_runs(id) ON DELETE CASCADE,
+        cluster INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        cover_file_id INTEGER REFERENCES files(id) ON DELETE SET NULL,
+        size INTEGER NOT NULL,
+        PRIMARY KEY(run_id, cluster)
+    );
+    ALTER TABLE clusters ADD COLUMN score REAL;
+    CREATE INDEX clusters_group ON clusters(run_id, cluster);
+    CREATE TABLE text_vectors(
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        text TEXT NOT NULL,
+        vec BLOB NOT NULL,
+        PRIMARY KEY(model_id, text)
+    );
+    """,
+    # v3 (regional similarity): per photo and model, the L2-normalised region vectors of
+    # core.regions as one float16 [count, dim] blob; stored only while the library's "regional"
+    # setting is on.
+    """
+    CREATE TABLE regions(
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        count INTEGER NOT NULL,
+        dim INTEGER NOT NULL,
+        vecs BLOB NOT NULL,
+        PRIMARY KEY(file_id, model_id)
+    );
+    CREATE INDEX regions_model ON regions(model_id);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class Database:
+    """One SQLite file (WAL). Safe to share between threads: each thread gets its own connection."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._local = threading.local()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        c: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if c is None:
+            c = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across a process crash
+            c.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = c
+        return c
+
+    def close(self) -> None:
+        c = getattr(self._local, "conn", None)
+        if c is not None:
+            c.close()
+            self._local.conn = None
+
+    def transaction(self) -> Transaction:
+        return Transaction(self.conn)
+
+    @property
+    def version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self, migrations: Sequence[str] = MIGRATIONS) -> int:
+        """Bring the file to the newest schema, one transaction per step; returns the version it had.
+
+        ValueError when the file was written by a newer schema than this code knows."""
+        c = self.conn
+        version = self.version
+        if version > len(migrations):
+            raise ValueError(f"schema {version}, this one knows {len(migrations)}")
+        for i in range(version, len(migrations)):
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in statements(migrations[i]):
+                    c.execute(stmt)
+                c.execute(f"PRAGMA user_version={i + 1}")
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        return version
+
+    # -- meta: small settings and the generation counter -----------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, value))
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every write that changes which vectors exist; caches compare against it."""
+        return int(self.get_meta("generation", "0") or 0)
+
+    def bump(self) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES('generation', '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
+
+class Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (including KeyboardInterrupt).
+
+    Inside another transaction on the same connection it joins that one, so a store method that
+    writes in a transaction of its own can also be one step of a caller's larger transaction."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.joined = False
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.joined = self.conn.in_transaction
+        if not self.joined:
+            self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if not self.joined:
+            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def chunks(items: Sequence[Any], n: int = 900) -> Iterator[Sequence[Any]]:
+    """Slices of at most n items: SQLite allows a limited number of ? in one statement."""
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+def placeholders(n: int) -> str:
+    return ",".join("?" * n)

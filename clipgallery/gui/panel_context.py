@@ -1,0 +1,24 @@
+"""What a side panel may use of the app: a small context object instead of the main window."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .facade import Facade, Photo
+from .settings import Settings
+
+
+@dataclass
+class PanelContext:
+    """Built by the main window and handed to the side panels (they never import main_window)."""
+
+    facade: Facade
+    settings: Settings
+    notify: Callable[..., None]  # notify(text, msecs=8000): a line in the status bar
+    show_photos: Callable[[frozenset[int] | None, str], None]  # narrow the gallery to these photos
+    show_error: Callable[[str], None]  # an error banner over the gallery
+    selected_photos: Callable[[], list[Photo]]  # the gallery's selection
+    export: Callable[..., Any]  # export(what): open the export dialog with `what` chosen
+    jobs: Any = None  # the side panel's own job queue (one long job at a time), set by SidePanel
