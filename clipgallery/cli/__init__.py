@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from . import app, evaluation, export, groups, library, search, tags
+from . import app, desktop, evaluation, export, groups, library, search, tags, text
 
-FAMILIES = (library, evaluation, app, search, tags, groups, export)  # the order `--help` lists them in
+FAMILIES = (library, text, evaluation, app, search, tags, groups, export, desktop)  # the order `--help` lists them in
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,6 +32,12 @@ def register(subparsers: Any) -> None:
                         "about 14 KiB per photo with ViT-B-32)")
     g.add_argument("--no-regional", dest="regional", action="store_false",
                    help="stop storing region vectors and drop the stored ones")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--text", dest="text", action="store_true", default=None,
+                   help="also read the text in the photos, for text:WORD searches (remembered for this folder; "
+                        "the text stays in the library)")
+    g.add_argument("--no-text", dest="text", action="store_false",
+                   help="stop reading text in photos and delete all the text read")
     json_option(s)
     s.set_defaults(func=cmd_index)
 
@@ -44,8 +50,13 @@ def register(subparsers: Any) -> None:
 def cmd_index(args: argparse.Namespace) -> int:
     from ..core.indexer import index_folder
     from ..core.models import parse_spec
+    from ..core.textread import read_after_index
 
     lib = open_library(args, create=True)
+    if args.text is not None and (args.text != lib.text.enabled or not args.text):
+        lib.text.set_enabled(args.text)
+        print("Text in photos " + ("on: it is read after indexing" if args.text
+                                   else "off: all the text read was deleted"), file=sys.stderr)
     if args.regional is not None and args.regional != lib.regional:
         lib.set_regional(args.regional)
         print("Region vectors " + ("on: photos indexed before get them now" if args.regional
@@ -60,10 +71,15 @@ def cmd_index(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return embedder
 
-    bar = ProgressBar()
+    bar, cancel = ProgressBar(), graceful_cancel()
     try:
-        report = index_folder(lib, load, args.batch_size, args.workers, progress=bar, cancel=graceful_cancel(),
-                              spec=spec)
+        report = index_folder(lib, load, args.batch_size, args.workers, progress=bar, cancel=cancel, spec=spec)
+    finally:
+        bar.close()
+    indexed_cancelled = report.cancelled
+    bar = ProgressBar(unit="photo")  # the text pass (when the folder's text is read) has its own bar
+    try:
+        read_after_index(lib, report, progress=bar, cancel=cancel)
     finally:
         bar.close()
     if loaded and not report.cancelled:  # the model is at hand: make the next search torch-free
@@ -74,8 +90,14 @@ def cmd_index(args: argparse.Namespace) -> int:
     data = report.to_json()
     lines = [f"{report.indexed} indexed, {report.unchanged} unchanged, {report.reused} reused, "
              f"{report.removed} removed, {len(report.failed)} failed in {report.seconds:.1f} s"
-             + (" (cancelled: run again to finish)" if report.cancelled else "")]
+             + (" (cancelled: run again to finish)" if indexed_cancelled else "")]
     lines += [f"  failed: {f.path}: {f.error}" for f in report.failed]
+    t = report.text
+    if t is not None:
+        lines.append(f"text: {t.read} read ({t.with_text} with text), {t.gated} without text by the detector, "
+                     f"{t.copied} copied, {len(t.failed)} failed in {t.seconds:.1f} s"
+                     + (" (cancelled: run again to finish)" if t.cancelled else ""))
+        lines += [f"  failed: {f.path}: {f.error}" for f in t.failed]
     emit(args, data, "\n".join(lines))
     return 130 if report.cancelled else 0
 
@@ -93,5 +115,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     text += [f"model:   {m['spec']} ({m['dim']}-d, {m['vectors']} vectors"
              + (f", {m['regions']} with regions)" if m["regions"] else ")") for m in models]
     text += [f"failed:  {f['path']}: {f['error']}" for f in failed]
+    counts = lib.text.counts()
+    data["text"] = {"enabled": lib.text.enabled, "read": counts.read, "with_text": counts.with_text,
+                    "lines": counts.lines}
+    text.append(f"text in photos: {'on' if lib.text.enabled else 'off'}"
+                + (f" ({counts.read} read, {counts.with_text} with text, {counts.lines} lines)"
+                   if lib.text.enabled or counts.read else ""))
     emit(args, data, "\n".join(text))
     return 0

@@ -130,10 +130,10 @@ def _emit_hits(args: argparse.Namespace, hits: list) -> None:
 
     data = [{"path": str(h.path), "score": round(h.score, 6),
              "date": datetime.fromtimestamp(h.date).astimezone().isoformat(timespec="seconds")
-             if h.date is not None else None} for h in hits]
+             if h.date is not None else None, "text": h.text} for h in hits]
     if not hits and not args.json:
         print("no photos match", file=sys.stderr)
-    emit(args, data, "\n".join(f"{h.score:.3f}  {h.path}" for h in hits))
+    emit(args, data, "\n".join(f"{h.score:.3f}  {h.path}" + (f"  “{h.text}”" if h.text else "") for h in hits))
 
 
 def cmd_search(args: argparse.Namespace) -> int:

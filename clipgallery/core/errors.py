@@ -30,3 +30,7 @@ class NothingIndexedError(LibraryError):
 
 class QueryError(ClipGalleryError):
     """A search query that cannot be understood or run."""
+
+
+class DesktopError(ClipGalleryError):
+    """The desktop menu entry could not be installed or removed."""

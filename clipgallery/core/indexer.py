@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .embed import Embedder
 from .errors import ImageError, ModelLoadError
@@ -27,6 +27,9 @@ from .images import decode
 from .library import FileUpdate, Library
 from .progress import Progress, ProgressFn
 from .scan import KnownFile, ScannedFile, compare, walk
+
+if TYPE_CHECKING:
+    from .textread import TextReport
 
 CANCEL_STEP = 8  # photos encoded between two looks at the cancel flag on a CPU (about half a second)
 
@@ -47,14 +50,18 @@ class IndexReport:
     failed: list[FailedFile] = field(default_factory=list)
     seconds: float = 0.0
     cancelled: bool = False
+    text: TextReport | None = None  # the reading pass after the vectors (core.textread), when it ran
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "indexed": self.indexed, "unchanged": self.unchanged, "reused": self.reused,
             "removed": self.removed,
             "failed": [{"path": str(f.path), "error": f.error} for f in self.failed],
             "seconds": round(self.seconds, 3), "cancelled": self.cancelled, "model": self.model,
         }
+        if self.text is not None:
+            data["text"] = self.text.to_json()
+        return data
 
 
 def default_batch_size(device: str) -> int:

@@ -39,8 +39,8 @@ def default_library_dir(root: Path) -> Path:
 class Library:
     """A photo folder's library. Safe to share between threads: each thread gets its own connection.
 
-    Its records live in stores: `files`/`vectors` (through the methods below), `tags` (core.store.tags)
-    and `groups` (core.store.groups)."""
+    Its records live in stores: `files`/`vectors` (through the methods below), `tags` (core.store.tags),
+    `groups` (core.store.groups) and `text` (core.store.text: the text read in photos)."""
 
     def __init__(self, root: Path, library_dir: Path | None = None, create: bool = True):
         self.root = Path(root).expanduser().resolve()
@@ -59,6 +59,7 @@ class Library:
         self.db = self.store.db
         self.tags = self.store.tags
         self.groups = self.store.groups
+        self.text = self.store.text
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._migrate()

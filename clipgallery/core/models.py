@@ -41,22 +41,20 @@ def default_spec() -> str:
 
 
 def resources_dir() -> Path:
-    """resources/ of a source checkout, or the copy installed as the clipgallery.resources package."""
-    here = Path(__file__).resolve().parents[2] / "resources"
-    if (here / "models").is_dir():
-        return here
-    from importlib.resources import files
+    """The shipped resources as a real folder; new code reads them through core.resources instead."""
+    from .resources import resources_folder
 
-    return Path(str(files("clipgallery.resources")))
+    return resources_folder()
 
 
 @cache
 def bundled_models() -> dict[str, dict[str, Any]]:
     """name -> registry entry, from resources/models/*.json."""
+    from .resources import listing
+
     entries = {}
-    for path in sorted((resources_dir() / "models").glob("*.json")):
-        entry = json.loads(path.read_text(encoding="utf-8"))
-        entry["_dir"] = str(path.parent)
+    for res in listing("models", ".json"):
+        entry = json.loads(res.read_text(encoding="utf-8"))
         entries[entry["name"]] = entry
     return entries
 
@@ -185,9 +183,12 @@ def _load_bundled(name: str):
     if entry.get("weights"):
         from safetensors.torch import load_file
 
-        path = Path(entry["_dir"]) / entry["weights"]
-        if not path.is_file():
-            raise ModelLoadError(f"bundled model '{name}' is missing its weights file {path}")
+        from .resources import resource_file
+
+        try:
+            path = resource_file("models", entry["weights"])
+        except FileNotFoundError as e:
+            raise ModelLoadError(f"bundled model '{name}' is missing its weights file: {e}") from None
         state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
         model.load_state_dict(state, strict=True)
     image_size = cfg["vision_cfg"]["image_size"]

@@ -23,8 +23,8 @@ _WEIGHT = re.compile(r"(\d+(?:\.\d+)?|\.\d+):(?!\d)")  # "2:" but not the "3:" o
 
 @dataclass(frozen=True)
 class Term:
-    kind: str  # "text" | "image"
-    value: str  # the text, or the image file's absolute path
+    kind: str  # "text" | "image" | "words" (text:WORDS, the words written in a photo: core.textsearch)
+    value: str  # the text, or the image file's absolute path, or the words to find
     weight: float
 
 
@@ -39,7 +39,8 @@ def parse_query(text: str, base_dirs: Sequence[Path] = ()) -> Query:
 
     Plain words (and bare "quoted phrases") form one text term. `+t` / `-t` add / subtract a
     concept, `2:t`, `-0.5:t` weight it; a path to an existing image file (absolute, relative to
-    the working folder or to one of `base_dirs`) is an image term.
+    the working folder or to one of `base_dirs`) is an image term. `text:word` / `text:"some words"`
+    (signed and weighted alike) asks for photos with those words written in them.
     """
     words: list[str] = []
     terms: list[Term] = []
@@ -48,6 +49,12 @@ def parse_query(text: str, base_dirs: Sequence[Path] = ()) -> Query:
         if not body:
             if sign or weight is not None:
                 raise QueryError(f"'{raw}' has nothing after it: write a term, as in {sign or ''}red")
+            continue
+        if body[:5].lower() == "text:":
+            if not body[5:].strip():
+                raise QueryError(f"'{raw}' has nothing after it: write the words to find, as in text:bakery")
+            w = (weight if weight is not None else 1.0) * (-1.0 if sign == "-" else 1.0)
+            terms.append(Term("words", body[5:].strip(), w))
             continue
         image = _image_path(body, base_dirs)
         if image is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from . import textsearch  # `text:` terms, and the lift a photo's own words give it
 from .ann import LibraryAnn
 from .embed import Embedder
 from .errors import ImageError, QueryError
@@ -87,6 +88,7 @@ class Hit:
     path: Path
     score: float
     date: float | None  # when taken (EXIF), else last modified; POSIX seconds
+    text: str | None = None  # the line of text in the photo that matched the query (core.textsearch)
 
 
 class SearchResult(list[Hit]):
@@ -275,8 +277,11 @@ class Searcher:
 
         `changes` are SearchOptions fields applied over `options` (k=5, folder="a", ...)."""
         o = _options(options, changes)
+        parsed = query if isinstance(query, Query) else parse_query(query, [self.library.root])
         with self._collect() as notes:
-            return self._rank(self.query_vector(query), o, notes)
+            if textsearch.wants_text(self, parsed):
+                return textsearch.search(self, parsed, o, notes)
+            return self._rank(self.query_vector(parsed), o, notes)
 
     def similar(self, image: Path | int, options: SearchOptions | None = None, **changes: Any) -> SearchResult:
         """Photos that look like an indexed photo (by file id or path) or any image file on disk."""
@@ -400,6 +405,8 @@ class Searcher:
         text_vecs = dict(zip(texts, self.text_vectors(texts))) if texts else {}
         v = np.zeros(self.embedder.dim, np.float64)
         for t in parsed.terms:
+            if t.kind == "words":
+                continue  # matched against the text read in photos (core.textsearch), not in CLIP's space
             u = text_vecs[t.value] if t.kind == "text" else self.image_vector(Path(t.value))
             v += t.weight * u.astype(np.float64)
         norm = float(np.linalg.norm(v))

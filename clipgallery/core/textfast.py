@@ -84,10 +84,15 @@ def weights_fingerprint(ms: ModelSpec) -> str:
         return f"{path}:{st.st_size}:{st.st_mtime_ns}"
 
     if ms.kind == "bundled":
+        from .resources import resource
+
         entry = bundled_models()[ms.text]
-        folder = Path(entry["_dir"])
-        files = [folder / f"{ms.text}.json"] + ([folder / entry["weights"]] if entry.get("weights") else [])
-        return ";".join(stat(p) for p in files if p.exists())
+        shipped = [resource("models", f"{ms.text}.json")]
+        if entry.get("weights"):
+            shipped.append(resource("models", entry["weights"]))
+        # Inside an archive (a zipped install) there is no stable mtime: the bytes identify the files.
+        return ";".join(stat(r) if isinstance(r, Path) else f"{r.name}:{hashlib.sha1(r.read_bytes()).hexdigest()}"
+                        for r in shipped if r.is_file())
     if ms.kind == "file" and ms.path is not None:
         return stat(ms.path)
     if ms.kind == "local-dir" and ms.path is not None:

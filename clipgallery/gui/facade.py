@@ -34,6 +34,7 @@ class Photo:
     file_id: int | None  # None until the photo has been indexed
     date: float | None  # taken (EXIF) or modified, POSIX seconds
     score: float | None = None  # relevance of the current search
+    text: str | None = None  # the line of text in the photo that matched the search (text in photos)
 
 
 @dataclass
@@ -42,6 +43,14 @@ class Results:
 
     photos: list[Photo]
     notices: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PhotoText:
+    """A line of text read in a photo: its words, and its outline (4 corners as fractions of the photo)."""
+
+    text: str
+    box: tuple[tuple[float, float], ...]
 
 
 @dataclass
@@ -63,11 +72,36 @@ class PhotoDetails:
     tags: list[tuple[str, str, float]] = field(default_factory=list)  # (label set, label, score)
 
 
-def resource_path(*parts: str) -> Path:
-    """A file shipped in resources/ (icons, label sets, bundled models)."""
-    from ..core.models import resources_dir
+def resource_path(*parts: str) -> Path | None:
+    """A real path to a file shipped in clipgallery/resources (icons, label sets), None if not shipped."""
+    from ..core.resources import resource_file
 
-    return resources_dir().joinpath(*parts)
+    try:
+        return resource_file(*parts)
+    except FileNotFoundError:
+        return None
+
+
+def installation() -> dict[str, str]:
+    """Where this clipgallery runs from and with what, for the About dialog (imports nothing heavy)."""
+    import platform
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .. import __file__ as package_file
+    from ..core.resources import location
+
+    def dist_version(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return {"Installed at": str(Path(package_file).parent) + (" (bundle)" if getattr(sys, "frozen", False) else ""),
+            "Resources": location(), "Python": platform.python_version(),
+            "PySide6": dist_version("PySide6-Essentials") if dist_version("PySide6") == "not installed"
+            else dist_version("PySide6"),
+            "torch": dist_version("torch"), "open_clip": dist_version("open_clip_torch")}
 
 
 def default_model() -> str:
@@ -214,9 +248,26 @@ class Facade:
               cancel: threading.Event, pause: threading.Event) -> Any:
         """Bring the library up to date for this model; returns core's IndexReport."""
         from ..core.indexer import index_folder
+        from ..core.textread import read_after_index
 
-        return index_folder(lib, embedder, batch_size=batch_size or None, progress=progress,
-                            cancel=cancel, pause=pause)
+        report = index_folder(lib, embedder, batch_size=batch_size or None, progress=progress,
+                              cancel=cancel, pause=pause)
+        # Then the text in the photos, when the folder's setting says so ("Reading text…").
+        return read_after_index(lib, report, progress=progress, cancel=cancel, pause=pause)
+
+    def text_reading(self, lib: Library) -> bool:
+        """Whether this folder's photos get their text read (Settings: text in photos)."""
+        return lib.text.enabled
+
+    def set_text_reading(self, lib: Library, enabled: bool) -> None:
+        """Read the text in this folder's photos (the next index run does), or stop and delete it all."""
+        lib.text.set_enabled(enabled)
+
+    def text_lines(self, lib: Library, file_id: int | None) -> list[PhotoText]:
+        """The lines of text read in a photo, in reading order (none when it has none or was not read)."""
+        if file_id is None:
+            return []
+        return [PhotoText(ln.text, ln.box) for ln in lib.text.lines(file_id)]
 
     def search_spec(self, lib: Library, preferred: str | None) -> str:
         """The model to search with (core's rule): the preferred one once it covers as much as any other."""
@@ -401,7 +452,8 @@ class Facade:
 
 def _results(result: Any) -> Results:
     """A core SearchResult as the gallery's photos."""
-    return Results([Photo(str(h.path), h.file_id, h.date, float(h.score)) for h in result], list(result.notices))
+    return Results([Photo(str(h.path), h.file_id, h.date, float(h.score), h.text) for h in result],
+                   list(result.notices))
 
 
 def _folders(relpaths: Iterable[str]) -> list[str]:

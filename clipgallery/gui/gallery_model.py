@@ -109,6 +109,8 @@ def tooltip(p: Photo, thumb_error: str | None = None) -> str:
     lines = [os.path.basename(p.path), os.path.dirname(p.path)]
     if p.score is not None:
         lines.append(f"relevance: {p.score:.3f}")
+    if p.text:
+        lines.append(f"text: “{p.text}”")
     if p.date:
         lines.append(datetime.fromtimestamp(p.date).strftime("%Y-%m-%d %H:%M"))
     if p.file_id is None:

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
-    QMessageBox,
     QSizePolicy,
     QSlider,
     QSplitter,
@@ -777,9 +776,11 @@ class MainWindow(QMainWindow):
 
     def show_settings(self) -> SettingsDialog:
         regional = self.facade.regional(self.library) if self.library is not None else None
-        dialog = SettingsDialog(self.settings, self.facade.model_choices(), self, regional=regional)
+        text = self.facade.text_reading(self.library) if self.library is not None else None
+        dialog = SettingsDialog(self.settings, self.facade.model_choices(), self, regional=regional, text=text)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.regional_changed.connect(self.set_regional)
+        dialog.text_changed.connect(self.set_text_reading)
         dialog.open()
         return dialog
 
@@ -798,6 +799,22 @@ class MainWindow(QMainWindow):
                 self.notify("Regional vectors off: the stored ones were dropped")
 
         self.jobs.submit(self.facade.set_regional, lib, enabled, on_done=done,
+                         on_error=lambda m: self.banner.show_message("error", m))
+
+    def set_text_reading(self, enabled: bool) -> None:
+        """Read the text in this folder's photos (indexing does, after the vectors), or stop and delete it."""
+        if self.library is None:
+            return
+        lib = self.library
+
+        def done(_):
+            if enabled:
+                self.notify("Text in photos on: indexing reads it now")
+                self.start_indexing()
+            else:
+                self.notify("Text in photos off: all the text read was deleted")
+
+        self.jobs.submit(self.facade.set_text_reading, lib, enabled, on_done=done,
                          on_error=lambda m: self.banner.show_message("error", m))
 
     def _setting_changed(self, name: str) -> None:
@@ -821,12 +838,9 @@ class MainWindow(QMainWindow):
         self._note_timer.start(msecs)
 
     def _about(self) -> None:
-        from .. import __version__
+        from .dialogs.about_dialog import AboutDialog
 
-        QMessageBox.about(self, "About clipgallery",
-                          f"<h3>clipgallery {__version__}</h3><p>A photo organizer built on CLIP: search your "
-                          "photos by what is in them, tag, group, find duplicates and export.</p>"
-                          "<p>Your photo folders are never written to.</p>")
+        AboutDialog(self.settings.model, self.search_spec, self.library, self).open()
 
     # -- window events ----------------------------------------------------------------------------
 
@@ -884,5 +898,9 @@ def _report_text(report: Any) -> str:
         parts.append(f"{report.removed:,} removed")
     if report.failed:
         parts.append(f"{len(report.failed):,} could not be read")
+    text = getattr(report, "text", None)  # core.textread's TextReport, when the folder's text is read
+    if text is not None and (text.read or text.gated or text.copied or text.failed):
+        parts.append(f"text read in {text.read + text.gated + text.copied:,} photos"
+                     f" ({text.with_text:,} with text)")
     return f"Up to date ({', '.join(parts)}, {report.unchanged:,} unchanged) in {report.seconds:.1f} s."
 

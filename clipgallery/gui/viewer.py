@@ -1,5 +1,5 @@
 """The photo viewer: one photo large (decoded off the UI thread), arrow keys through the result, details,
-and a box drawn on the photo to find that part of it in other photos."""
+a box drawn on the photo to find that part of it in other photos, and the text read in it outlined."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QImage,
@@ -18,6 +18,7 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPen,
     QPixmap,
+    QPolygonF,
     QRegion,
 )
 from PySide6.QtWidgets import (
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from .desktop import open_with_default_app, show_in_file_manager
 from .facade import Facade, Photo, PhotoDetails
+from .text_panel import TextPanel
 from .thumbnails import pil_to_qimage
 from .workers import Jobs
 
@@ -50,6 +52,7 @@ class ImageCanvas(QWidget):
     part of it (a box, kept as fractions of the picture) for "find this part"."""
 
     box_changed = Signal(object)  # (left, top, right, bottom) fractions, or None
+    text_clicked = Signal(int)  # the index of the line of text whose outline was clicked
 
     MIN_BOX_PX = 12  # a smaller drag is a click: it clears the box
 
@@ -59,6 +62,8 @@ class ImageCanvas(QWidget):
         self.message = ""
         self.box: tuple[float, float, float, float] | None = None
         self._drag: tuple[QPoint, QPoint] | None = None
+        self.text_boxes: list[tuple[tuple[float, float], ...]] = []  # quadrilaterals, fractions of the picture
+        self.highlighted: set[int] = set()
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(200, 150)
         self.setCursor(Qt.CursorShape.CrossCursor)
@@ -74,6 +79,24 @@ class ImageCanvas(QWidget):
             self.box = box
             self.box_changed.emit(box)
         self.update()
+
+    def set_text_boxes(self, boxes: list[tuple[tuple[float, float], ...]]) -> None:
+        self.text_boxes, self.highlighted = list(boxes), set()
+        self.update()
+
+    def set_highlighted(self, indices) -> None:
+        self.highlighted = set(indices)
+        self.update()
+
+    def _text_polygon(self, quad, pic: QRect) -> QPolygonF:
+        return QPolygonF([QPointF(pic.left() + x * pic.width(), pic.top() + y * pic.height()) for x, y in quad])
+
+    def text_at(self, pos: QPoint) -> int | None:
+        pic = self.picture_rect()
+        for i, quad in enumerate(self.text_boxes):
+            if self._text_polygon(quad, pic).containsPoint(QPointF(pos), Qt.FillRule.OddEvenFill):
+                return i
+        return None
 
     def picture_rect(self) -> QRect:
         """Where the picture is painted (fitted and centred); empty without a picture."""
@@ -108,6 +131,9 @@ class ImageCanvas(QWidget):
         rect = QRect(start, end).normalized().intersected(pic)
         if rect.width() < self.MIN_BOX_PX or rect.height() < self.MIN_BOX_PX:
             self.set_box(None)
+            line = self.text_at(end)
+            if line is not None:
+                self.text_clicked.emit(line)
             return
         w, h = pic.width(), pic.height()
         self.set_box((round((rect.left() - pic.left()) / w, 4), round((rect.top() - pic.top()) / h, 4),
@@ -130,6 +156,7 @@ class ImageCanvas(QWidget):
             target = self.picture_rect()
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             p.drawPixmap(target, self.pixmap)
+            self._paint_text(p, target)
             box = self._box_rect()
             if box is not None and not box.isEmpty():
                 outside = QRegion(target).subtracted(QRegion(box))
@@ -142,6 +169,20 @@ class ImageCanvas(QWidget):
             p.setPen(QColor(220, 220, 220))
             p.drawText(self.rect().adjusted(20, 20, -20, -20),
                        Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message)
+
+    def _paint_text(self, p: QPainter, target: QRect) -> None:
+        """Every line read outlined thinly; the selected ones filled, so they stand out."""
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        for i, quad in enumerate(self.text_boxes):
+            poly = self._text_polygon(quad, target)
+            if i in self.highlighted:
+                p.setBrush(QColor(255, 210, 0, 90))
+                p.setPen(QPen(QColor(255, 210, 0), 2.5))
+            else:
+                p.setBrush(Qt.BrushStyle.NoBrush)
+                p.setPen(QPen(QColor(255, 210, 0, 170), 1.2))
+            p.drawPolygon(poly)
+        p.setBrush(Qt.BrushStyle.NoBrush)
 
     def sizeHint(self) -> QSize:
         return QSize(960, 720)
@@ -208,6 +249,9 @@ class PhotoViewer(QWidget):
 
         self.canvas = ImageCanvas()
         self.info = InfoPanel()
+        self.text_panel = TextPanel()
+        self.text_panel.selection_changed.connect(self.canvas.set_highlighted)
+        self.canvas.text_clicked.connect(self.text_panel.select)
         self.counter = QLabel()
         bar = QToolBar()
         style = self.style()
@@ -237,7 +281,12 @@ class PhotoViewer(QWidget):
             a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         split = QSplitter()
         split.addWidget(self.canvas)
-        split.addWidget(self.info)
+        side = QWidget()
+        side_col = QVBoxLayout(side)
+        side_col.setContentsMargins(0, 0, 0, 0)
+        side_col.addWidget(self.info)
+        side_col.addWidget(self.text_panel, 1)
+        split.addWidget(side)
         split.setStretchFactor(0, 1)
         split.setSizes([900, 280])
         col = QVBoxLayout(self)
@@ -264,6 +313,9 @@ class PhotoViewer(QWidget):
         self.next_action.setEnabled(row < len(self.photos) - 1)
         self.info.show_photo(photo)
         self._show_current()
+        self._show_text([])
+        self.jobs.submit(self.facade.text_lines, self.library, photo.file_id,
+                         on_done=lambda lines, r=row: self._text(r, lines), on_error=lambda m: None)
         self.jobs.submit(self.facade.details, self.library, Path(photo.path),
                          on_done=lambda d, r=row: self._details(r, d),
                          on_error=lambda m, r=row: self._details_failed(r, m))
@@ -306,6 +358,14 @@ class PhotoViewer(QWidget):
         self._errors[path] = message
         if self.photos[self.row].path == path:
             self._show_current()
+
+    def _text(self, row: int, lines: list) -> None:
+        if row == self.row:
+            self._show_text(lines)
+
+    def _show_text(self, lines: list) -> None:
+        self.text_panel.set_lines([ln.text for ln in lines])
+        self.canvas.set_text_boxes([ln.box for ln in lines])
 
     def _details(self, row: int, d: PhotoDetails) -> None:
         if row == self.row:

@@ -8,10 +8,12 @@ from .files import FileInfo, FileStore, FileUpdate
 from .groups import GroupRun, GroupStore
 from .schema import MIGRATIONS, SCHEMA_VERSION, Database, Transaction
 from .tags import AppliedLabelSet, ProbeRow, TagStore
+from .text import ReadResult, StoredLine, TextCounts, TextLine, TextStore
 from .vectors import VectorStore
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "AppliedLabelSet", "Database", "FileInfo", "FileStore", "FileUpdate",
-           "GroupRun", "GroupStore", "ProbeRow", "Store", "TagStore", "Transaction", "VectorStore"]
+           "GroupRun", "GroupStore", "ProbeRow", "ReadResult", "Store", "StoredLine", "TagStore", "TextCounts",
+           "TextLine", "TextStore", "Transaction", "VectorStore"]
 
 
 class Store:
@@ -23,3 +25,4 @@ class Store:
         self.vectors = VectorStore(self.db)
         self.tags = TagStore(self.db)
         self.groups = GroupStore(self.db)
+        self.text = TextStore(self.db)

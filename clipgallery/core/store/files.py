@@ -113,6 +113,8 @@ class FileStore:
                 c.execute("DELETE FROM regions WHERE file_id=?", (fid,))
                 c.execute("DELETE FROM tags WHERE file_id=?", (fid,))
                 c.execute("DELETE FROM clusters WHERE file_id=?", (fid,))
+                c.execute("DELETE FROM text_lines WHERE file_id=?", (fid,))  # text in photos (store.text)
+                c.execute("DELETE FROM text_read WHERE file_id=?", (fid,))
             sets = "size=?, mtime_ns=?, content_hash=?, status=?, error=?"
             args: list = [u.size, u.mtime_ns, u.content_hash, status, u.error]
             if u.width is not None or u.error:

@@ -116,6 +116,30 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX regions_model ON regions(model_id);
     """,
+    # v4 (text in photos, core.store.text): each line of text read in a photo (its quadrilateral
+    # as JSON fractions of the image), the photos read (with the content hash read, so changed
+    # bytes are read again, and how many lines: 0 = no text, never retried), and a trigram FTS5
+    # index over the lines keyed by text_lines.id (AUTOINCREMENT: an id is never reused, so a
+    # stale FTS row can never point at another line).
+    """
+    CREATE TABLE text_lines(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        line INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        box TEXT NOT NULL,
+        confidence REAL NOT NULL
+    );
+    CREATE INDEX text_lines_file ON text_lines(file_id);
+    CREATE TABLE text_read(
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        content_hash TEXT,
+        lines INTEGER NOT NULL,
+        how TEXT NOT NULL,
+        read_at REAL NOT NULL
+    );
+    CREATE VIRTUAL TABLE text_fts USING fts5(text, tokenize='trigram');
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
