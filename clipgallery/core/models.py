@@ -305,6 +305,10 @@ def _checkpoint_path(ms: ModelSpec) -> str | None:
         from open_clip.pretrained import download_pretrained, get_pretrained_cfg
 
         return download_pretrained(get_pretrained_cfg(ms.arch, ms.pretrained)) or None
+    if ms.kind == "hf-hub":  # fetched by download.py already; read from the cache (hub held offline)
+        from open_clip.pretrained import download_pretrained_from_hf
+
+        return download_pretrained_from_hf(ms.text[len("hf-hub:"):].strip("/")) or None
     return None
 
 
