@@ -233,3 +233,11 @@ class LibraryJob:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.bar.close()
+
+
+def clock(seconds: float | None) -> str:
+    """A duration or a time in a video as a person reads it: 0:42, 1:02:03 ("?" when unknown)."""
+    if seconds is None:
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

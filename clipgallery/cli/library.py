@@ -112,6 +112,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             "regional": lib.regional, "failed": failed}
     text = [f"folder:  {lib.root}", f"library: {lib.dir}", f"photos:  {lib.count()}",
             f"regional vectors: {'on' if lib.regional else 'off'}"]
+    data.update({"formats": _formats_json(), "videos": lib.media.clip_count(), "raw_pairs": lib.media.pair_count()})
+    text += _formats_text() + [f"videos:  {data['videos']}", f"RAW files beside their JPEGs: {data['raw_pairs']}"]
     text += [f"model:   {m['spec']} ({m['dim']}-d, {m['vectors']} vectors"
              + (f", {m['regions']} with regions)" if m["regions"] else ")") for m in models]
     text += [f"failed:  {f['path']}: {f['error']}" for f in failed]
@@ -123,3 +125,21 @@ def cmd_info(args: argparse.Namespace) -> int:
                    if lib.text.enabled or counts.read else ""))
     emit(args, data, "\n".join(text))
     return 0
+
+
+def _formats_json() -> dict[str, bool]:
+    """Every format clipgallery knows -> whether this installation reads it."""
+    from ..core.formats import available
+
+    return dict(available())
+
+
+def _formats_text() -> list[str]:
+    from ..core.formats import REGISTRY, available
+
+    on = available()
+    lines = ["formats: " + ", ".join(f.name for f, _ in REGISTRY if on[f.name])]
+    off = [f"{f.name} (install {f.install})" for f, _ in REGISTRY if not on[f.name]]
+    if off:
+        lines.append("  not readable here: " + ", ".join(off))
+    return lines

@@ -7,7 +7,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import emit, indexed_spec, json_option, load_embedder, open_library, positive_int, say, threshold
+from .common import (
+    clock,
+    emit,
+    indexed_spec,
+    json_option,
+    load_embedder,
+    open_library,
+    positive_int,
+    say,
+    threshold,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -130,10 +140,33 @@ def _emit_hits(args: argparse.Namespace, hits: list) -> None:
 
     data = [{"path": str(h.path), "score": round(h.score, 6),
              "date": datetime.fromtimestamp(h.date).astimezone().isoformat(timespec="seconds")
-             if h.date is not None else None, "text": h.text} for h in hits]
+             if h.date is not None else None, "text": h.text, **_media_keys(h)} for h in hits]
     if not hits and not args.json:
         print("no photos match", file=sys.stderr)
-    emit(args, data, "\n".join(f"{h.score:.3f}  {h.path}" + (f"  “{h.text}”" if h.text else "") for h in hits))
+    emit(args, data, "\n".join(f"{h.score:.3f}  {h.path}" + (f"  “{h.text}”" if h.text else "") + _media_suffix(h)
+                                for h in hits))
+
+
+def _media_keys(hit: Any) -> dict[str, Any]:
+    """JSON keys added to a hit: `at` and `duration` (seconds) for a video, `raw` for a RAW+JPEG pair."""
+    out: dict[str, Any] = {}
+    if hit.duration is not None or hit.at is not None:
+        out["at"] = hit.at
+        out["duration"] = round(hit.duration, 3) if hit.duration is not None else None
+    if hit.raw:
+        out["raw"] = [str(p) for p in hit.raw]
+    return out
+
+
+def _media_suffix(hit: Any) -> str:
+    """The same, for a person: `  (video 0:42, best at 0:07)  + RAW IMG_1.CR2`."""
+    parts = []
+    if hit.duration is not None:
+        at = f", best at {clock(hit.at)}" if hit.at is not None else ""
+        parts.append(f"(video {clock(hit.duration)}{at})")
+    if hit.raw:
+        parts.append("+ RAW " + ", ".join(p.name for p in hit.raw))
+    return ("  " + "  ".join(parts)) if parts else ""
 
 
 def cmd_search(args: argparse.Namespace) -> int:

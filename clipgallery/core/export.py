@@ -196,6 +196,7 @@ def plan_export(selection: Sequence[Selected], dest: Path, photo_root: Path | No
         raise ExportError(f"the destination {dest} is inside the photo folder {root}; clipgallery does not "
                           "write into a photo folder unless you pass --force")
     present, missing = _split_missing(selection)
+    present = _with_raws(present)
     if not present:
         raise ExportError(f"none of the {len(selection)} selected photos exist any more (moved or deleted "
                           "since indexing?): index the folder again")
@@ -250,6 +251,21 @@ def _split_missing(selection: Sequence[Selected]) -> tuple[list[Selected], list[
         else:
             missing[s.source] = None
     return present, list(missing)
+
+
+def _with_raws(selection: list[Selected]) -> list[Selected]:
+    """Each photo followed by the RAW files of the same shot (shown as one photo, exported together)."""
+    from .media import raw_companions
+
+    raws = raw_companions(s.source for s in selection)
+    if not raws:
+        return selection
+    chosen = {s.source for s in selection}
+    out = []
+    for s in selection:
+        out.append(s)
+        out += [Selected(r, s.group, s.score) for r in raws.get(s.source, []) if r not in chosen]
+    return out
 
 
 def _check_same_device(selection: Sequence[Selected], anchor: Path) -> None:

@@ -24,12 +24,9 @@ _DATETIME = 306
 
 @cache
 def heif_available() -> bool:
-    try:
-        import pillow_heif  # type: ignore[import-not-found]
-    except ImportError:
-        return False
-    pillow_heif.register_heif_opener()
-    return True
+    from .formats import available
+
+    return available()["heic"]
 
 
 @dataclass
@@ -40,16 +37,29 @@ class Decoded:
     taken_at: float | None  # EXIF DateTimeOriginal as a POSIX timestamp (local time), if any
 
 
-def decode(source: Path | bytes, min_side: int | None = 224, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+def decode(source: Path | bytes, min_side: int | None = 224, max_pixels: int = DEFAULT_MAX_PIXELS,
+           name: str | None = None) -> Decoded:
     """Open, shrink early, orient, and convert to RGB; raise ImageError with a plain reason.
 
     JPEGs are decoded at a reduced scale (libjpeg DCT scaling via Image.draft) so that a
     12-megapixel photo never has to be decoded at full size to make a 224-pixel input.
+    Camera RAW files and videos (known by `name`'s or the path's extension) go to core.formats.
     """
+    # -- formats beyond Pillow (core.formats): RAW by rawpy, videos by PyAV (a poster frame) --
+    from . import formats
+
+    kind = formats.kind_of(name if name is not None else (None if isinstance(source, bytes) else source))
+    if kind == formats.VIDEO:
+        clip = formats.poster(source, min_side)
+        return Decoded(clip.frames[0][1], clip.width, clip.height, clip.taken_at)
+    # -- end of formats beyond Pillow --
     data = source if isinstance(source, bytes) else _read(source)
     if not data:
         raise ImageError("empty file")
-    heif_available()  # registers the HEIC/AVIF opener once, when pillow-heif is installed
+    if kind == formats.RAW:
+        raw = formats.decode_raw(data, min_side, max_pixels)
+        return Decoded(raw.image, raw.width, raw.height, raw.taken_at)
+    formats.available()  # registers the plugins (HEIC, JPEG XL) with Pillow once
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns on odd EXIF and on large images
@@ -71,11 +81,13 @@ def decode(source: Path | bytes, min_side: int | None = 224, max_pixels: int = D
     except Image.DecompressionBombError as e:
         raise ImageError(f"image too large: {e}") from None
     except UnidentifiedImageError:
-        raise ImageError(_unidentified_reason(data)) from None
+        raise ImageError(_unidentified_reason(data, name if name is not None else source)) from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as e:
         raise ImageError(_reason(e)) from None
     except MemoryError:
         raise ImageError("not enough memory to decode this image") from None
+    except RuntimeError:  # plugins (pillow-jxl) raise it for damaged data, with advice meant for developers
+        raise ImageError("corrupt image: its decoder cannot read it") from None
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     return Decoded(rgb, width, height, _taken_at(exif))
@@ -152,21 +164,31 @@ def _taken_at(exif: Image.Exif) -> float | None:
         return None
 
 
-def _unidentified_reason(data: bytes) -> str:
+def _unidentified_reason(data: bytes, name: object = None) -> str:
     head = data[:512]
     if head.startswith((b"\xff\xd8", b"\x89PNG", b"GIF8", b"RIFF", b"BM", b"II*\x00", b"MM\x00*")):
         return "corrupt image: the header is damaged"
+    if isinstance(name, (str, Path)):
+        from .formats import missing_decoder
+
+        missing = missing_decoder(name)
+        if missing:
+            return missing
     if b"ftypheic" in head or b"ftypmif1" in head or b"ftypavif" in head:
+        if heif_available():
+            return "corrupt HEIC/AVIF image: its structure is damaged"
         return "HEIC/AVIF image: install pillow-heif to read it"
+    if head.startswith(b"\xff\x0a") or head[4:12] == b"JXL \r\n\x87\n":
+        return "JPEG XL image: install pillow-jxl-plugin to read it"
     if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
         return "not an image (it is a text file)"
     return "not an image (unrecognised format)"
 
 
 def _reason(e: Exception) -> str:
-    msg = str(e)
+    msg = " ".join(str(e).split())  # plugins (libheif) end their messages with a newline
     low = msg.lower()
-    if "truncated" in low or "premature end" in low or isinstance(e, EOFError):
+    if "truncated" in low or "premature end" in low or "end of file" in low or isinstance(e, EOFError):
         return "truncated file"
     if "crc" in low or "broken png" in low or "checksum" in low:
         return "corrupt image: checksum error"

@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from . import formats, media
 from .embed import Embedder
 from .errors import ImageError, ModelLoadError
 from .images import decode
@@ -88,6 +91,8 @@ class _Result:
     taken_at: float | None = None
     error: str | None = None
     reusable: bool = False  # content already has a vector: no decode was done
+    frame_times: list[float] | None = None  # a video: `tensor` holds one row per sampled frame
+    duration: float | None = None
 
 
 def index_folder(
@@ -124,7 +129,12 @@ def index_folder(
                         on_progress=lambda n: notify(Progress("scanning", n, 0)) if n % 500 == 0 else None))
     regional = library.regional
     known_id = library.model_id(spec)
-    changes = compare(scanned, library.known_files(known_id if known_id is not None else -1, regional))
+    known = library.known_files(known_id if known_id is not None else -1, regional)
+    raw_pairs = media.pair_raws(f.relpath for f in scanned)  # a RAW beside its JPEG is not a photo of its own
+    # ... unless that JPEG could not be read last time: then the RAW is the photo.
+    raw_pairs = {raw: photo for raw, photo in raw_pairs.items() if not (photo in known and known[photo].failed)}
+    scanned = [f for f in scanned if f.relpath not in raw_pairs]
+    changes = compare(scanned, known)
     report.unchanged = len(changes.unchanged)
     reusable: dict[str, int] = {}
     digests: dict[str, str] = {}  # relpath -> content hash, for files hashed before deciding to load
@@ -192,6 +202,7 @@ def index_folder(
         # An emptied root (an unmounted drive, say) must not wipe a library: keep it and say so.
         if scanned or not changes.missing:
             report.removed = library.remove_files(k.id for k in gone)
+        library.media.set_pairs(raw_pairs)
     report.failed.sort(key=lambda f: str(f.path))
     report.seconds = time.perf_counter() - t0
     notify(Progress("done", pipeline.done, total))
@@ -215,7 +226,7 @@ def _all_reusable(root: Path, files: list[ScannedFile], reusable: dict[str, int]
         if cancel.is_set():
             return True  # nothing will be encoded anyway
         try:
-            digest = _hash((root / f.relpath).read_bytes())
+            digest = _hash_file(root / f.relpath)
         except OSError:
             continue  # the indexing pass reports it
         digests[f.relpath] = digest
@@ -228,11 +239,22 @@ def _hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def _hash_file(path: Path) -> str:
+    """_hash of a file's bytes, read a piece at a time (a video may not fit in memory)."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _prepare(path: Path, item: _Item, embedder: Embedder | None, reusable: dict[str, int],
              digest: str | None = None) -> _Result:
     """Runs in a worker thread: read once, hash, and decode + preprocess only if the content is new."""
     if digest is not None and digest in reusable:  # hashed already while deciding whether to load the model
         return _Result(item, digest, reusable=True)
+    if formats.kind_of(path.name) == formats.VIDEO:
+        return _prepare_video(path, item, embedder, reusable)
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -244,13 +266,42 @@ def _prepare(path: Path, item: _Item, embedder: Embedder | None, reusable: dict[
     if embedder is None:  # unreadable while hashed before the run, new content now: the next run encodes it
         return _Result(item, digest, error="changed while being indexed")
     try:
-        d = decode(data, min_side=embedder.image_size)
+        d = decode(data, min_side=embedder.image_size, name=path.name)
         tensor = embedder.preprocess(d.image)
     except ImageError as e:
         return _Result(item, digest, error=e.reason)
     except Exception as e:  # a decoder bug must cost one file, never the run
         return _Result(item, digest, error=f"cannot decode: {type(e).__name__}: {e}")
     return _Result(item, digest, tensor, d.width, d.height, d.taken_at)
+
+
+def _prepare_video(path: Path, item: _Item, embedder: Embedder | None, reusable: dict[str, int]) -> _Result:
+    """A video is hashed as it streams from disk (it may not fit in memory), then a few frames spread
+    across it are decoded by PyAV; each becomes one row of the batch."""
+    import torch
+
+    h = hashlib.blake2b(digest_size=16)
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError as e:
+        reason = "file disappeared" if isinstance(e, FileNotFoundError) else f"cannot read file: {e.strerror or e}"
+        return _Result(item, error=reason)
+    digest = h.hexdigest()
+    if digest in reusable:
+        return _Result(item, digest, reusable=True)
+    if embedder is None:  # see _prepare
+        return _Result(item, digest, error="changed while being indexed")
+    try:
+        clip = formats.read_clip(path, min_side=embedder.image_size)
+        tensor = torch.stack([embedder.preprocess(im) for _, im in clip.frames])
+    except ImageError as e:
+        return _Result(item, digest, error=e.reason)
+    except Exception as e:  # a demuxer or decoder bug must cost one file, never the run
+        return _Result(item, digest, error=f"cannot decode video: {type(e).__name__}: {e}")
+    return _Result(item, digest, tensor, clip.width, clip.height, clip.taken_at,
+                   frame_times=[t for t, _ in clip.frames], duration=clip.duration)
 
 
 class _Pipeline:
@@ -274,7 +325,7 @@ class _Pipeline:
     def add(self, r: _Result) -> None:
         self.results.append(r)
         if r.tensor is not None:
-            self.tensor_count += 1
+            self.tensor_count += len(r.frame_times) if r.frame_times is not None else 1
 
     def flush(self) -> None:
         if not self.results:
@@ -283,23 +334,43 @@ class _Pipeline:
         with_tensor = [r for r in results if r.tensor is not None]
         vecs: Any = []
         regions: Any = []
-        # On a CPU a batch takes seconds; encoding it a few photos at a time lets a cancel (quitting
-        # the app) act within a fraction of a second. The batch is then dropped whole, uncommitted.
-        step = len(with_tensor) if self.embedder is None or self.embedder.device != "cpu" else CANCEL_STEP
         if with_tensor:
             import torch  # only here: a run that only reuses vectors never imports it
-        for start in range(0, len(with_tensor), max(step, 1)):
+        # A video's frames are rows of the same batch as the photos'.
+        rows = torch.cat([r.tensor if r.frame_times is not None else r.tensor[None] for r in with_tensor]) \
+            if with_tensor else None
+        # On a CPU a batch takes seconds; encoding it a few photos at a time lets a cancel (quitting
+        # the app) act within a fraction of a second. The batch is then dropped whole, uncommitted.
+        n_rows = 0 if rows is None else len(rows)
+        step = n_rows if self.embedder is None or self.embedder.device != "cpu" else CANCEL_STEP
+        for start in range(0, n_rows, max(step, 1)):
             if self.cancel.is_set():
                 return
-            batch = torch.stack([r.tensor for r in with_tensor[start:start + step]])
+            assert rows is not None
+            batch = rows[start:start + step]
             if self.regional:
                 v, g = self.embedder.encode_batch_with_regions(batch)
                 vecs, regions = [*vecs, *v], [*regions, *g]
             else:
                 vecs = [*vecs, *self.embedder.encode_batch(batch)]
-        vec_of = {id(r): v for r, v in zip(with_tensor, vecs)}
-        regions_of = {id(r): g for r, g in zip(with_tensor, regions)}
+        vec_of: dict[int, Any] = {}
+        regions_of: dict[int, Any] = {}
+        frames_of: dict[int, list[tuple[float, Any]]] = {}
+        row = 0
+        for r in with_tensor:
+            n = len(r.frame_times) if r.frame_times is not None else 1
+            if r.frame_times is None:
+                vec_of[id(r)] = vecs[row]
+            else:
+                vec_of[id(r)] = media.clip_vector(np.stack(vecs[row:row + n]))
+                frames_of[id(r)] = list(zip(r.frame_times, vecs[row:row + n]))
+            if len(regions):  # a clip's regions are those of its middle frame (the poster)
+                regions_of[id(r)] = regions[row + n // 2]
+            row += n
         updates = [self._update(r, vec_of.get(id(r)), regions_of.get(id(r))) for r in results]
+        for r, u in zip(results, updates):
+            if id(r) in frames_of and u.vec is not None:
+                u.frames, u.duration = frames_of[id(r)], r.duration
         self.library.apply(self.model_id, updates)
         self.done += len(results)
         now = time.perf_counter()

@@ -40,7 +40,8 @@ class Library:
     """A photo folder's library. Safe to share between threads: each thread gets its own connection.
 
     Its records live in stores: `files`/`vectors` (through the methods below), `tags` (core.store.tags),
-    `groups` (core.store.groups) and `text` (core.store.text: the text read in photos)."""
+    `groups` (core.store.groups), `text` (core.store.text: the text read in photos) and `media`
+    (videos' frames, RAW pairs: core.store.media)."""
 
     def __init__(self, root: Path, library_dir: Path | None = None, create: bool = True):
         self.root = Path(root).expanduser().resolve()
@@ -60,6 +61,7 @@ class Library:
         self.tags = self.store.tags
         self.groups = self.store.groups
         self.text = self.store.text
+        self.media = self.store.media
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._migrate()

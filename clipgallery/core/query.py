@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import QueryError
+from .formats import known_extensions
 from .scan import BASE_EXTENSIONS, HEIF_EXTENSIONS
 
-_IMAGE_SUFFIXES = BASE_EXTENSIONS | HEIF_EXTENSIONS
+# Every format clipgallery knows (installed or not: decoding then says what to install), videos included:
+# a video as a query stands for its clip vector (indexed) or its middle frame (any other).
+_IMAGE_SUFFIXES = BASE_EXTENSIONS | HEIF_EXTENSIONS | known_extensions()
 _WEIGHT = re.compile(r"(\d+(?:\.\d+)?|\.\d+):(?!\d)")  # "2:" but not the "3:" of "3:00"
 
 

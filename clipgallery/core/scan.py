@@ -13,10 +13,11 @@ HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".avif"})
 
 
 def image_extensions() -> frozenset[str]:
-    """Extensions we can decode here; HEIC/HEIF/AVIF only when pillow-heif is installed."""
-    from .images import heif_available
+    """Extensions we can decode here: Pillow's, and those of the plugins, RAW and video readers
+    that are installed (core.formats)."""
+    from .formats import extensions
 
-    return BASE_EXTENSIONS | HEIF_EXTENSIONS if heif_available() else BASE_EXTENSIONS
+    return BASE_EXTENSIONS | extensions()
 
 
 @dataclass(frozen=True)

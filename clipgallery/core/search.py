@@ -88,6 +88,9 @@ class Hit:
     path: Path
     score: float
     date: float | None  # when taken (EXIF), else last modified; POSIX seconds
+    at: float | None = None  # a video: the second of its frame that matched best (core.media)
+    duration: float | None = None  # a video: its length in seconds
+    raw: tuple[Path, ...] = ()  # RAW files of the same shot, shown with this photo
     text: str | None = None  # the line of text in the photo that matched the query (core.textsearch)
 
 
@@ -280,7 +283,10 @@ class Searcher:
         parsed = query if isinstance(query, Query) else parse_query(query, [self.library.root])
         with self._collect() as notes:
             if textsearch.wants_text(self, parsed):
-                return textsearch.search(self, parsed, o, notes)
+                result = textsearch.search(self, parsed, o, notes)
+                # Photos found by their text alone get their video and RAW details too (no best second:
+                # the text, not a frame, matched).
+                return SearchResult(self._media(list(result), None), result.notices, result.method)
             return self._rank(self.query_vector(parsed), o, notes)
 
     def similar(self, image: Path | int, options: SearchOptions | None = None, **changes: Any) -> SearchResult:
@@ -328,7 +334,8 @@ class Searcher:
             self.last_method = "regional"
             if o.threshold == AUTO:
                 o = replace(o, threshold=adaptive_threshold(scores, scores))
-            return SearchResult(self._hits(snap, rows, scores, o), notes, "regional")
+            # Region vectors are not in the frames' space: a clip found this way has no best second.
+            return SearchResult(self._media(self._hits(snap, rows, scores, o), None), notes, "regional")
 
     def image_regions(self, image: Path | int, box: Sequence[float] | None = None,
                       expected: tuple[int, ...] | None = None) -> np.ndarray:
@@ -569,7 +576,13 @@ class Searcher:
             self.last_method = "ann"
         if o.threshold == AUTO:
             o = replace(o, threshold=adaptive_threshold(scores, snap.mat[background_sample(n)] @ q))
-        return SearchResult(self._hits(snap, rows, scores, o), notes, self.last_method)
+        return SearchResult(self._media(self._hits(snap, rows, scores, o), q), notes, self.last_method)
+
+    def _media(self, hits: list[Hit], q: np.ndarray | None) -> list[Hit]:
+        """Hits with their video (length, best-matching second) and RAW details (core.media)."""
+        from .media import annotate_hits
+
+        return annotate_hits(self.library.media, self.library.root, self._model_id(), q, hits)
 
     def _hits(self, snap: _Snapshot, rows: np.ndarray, scores: np.ndarray, o: SearchOptions) -> list[Hit]:
         """The best k scored rows as Hits, best first (ties by id, so runs agree) or newest first."""

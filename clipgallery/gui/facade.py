@@ -35,6 +35,17 @@ class Photo:
     date: float | None  # taken (EXIF) or modified, POSIX seconds
     score: float | None = None  # relevance of the current search
     text: str | None = None  # the line of text in the photo that matched the search (text in photos)
+    # Videos and RAW+JPEG pairs (core.media): a clip's length and the second that matched the search,
+    # and the RAW files of the same shot shown with this photo.
+    duration: float | None = None
+    at: float | None = None
+    raw: tuple[str, ...] = ()
+
+    @property
+    def is_video(self) -> bool:
+        from ..core.formats import VIDEO, kind_of
+
+        return kind_of(self.path) == VIDEO
 
 
 @dataclass
@@ -70,6 +81,8 @@ class PhotoDetails:
     status: str
     error: str | None
     tags: list[tuple[str, str, float]] = field(default_factory=list)  # (label set, label, score)
+    duration: float | None = None  # a video's length in seconds
+    raw: list[Path] = field(default_factory=list)  # RAW files of the same shot
 
 
 def resource_path(*parts: str) -> Path | None:
@@ -164,17 +177,27 @@ class Facade:
     def listing(self, lib: Library) -> FolderListing:
         """The photos the library has indexed, in path order."""
         infos = [f for f in lib.files() if f.status == "ok"]
-        photos = [Photo(str(f.path), f.id, f.date) for f in infos]
+        store = lib.media
+        durations, raws = store.all_durations(), store.raws_of(f.relpath for f in infos)
+        photos = [Photo(str(f.path), f.id, f.date, duration=durations.get(f.relpath),
+                        raw=tuple(str(lib.root / r) for r in raws.get(f.relpath, ()))) for f in infos]
         return FolderListing(photos, _folders(f.relpath for f in infos))
 
     def scan_listing(self, root: Path, skip: Path | None = None,
                      on_progress: Callable[[int], None] | None = None) -> FolderListing:
         """The image files of a folder not indexed yet (a walk of the disk)."""
+        from ..core.media import pair_raws
         from ..core.scan import walk
 
         root = Path(root).resolve()
         found = list(walk(root, skip=skip, on_progress=on_progress))
-        photos = [Photo(str(root / f.relpath), None, f.mtime_ns / 1e9) for f in found]
+        pairs = pair_raws(f.relpath for f in found)  # shown once, as indexing will
+        raws: dict[str, list[str]] = {}
+        for raw, still in pairs.items():
+            raws.setdefault(still, []).append(str(root / raw))
+        found = [f for f in found if f.relpath not in pairs]
+        photos = [Photo(str(root / f.relpath), None, f.mtime_ns / 1e9, raw=tuple(raws.get(f.relpath, ())))
+                  for f in found]
         return FolderListing(photos, _folders(f.relpath for f in found), from_scan=True)
 
     def failed_files(self, lib: Library) -> list[tuple[Path, str]]:
@@ -201,7 +224,11 @@ class Facade:
             from ..core.tagging import tags_of
 
             tags = [(ls, t.label, t.score) for ls, t in tags_of(lib, spec, [info.id]).get(info.id, [])]
-        return PhotoDetails(path, info.size, info.date, info.width, info.height, info.status, info.error, tags)
+        store = lib.media
+        duration = store.durations([info.id]).get(info.id)
+        raw = [lib.root / r for r in store.raws_of([info.relpath]).get(info.relpath, [])]
+        return PhotoDetails(path, info.size, info.date, info.width, info.height, info.status, info.error, tags,
+                            duration, raw)
 
     # -- models and indexing ----------------------------------------------------------------------
 
@@ -319,8 +346,8 @@ class Facade:
         """The listing narrowed by core's filters (folder, dates, ids); sorted by date or by path."""
         root = len(str(lib.root)) + 1
         entries = [(p.path[root:].replace(os.sep, "/"), p.file_id, p.date) for p in photos]
-        return Results([Photo(photos[i].path, photos[i].file_id, photos[i].date)
-                        for i in filter_listing(entries, options, lib.root)])
+        return Results([Photo(p.path, p.file_id, p.date, duration=p.duration, raw=p.raw)
+                        for p in (photos[i] for i in filter_listing(entries, options, lib.root))])
 
     # -- tags -------------------------------------------------------------------------------------
 
@@ -429,13 +456,19 @@ class Facade:
 
     # -- images -----------------------------------------------------------------------------------
 
-    def decode_for_display(self, path: Path, max_side: int) -> Any:
-        """An upright RGB PIL image no larger than needed for `max_side` pixels (ImageError if bad)."""
+    def decode_for_display(self, path: Path, max_side: int, at: float | None = None) -> Any:
+        """An upright RGB PIL image no larger than needed for `max_side` pixels (ImageError if bad);
+        for a video, its frame at `at` seconds (where a search matched it) or its middle frame."""
         from PIL import Image
 
         from ..core.images import decode
 
-        im = decode(Path(path), min_side=max_side).image
+        if at is not None:
+            from ..core.formats import poster
+
+            im = poster(Path(path), min_side=max_side, at=at).frames[0][1]
+        else:
+            im = decode(Path(path), min_side=max_side).image
         if max(im.size) > max_side:
             im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
         return im
@@ -452,8 +485,13 @@ class Facade:
 
 def _results(result: Any) -> Results:
     """A core SearchResult as the gallery's photos."""
-    return Results([Photo(str(h.path), h.file_id, h.date, float(h.score), h.text) for h in result],
-                   list(result.notices))
+    return Results([_photo(h) for h in result], list(result.notices))
+
+
+def _photo(h: Any) -> Photo:
+    """A search hit (core.search.Hit) as the gallery shows it, with its text, video and RAW details."""
+    return Photo(str(h.path), h.file_id, h.date, float(h.score), h.text, duration=h.duration, at=h.at,
+                 raw=tuple(str(p) for p in h.raw))
 
 
 def _folders(relpaths: Iterable[str]) -> list[str]:

@@ -113,8 +113,34 @@ def tooltip(p: Photo, thumb_error: str | None = None) -> str:
         lines.append(f"text: “{p.text}”")
     if p.date:
         lines.append(datetime.fromtimestamp(p.date).strftime("%Y-%m-%d %H:%M"))
+    video, _ = media_badges(p)
+    if video:
+        lines.append("video" + (f", {clock(p.duration)}" if p.duration is not None else "")
+                     + (f"; best match at {clock(p.at)}" if p.at is not None else ""))
+    if p.raw:
+        lines.append("also saved as RAW: " + ", ".join(os.path.basename(r) for r in p.raw))
     if p.file_id is None:
         lines.append("not indexed yet")
     if thumb_error:
         lines.append(f"cannot show: {thumb_error}")
     return "\n".join(lines)
+
+
+def media_badges(p: Photo) -> tuple[str, str]:
+    """The grid's badges: a video's "▶ 0:42" (or "▶ 0:07 / 0:42" where a search matched), and "RAW"
+    when a RAW file of the same shot is shown with this photo ("" where none applies)."""
+    video = ""
+    if p.is_video:
+        video = "▶"
+        if p.at is not None and p.duration is not None:
+            video += f" {clock(p.at)} / {clock(p.duration)}"
+        elif p.duration is not None:
+            video += f" {clock(p.duration)}"
+    return video, ("RAW" if p.raw else "")
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .gallery_model import ScoreRole, ThumbErrorRole
+from .gallery_model import PhotoRole, ScoreRole, ThumbErrorRole, media_badges
 from .settings import THUMB_MAX, THUMB_MIN
 
 PAD = 5  # around each photo inside its cell
@@ -72,6 +72,13 @@ class ThumbnailDelegate(QStyledItemDelegate):
         score = _data(index, ScoreRole)
         if self.show_scores and score is not None and self.size >= 96:
             self._badge(painter, photo_rect, f"{score:.2f}")
+        photo = _data(index, PhotoRole)
+        if photo is not None and self.size >= 64:
+            video, raw = media_badges(photo)
+            if video:  # a video: its length (and where the search matched it), bottom left
+                self._badge(painter, photo_rect, video, left=True)
+            if raw:
+                self._badge(painter, photo_rect, raw, top=True)
         painter.restore()
 
     def _placeholder(self, painter: QPainter, inner: QRect, palette: QPalette, broken: bool) -> None:
@@ -91,13 +98,14 @@ class ThumbnailDelegate(QStyledItemDelegate):
             icon.moveCenter(box.center())
             painter.drawPixmap(icon, self._broken)
 
-    def _badge(self, painter: QPainter, inner: QRect, text: str) -> None:
+    def _badge(self, painter: QPainter, inner: QRect, text: str, left: bool = False, top: bool = False) -> None:
         font = QFont(painter.font())
         font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
         painter.setFont(font)
         metrics = painter.fontMetrics()
         w, h = metrics.horizontalAdvance(text) + 10, metrics.height() + 2
-        box = QRectF(inner.right() - w - 3, inner.bottom() - h - 3, w, h)
+        box = QRectF(inner.left() + 3 if left else inner.right() - w - 3,
+                     inner.top() + 3 if top else inner.bottom() - h - 3, w, h)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(0, 0, 0, 150))
         painter.drawRoundedRect(box, h / 2, h / 2)

@@ -1,5 +1,7 @@
 """The photo viewer: one photo large (decoded off the UI thread), arrow keys through the result, details,
-a box drawn on the photo to find that part of it in other photos, and the text read in it outlined."""
+a box drawn on the photo to find that part of it in other photos, and the text read in it outlined. A video
+shows its poster frame and plays in the desktop's default player (see docs/ARCHITECTURE.md: why not Qt
+Multimedia)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPen,
     QPixmap,
+    QPolygon,
     QPolygonF,
     QRegion,
 )
@@ -43,8 +46,8 @@ PREFETCH = 2  # neighbours decoded ahead in each direction
 CACHE = 8
 
 
-def decode_for_viewer(facade: Facade, path: str, max_side: int) -> QImage:
-    return pil_to_qimage(facade.decode_for_display(Path(path), max_side))
+def decode_for_viewer(facade: Facade, path: str, max_side: int, at: float | None = None) -> QImage:
+    return pil_to_qimage(facade.decode_for_display(Path(path), max_side, at))
 
 
 class ImageCanvas(QWidget):
@@ -52,6 +55,7 @@ class ImageCanvas(QWidget):
     part of it (a box, kept as fractions of the picture) for "find this part"."""
 
     box_changed = Signal(object)  # (left, top, right, bottom) fractions, or None
+    play_requested = Signal()  # a double click on a video's poster
     text_clicked = Signal(int)  # the index of the line of text whose outline was clicked
 
     MIN_BOX_PX = 12  # a smaller drag is a click: it clears the box
@@ -61,6 +65,7 @@ class ImageCanvas(QWidget):
         self.pixmap: QPixmap | None = None
         self.message = ""
         self.box: tuple[float, float, float, float] | None = None
+        self.video = False  # the picture is a video's poster frame: a play sign is drawn over it
         self._drag: tuple[QPoint, QPoint] | None = None
         self.text_boxes: list[tuple[tuple[float, float], ...]] = []  # quadrilaterals, fractions of the picture
         self.highlighted: set[int] = set()
@@ -106,6 +111,12 @@ class ImageCanvas(QWidget):
         target = QRect(0, 0, size.width(), size.height())
         target.moveCenter(self.rect().center())
         return target
+
+    def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:
+        if self.video and self.picture_rect().contains(e.position().toPoint()):
+            self.play_requested.emit()
+        else:
+            super().mouseDoubleClickEvent(e)
 
     def mousePressEvent(self, e: QMouseEvent) -> None:
         pos = e.position().toPoint()
@@ -165,11 +176,24 @@ class ImageCanvas(QWidget):
                 p.setClipping(False)
                 p.setPen(QPen(QColor(255, 255, 255), 2, Qt.PenStyle.DashLine))
                 p.drawRect(box)
+            if self.video:
+                self._play_sign(p, target)
         elif self.message:
             p.setPen(QColor(220, 220, 220))
             p.drawText(self.rect().adjusted(20, 20, -20, -20),
                        Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message)
 
+    def _play_sign(self, p: QPainter, target: QRect) -> None:
+        r = max(18, min(target.width(), target.height()) // 10)
+        c = target.center()
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(0, 0, 0, 140))
+        p.drawEllipse(c, r, r)
+        p.setBrush(QColor(255, 255, 255, 230))
+        k = r // 2
+        p.drawPolygon(QPolygon([QPoint(c.x() - k + k // 3, c.y() - k), QPoint(c.x() - k + k // 3, c.y() + k),
+                                QPoint(c.x() + k + k // 3, c.y())]))
     def _paint_text(self, p: QPainter, target: QRect) -> None:
         """Every line read outlined thinly; the selected ones filled, so they stand out."""
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -193,11 +217,13 @@ class InfoPanel(QWidget):
         super().__init__(parent)
         self.fields: dict[str, QLabel] = {}
         form = QFormLayout()
-        for name in ("Name", "Folder", "Size", "Date", "Dimensions", "Tags"):
+        for name in ("Name", "Folder", "Size", "Date", "Dimensions", "Length", "RAW", "Tags"):
             label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
             label.setMinimumWidth(180)
             self.fields[name] = label
             form.addRow(f"<b>{name}</b>", label)
+        self.form = form
+        self._show_rows(video=False, raw=False)
         col = QVBoxLayout(self)
         col.addLayout(form)
         col.addStretch(1)
@@ -209,14 +235,28 @@ class InfoPanel(QWidget):
         self.fields["Folder"].setText(str(path.parent))
         for name in ("Size", "Date", "Dimensions", "Tags"):
             self.fields[name].setText("…")
+        self.fields["Length"].setText("…")
+        self.fields["RAW"].setText("\n".join(Path(r).name for r in photo.raw))
+        self._show_rows(video=photo.is_video, raw=bool(photo.raw))
 
-    def show_details(self, d: PhotoDetails) -> None:
+    def _show_rows(self, video: bool, raw: bool) -> None:
+        self.form.setRowVisible(self.fields["Length"], video)  # rows that only videos and RAW pairs have
+        self.form.setRowVisible(self.fields["RAW"], raw)
+
+    def show_details(self, d: PhotoDetails, at: float | None = None) -> None:
         self.fields["Size"].setText(_human_size(d.size))
         self.fields["Date"].setText(datetime.fromtimestamp(d.date).strftime("%Y-%m-%d %H:%M") if d.date else "unknown")
         dims = f"{d.width} × {d.height}" if d.width and d.height else "unknown"
         if d.width and d.height and d.width * d.height >= 100_000:
             dims += f"  ({d.width * d.height / 1e6:.1f} MP)"
         self.fields["Dimensions"].setText(dims if d.status != "not indexed" else f"{dims} (not indexed yet)")
+        from .gallery_model import clock
+
+        length = clock(d.duration) if d.duration is not None else "unknown"
+        self.fields["Length"].setText(length + (f" (shown: the best match, at {clock(at)})" if at is not None else ""))
+        if d.raw:
+            self.fields["RAW"].setText("\n".join(p.name for p in d.raw))
+            self.form.setRowVisible(self.fields["RAW"], True)
         if d.error:
             self.fields["Tags"].setText(f"could not be indexed: {d.error}")
         elif d.tags:
@@ -271,6 +311,10 @@ class PhotoViewer(QWidget):
         self.part_action.setToolTip("Drag across the photo to mark an object, then find it in other photos")
         self.part_action.setEnabled(False)
         self.canvas.box_changed.connect(lambda box: self.part_action.setEnabled(box is not None))
+        self.play_action = bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Play video",
+                                         self.play)
+        self.play_action.setToolTip("Play this video in the desktop's video player (or double-click it)")
+        self.canvas.play_requested.connect(self.play)
         bar.addSeparator()
         bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon), "Show in file manager",
                       lambda: show_in_file_manager(self.current_path()))
@@ -299,6 +343,12 @@ class PhotoViewer(QWidget):
     def current_path(self) -> Path:
         return Path(self.photos[self.row].path)
 
+    def play(self) -> bool:
+        """Hand the current video to the desktop's player (it plays every codec the system has)."""
+        if not self.photos[self.row].is_video:
+            return False
+        return open_with_default_app(self.current_path())
+
     def go(self, row: int) -> None:
         if not self.photos:
             return
@@ -312,6 +362,8 @@ class PhotoViewer(QWidget):
         self.prev_action.setEnabled(row > 0)
         self.next_action.setEnabled(row < len(self.photos) - 1)
         self.info.show_photo(photo)
+        self.play_action.setVisible(photo.is_video)
+        self.canvas.video = photo.is_video
         self._show_current()
         self._show_text([])
         self.jobs.submit(self.facade.text_lines, self.library, photo.file_id,
@@ -341,7 +393,8 @@ class PhotoViewer(QWidget):
         if path in self._cache or path in self._loading or path in self._errors:
             return
         self._loading.add(path)
-        self.jobs.submit(decode_for_viewer, self.facade, path, DISPLAY_PX,
+        at = next((p.at for p in self.photos if p.path == path), None)  # a video: the frame that matched
+        self.jobs.submit(decode_for_viewer, self.facade, path, DISPLAY_PX, at,
                          on_done=lambda img, p=path: self._loaded(p, img),
                          on_error=lambda msg, p=path: self._failed(p, msg))
 
@@ -369,7 +422,7 @@ class PhotoViewer(QWidget):
 
     def _details(self, row: int, d: PhotoDetails) -> None:
         if row == self.row:
-            self.info.show_details(d)
+            self.info.show_details(d, self.photos[row].at)
 
     def _details_failed(self, row: int, message: str) -> None:
         if row == self.row:

@@ -6,14 +6,15 @@ from pathlib import Path
 
 from .files import FileInfo, FileStore, FileUpdate
 from .groups import GroupRun, GroupStore
+from .media import Frame, MediaStore
 from .schema import MIGRATIONS, SCHEMA_VERSION, Database, Transaction
 from .tags import AppliedLabelSet, ProbeRow, TagStore
 from .text import ReadResult, StoredLine, TextCounts, TextLine, TextStore
 from .vectors import VectorStore
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "AppliedLabelSet", "Database", "FileInfo", "FileStore", "FileUpdate",
-           "GroupRun", "GroupStore", "ProbeRow", "ReadResult", "Store", "StoredLine", "TagStore", "TextCounts",
-           "TextLine", "TextStore", "Transaction", "VectorStore"]
+           "Frame", "GroupRun", "GroupStore", "MediaStore", "ProbeRow", "ReadResult", "Store", "StoredLine", "TagStore",
+           "TextCounts", "TextLine", "TextStore", "Transaction", "VectorStore"]
 
 
 class Store:
@@ -21,7 +22,8 @@ class Store:
 
     def __init__(self, path: Path, root: Path):
         self.db = Database(path)
-        self.files = FileStore(self.db, root)
+        self.media = MediaStore(self.db)
+        self.files = FileStore(self.db, root, self.media)
         self.vectors = VectorStore(self.db)
         self.tags = TagStore(self.db)
         self.groups = GroupStore(self.db)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..scan import KnownFile
+from .media import MediaStore
 from .schema import Database, chunks
 
 
@@ -30,6 +31,9 @@ class FileUpdate:
     error: str | None = None  # set when the file could not be read
     move_from: int | None = None  # a missing row with the same content: move it here, keep its vectors
     copy_from: int | None = None  # a present row with the same content: copy its vectors
+    # A video (core.media): its duration and the (seconds, unit vector) of each sampled frame.
+    duration: float | None = None
+    frames: list[tuple[float, np.ndarray]] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,9 +58,10 @@ class FileInfo:
 class FileStore:
     """The files of one library (rows by id and relpath); batches of indexing outcomes."""
 
-    def __init__(self, db: Database, root: Path):
+    def __init__(self, db: Database, root: Path, media: MediaStore | None = None):
         self.db = db
         self.root = root
+        self.media = media if media is not None else MediaStore(db)  # a video's frames go with its row
 
     def known_files(self, model_id: int, regional: bool = False) -> dict[str, KnownFile]:
         """Every file row by relpath. has_vector: it has this model's vector (and, when `regional`,
@@ -115,6 +120,7 @@ class FileStore:
                 c.execute("DELETE FROM clusters WHERE file_id=?", (fid,))
                 c.execute("DELETE FROM text_lines WHERE file_id=?", (fid,))  # text in photos (store.text)
                 c.execute("DELETE FROM text_read WHERE file_id=?", (fid,))
+                self.media.forget(fid)
             sets = "size=?, mtime_ns=?, content_hash=?, status=?, error=?"
             args: list = [u.size, u.mtime_ns, u.content_hash, status, u.error]
             if u.width is not None or u.error:
@@ -127,6 +133,7 @@ class FileStore:
                 "VALUES(?,?,?,?,?,?,?,?,?)",
                 (u.relpath, u.size, u.mtime_ns, u.content_hash, u.width, u.height, u.taken_at, status, u.error),
             ).lastrowid
+            assert fid is not None  # the new row's id
         if u.copy_from is not None:
             c.execute(
                 "INSERT OR REPLACE INTO vectors(file_id, model_id, vec) SELECT ?, model_id, vec FROM vectors "
@@ -137,9 +144,12 @@ class FileStore:
             c.execute("UPDATE files SET width=(SELECT width FROM files WHERE id=:s), "
                       "height=(SELECT height FROM files WHERE id=:s), taken_at=(SELECT taken_at FROM files WHERE id=:s) "
                       "WHERE id=:d", {"s": u.copy_from, "d": fid})
+            self.media.copy(fid, u.copy_from)
         if u.vec is not None:
             c.execute("INSERT OR REPLACE INTO vectors(file_id, model_id, vec) VALUES(?,?,?)",
                       (fid, model_id, np.asarray(u.vec, dtype="<f4").tobytes()))
+        if u.frames is not None:
+            self.media.write_clip(fid, model_id, u.duration, u.frames)
         if u.regions is not None and regional:
             r = np.asarray(u.regions, dtype="<f2")
             c.execute("INSERT OR REPLACE INTO regions(file_id, model_id, count, dim, vecs) VALUES(?,?,?,?,?)",

@@ -140,6 +140,26 @@ MIGRATIONS: list[str] = [
     );
     CREATE VIRTUAL TABLE text_fts USING fts5(text, tokenize='trigram');
     """,
+    # v5 (videos, RAW+JPEG pairs; core/store/media.py): clip durations, per-frame vectors with their
+    # times, and the RAW files shown beside the JPEG of the same shot. Only its own tables.
+    """
+    CREATE TABLE clips(
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        duration REAL
+    );
+    CREATE TABLE clip_frames(
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        at REAL NOT NULL,
+        vec BLOB NOT NULL,
+        PRIMARY KEY(file_id, model_id, at)
+    );
+    CREATE TABLE raw_pairs(
+        raw TEXT PRIMARY KEY,
+        photo TEXT NOT NULL
+    );
+    CREATE INDEX raw_pairs_photo ON raw_pairs(photo);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
