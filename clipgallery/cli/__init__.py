@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from . import app, desktop, evaluation, export, groups, library, search, tags, text
+from . import app, desktop, draw, evaluation, explain, export, groups, library, search, tags, text
 
-FAMILIES = (library, text, evaluation, app, search, tags, groups, export, desktop)  # the order `--help` lists them in
+FAMILIES = (library, text, evaluation, app, search, tags, groups, export, explain, draw, desktop)  # `--help` order
 
 
 def build_parser() -> argparse.ArgumentParser:

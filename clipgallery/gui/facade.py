@@ -85,6 +85,17 @@ class PhotoDetails:
     raw: list[Path] = field(default_factory=list)  # RAW files of the same shot
 
 
+@dataclass
+class Why:
+    """Why a photo matches a query: its score, the photo with the heatmap over it, the concepts."""
+
+    path: Path
+    query: str
+    score: float
+    overlay: Any  # a PIL image, display-sized
+    concepts: list[tuple[str, float]]  # (word, contribution to the score), best first
+
+
 def resource_path(*parts: str) -> Path | None:
     """A real path to a file shipped in clipgallery/resources (icons, label sets), None if not shipped."""
     from ..core.resources import resource_file
@@ -333,6 +344,30 @@ class Facade:
         if regional:
             return _results(s.similar_regional(image, options, box=box, k=RESULT_LIMIT))
         return _results(s.similar(image, options, k=RESULT_LIMIT))
+
+    def explain(self, lib: Library, spec: str, device: str, path: Path, query: str, max_side: int = 1600) -> Why:
+        """Why `path` matches `query`: the heatmap laid over a display-sized copy, and the concepts."""
+        from ..core.explain import explain_photo, overlay
+
+        result = explain_photo(self.searcher(lib, spec, device), Path(path), query)
+        picture = overlay(self.decode_for_display(Path(path), max_side), result.heatmap)
+        return Why(Path(path), query, result.score, picture, [(c.word, c.weight) for c in result.concepts])
+
+    def draw(self, spec: str, device: str, text: str, strokes: int, steps: int,
+             progress: Callable[[Any], None] | None = None, cancel: threading.Event | None = None,
+             size: int = 256) -> tuple[Any, float]:
+        """CLIPDraw: (a PIL drawing of `text`, its score); DrawCancelled when `cancel` is set."""
+        from ..core.draw import draw
+
+        result = draw(self.embedder(spec, device), text, strokes=strokes, steps=steps, out_size=size,
+                      progress=progress, cancel=cancel)
+        return result.image, result.score
+
+    def save_new_png(self, image: Any, dest: Path) -> Path:
+        """Write a PNG; never overwrites (ImageError)."""
+        from ..core.draw import save_new
+
+        return save_new(image, Path(dest))
 
     def regional(self, lib: Library) -> bool:
         """Whether this library stores region vectors (Settings: regional vectors)."""

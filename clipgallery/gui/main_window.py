@@ -251,6 +251,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.search_bar.changed.connect(self.refresh)
         self.search_bar.image_dropped.connect(self.find_similar_to_file)
+        self.search_bar.draw_query_requested.connect(self.draw_query)
         self.search_bar.sort.currentIndexChanged.connect(lambda _: self._remember_search_prefs())
         self.search_bar.threshold.valueChanged.connect(lambda _: self._remember_search_prefs())
         self.search_bar.auto.toggled.connect(lambda _: self._remember_search_prefs())
@@ -307,6 +308,7 @@ class MainWindow(QMainWindow):
         lib, listing = result
         self.library, self.listing = lib, listing
         self.loader.set_cache_dir(lib.dir / "thumbnails")
+        self.search_bar.sketch_dir = lib.dir / "sketches"
         self.settings.add_recent_folder(lib.root)
         self._fill_recent_menu()
         self.setWindowTitle(f"{lib.root.name} – clipgallery")
@@ -356,6 +358,7 @@ class MainWindow(QMainWindow):
         self.banner.hide()
         self.model.set_photos([])
         self.loader.set_cache_dir(None)
+        self.search_bar.sketch_dir = None
         self.failed_button.hide()
         self.index_status.hide()
 
@@ -659,6 +662,19 @@ class MainWindow(QMainWindow):
             self.view.setCurrentIndex(index)
         self.context_menu(index.row()).exec(self.view.viewport().mapToGlobal(pos))
 
+    def draw_query(self, text: str) -> Any:
+        """"Draw my query": the model draws the query's words (CLIPDraw), to show what it reads into them."""
+        from .draw_dialog import DrawDialog
+
+        spec = self.search_spec or self.settings.model
+        words = " ".join(w for w in text.split() if not w.startswith(("+", "-", '"')) and "/" not in w)
+        dialog = DrawDialog(self.facade, spec, self.settings.device, words, "Draw my query", self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        if words:
+            dialog.start()
+        return dialog
+
     def open_viewer(self, row: int) -> PhotoViewer | None:
         if not 0 <= row < self.model.rowCount() or self.library is None:
             return None
@@ -669,6 +685,8 @@ class MainWindow(QMainWindow):
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         viewer.current_changed.connect(lambda r: self.view.setCurrentIndex(self.model.index(r)))
         viewer.find_shared.connect(self.find_shared_with)
+        if self.search_bar.similar is None and self.search_bar.text:  # "Why this result" explains a text search
+            viewer.set_query(self.search_bar.text, self.search_spec, self.settings.device)
         viewer.destroyed.connect(lambda *_: setattr(self, "_viewer", None))
         self._viewer = viewer
         viewer.show()

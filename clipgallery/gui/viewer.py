@@ -36,9 +36,10 @@ from PySide6.QtWidgets import (
 )
 
 from .desktop import open_with_default_app, show_in_file_manager
-from .facade import Facade, Photo, PhotoDetails
+from .facade import Facade, Photo, PhotoDetails, Why
 from .text_panel import TextPanel
 from .thumbnails import pil_to_qimage
+from .why_panel import WhyPanel
 from .workers import Jobs
 
 DISPLAY_PX = 2560  # decode at most this large: sharp on a 4K screen without decoding 50 megapixels
@@ -292,6 +293,12 @@ class PhotoViewer(QWidget):
         self.text_panel = TextPanel()
         self.text_panel.selection_changed.connect(self.canvas.set_highlighted)
         self.canvas.text_clicked.connect(self.text_panel.select)
+        self.why_panel = WhyPanel()
+        self.why_panel.hide()
+        self.query = ""  # the text search that found these photos ("" when there is none)
+        self.spec: str | None = None
+        self.device = "auto"
+        self._why: dict[str, Why] = {}
         self.counter = QLabel()
         bar = QToolBar()
         style = self.style()
@@ -315,6 +322,12 @@ class PhotoViewer(QWidget):
                                          self.play)
         self.play_action.setToolTip("Play this video in the desktop's video player (or double-click it)")
         self.canvas.play_requested.connect(self.play)
+        self.why_action = bar.addAction(
+            style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxQuestion), "Why this result",
+            self._toggle_why)
+        self.why_action.setCheckable(True)
+        self.why_action.setEnabled(False)
+        self.why_action.setToolTip("Which parts of the photo match the search, and the concepts that make the match")
         bar.addSeparator()
         bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon), "Show in file manager",
                       lambda: show_in_file_manager(self.current_path()))
@@ -325,11 +338,10 @@ class PhotoViewer(QWidget):
             a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         split = QSplitter()
         split.addWidget(self.canvas)
-        side = QWidget()
-        side_col = QVBoxLayout(side)
-        side_col.setContentsMargins(0, 0, 0, 0)
-        side_col.addWidget(self.info)
-        side_col.addWidget(self.text_panel, 1)
+        side = QSplitter(Qt.Orientation.Vertical)
+        side.addWidget(self.info)
+        side.addWidget(self.text_panel)
+        side.addWidget(self.why_panel)
         split.addWidget(side)
         split.setStretchFactor(0, 1)
         split.setSizes([900, 280])
@@ -339,6 +351,36 @@ class PhotoViewer(QWidget):
         col.addWidget(bar)
         col.addWidget(split, 1)
         self.go(row)
+
+    def set_query(self, query: str, spec: str | None, device: str = "auto") -> None:
+        """The text search these photos came from: "Why this result" explains a photo for it."""
+        self.query, self.spec, self.device = query.strip(), spec, device
+        self.why_action.setEnabled(bool(self.query) and spec is not None)
+
+    def _toggle_why(self) -> None:
+        if self.why_action.isChecked():
+            self.why_panel.show()
+            self._explain_current()
+        else:
+            self.why_panel.hide()
+        self._show_current()
+
+    def _explain_current(self) -> None:
+        path = self.photos[self.row].path
+        if path in self._why:
+            self.why_panel.show_why(self._why[path])
+            return
+        self.why_panel.show_message("Working out why this photo matches…")
+        self.jobs.submit(self.facade.explain, self.library, self.spec, self.device, Path(path), self.query,
+                         on_done=lambda w, p=path: self._explained(p, w),
+                         on_error=lambda m: self.why_panel.show_message(f"Cannot explain this photo: {m}"))
+
+    def _explained(self, path: str, why: Why) -> None:
+        why.overlay = pil_to_qimage(why.overlay)  # once, on the UI thread
+        self._why[path] = why
+        if self.photos[self.row].path == path and self.why_action.isChecked():
+            self.why_panel.show_why(why)
+            self._show_current()
 
     def current_path(self) -> Path:
         return Path(self.photos[self.row].path)
@@ -368,6 +410,8 @@ class PhotoViewer(QWidget):
         self._show_text([])
         self.jobs.submit(self.facade.text_lines, self.library, photo.file_id,
                          on_done=lambda lines, r=row: self._text(r, lines), on_error=lambda m: None)
+        if self.why_action.isChecked():
+            self._explain_current()
         self.jobs.submit(self.facade.details, self.library, Path(photo.path),
                          on_done=lambda d, r=row: self._details(r, d),
                          on_error=lambda m, r=row: self._details_failed(r, m))
@@ -379,7 +423,10 @@ class PhotoViewer(QWidget):
 
     def _show_current(self) -> None:
         path = self.photos[self.row].path
-        if path in self._cache:
+        if self.why_action.isChecked() and path in self._why:
+            self.canvas.set_image(self._why[path].overlay)
+            self.image_shown.emit(path)
+        elif path in self._cache:
             self.canvas.set_image(self._cache[path])
             self.image_shown.emit(path)
         elif path in self._errors:
