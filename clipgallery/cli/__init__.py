@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from . import app, desktop, draw, evaluation, explain, export, groups, library, search, tags, text
+from . import app, desktop, draw, evaluation, explain, export, groups, library, people, search, tags, text
 
-FAMILIES = (library, text, evaluation, app, search, tags, groups, export, explain, draw, desktop)  # `--help` order
+FAMILIES = (library, text, evaluation, app, search, tags, groups, export, explain, draw, desktop, people)  # `--help` order
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ def register(subparsers: Any) -> None:
                       help="the groups of the last `clipgallery group` (or `cluster`)")
     what.add_argument("--tag", metavar="LABEL", help="the photos tagged LABEL")
     what.add_argument("--query", metavar="TEXT", help="the results of a search")
+    what.add_argument("--person", metavar="NAME", help="the photos of a named person, in a folder named after them")
     s.add_argument("--label-set", metavar="NAME", help="with --tag: the label set LABEL belongs to")
     s.add_argument("-k", type=positive_int, default=50, metavar="N", help="with --query: at most N photos")
     s.add_argument("--threshold", type=threshold, metavar="T",
@@ -43,6 +44,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         selection = ex.select_groups(lib, spec)
     elif args.tag is not None:
         selection = ex.select_tag(lib, spec, args.tag, args.label_set)
+    elif args.person is not None:
+        from .people import select_person
+
+        selection = select_person(lib, args.person)
     else:
         selection = ex.select_query(lib, job.embedder(), args.query, args.k, args.threshold)
     plan = ex.plan_export(selection, args.dest, lib.root, args.mode, args.force)

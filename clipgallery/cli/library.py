@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import people
 from .common import (
     ProgressBar,
     emit,
@@ -38,6 +39,7 @@ def register(subparsers: Any) -> None:
                         "the text stays in the library)")
     g.add_argument("--no-text", dest="text", action="store_false",
                    help="stop reading text in photos and delete all the text read")
+    people.add_index_options(s)
     json_option(s)
     s.set_defaults(func=cmd_index)
 
@@ -61,6 +63,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         lib.set_regional(args.regional)
         print("Region vectors " + ("on: photos indexed before get them now" if args.regional
                                    else "off: the stored ones were dropped"), file=sys.stderr)
+    people.apply_index_setting(args, lib)
     spec = parse_spec(args.model).text
     loaded = []
 
@@ -82,6 +85,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         read_after_index(lib, report, progress=bar, cancel=cancel)
     finally:
         bar.close()
+    report.faces = people.run_face_pass(args, lib, cancel, lambda: ProgressBar("photo"))
+    if report.faces is not None:
+        report.cancelled = report.cancelled or report.faces.cancelled
     if loaded and not report.cancelled:  # the model is at hand: make the next search torch-free
         from ..core.textfast import ensure_built
 
@@ -109,9 +115,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     for m, (mid, *_rest) in zip(models, lib.models()):
         m["regions"] = lib.region_count(mid)
     data = {"folder": str(lib.root), "library": str(lib.dir), "photos": lib.count(), "models": models,
-            "regional": lib.regional, "failed": failed}
+            "regional": lib.regional, "failed": failed, "faces": people.faces_info(lib)}
     text = [f"folder:  {lib.root}", f"library: {lib.dir}", f"photos:  {lib.count()}",
-            f"regional vectors: {'on' if lib.regional else 'off'}"]
+            f"regional vectors: {'on' if lib.regional else 'off'}",
+            "faces:   " + ("on ({faces} faces in {photos} photos searched, {people} people)".format(**data["faces"])
+                           if data["faces"]["on"] else "off")]
     data.update({"formats": _formats_json(), "videos": lib.media.clip_count(), "raw_pairs": lib.media.pair_count()})
     text += _formats_text() + [f"videos:  {data['videos']}", f"RAW files beside their JPEGs: {data['raw_pairs']}"]
     text += [f"model:   {m['spec']} ({m['dim']}-d, {m['vectors']} vectors"

@@ -18,6 +18,7 @@ from .common import (
     say,
     threshold,
 )
+from .people import add_person_option
 
 
 def register(subparsers: Any) -> None:
@@ -45,7 +46,7 @@ def register(subparsers: Any) -> None:
 
 
 _SEARCH_VALUE_OPTIONS = ("-k", "--threshold", "--after", "--before", "--in", "--sort", "--model", "--tag",
-                         "--library-dir")
+                         "--library-dir", "--person")
 _SEARCH_FLAGS = ("--exact", "--json")
 
 
@@ -62,6 +63,7 @@ def _search_options(s: argparse.ArgumentParser, tag: bool = False) -> None:
     s.add_argument("--model", metavar="SPEC", help="which indexed model to search with (default: the main one)")
     if tag:
         s.add_argument("--tag", metavar="LABEL", help="only photos tagged LABEL (see `clipgallery tag`)")
+    add_person_option(s)
     json_option(s)
 
 
@@ -132,7 +134,7 @@ def _options_from(args: argparse.Namespace, restrict=None):
 
     return SearchOptions(k=args.k, threshold=args.threshold, folder=args.within, after=args.after,
                          before=args.before, sort=args.sort, restrict=restrict,
-                         exact=True if args.exact else None)
+                         exact=True if args.exact else None, person=getattr(args, "person", None) or None)
 
 
 def _emit_hits(args: argparse.Namespace, hits: list) -> None:

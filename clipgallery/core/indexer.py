@@ -32,6 +32,7 @@ from .progress import Progress, ProgressFn
 from .scan import KnownFile, ScannedFile, compare, walk
 
 if TYPE_CHECKING:
+    from .faces import FaceReport
     from .textread import TextReport
 
 CANCEL_STEP = 8  # photos encoded between two looks at the cancel flag on a CPU (about half a second)
@@ -54,6 +55,7 @@ class IndexReport:
     seconds: float = 0.0
     cancelled: bool = False
     text: TextReport | None = None  # the reading pass after the vectors (core.textread), when it ran
+    faces: FaceReport | None = None  # the face pass after indexing (core.faces), when the folder's setting is on
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -64,6 +66,8 @@ class IndexReport:
         }
         if self.text is not None:
             data["text"] = self.text.to_json()
+        if self.faces is not None:
+            data["faces"] = self.faces.to_json()
         return data
 
 

@@ -62,6 +62,7 @@ class Library:
         self.groups = self.store.groups
         self.text = self.store.text
         self.media = self.store.media
+        self.faces = self.store.faces  # faces and people (core.faces)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._migrate()

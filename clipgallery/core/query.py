@@ -35,6 +35,8 @@ class Term:
 class Query:
     terms: tuple[Term, ...]
     source: str
+    people: tuple[str, ...] = ()  # person:NAME terms: only photos of all of them (core.faces)
+    not_people: tuple[str, ...] = ()  # -person:NAME: none of theirs
 
 
 def parse_query(text: str, base_dirs: Sequence[Path] = ()) -> Query:
@@ -47,11 +49,18 @@ def parse_query(text: str, base_dirs: Sequence[Path] = ()) -> Query:
     """
     words: list[str] = []
     terms: list[Term] = []
+    people: dict[str, list[str]] = {"+": [], "-": []}
     for raw in _split(text):
         sign, weight, body, quoted = _prefix(raw)
         if not body:
             if sign or weight is not None:
                 raise QueryError(f"'{raw}' has nothing after it: write a term, as in {sign or ''}red")
+            continue
+        if body[:7].lower() == "person:":
+            name = " ".join(body[7:].split())
+            if not name or weight is not None:
+                raise QueryError(f"'{raw}': write person:NAME (quoted for spaces: person:\"Anna Maria\")")
+            people["-" if sign == "-" else "+"].append(name)
             continue
         if body[:5].lower() == "text:":
             if not body[5:].strip():
@@ -70,13 +79,15 @@ def parse_query(text: str, base_dirs: Sequence[Path] = ()) -> Query:
             words.append(body)
     if words:
         terms.insert(0, Term("text", " ".join(words), 1.0))
+    if people["+"] and not any(t.weight > 0 for t in terms):  # "person:Anna" alone lists her photos
+        return Query(tuple(terms), text, tuple(people["+"]), tuple(people["-"]))
     if not terms:
         raise QueryError("the query is empty: type what to look for (for example: kids on the beach), "
                          "or give an image")
     if not any(t.weight > 0 for t in terms):
         raise QueryError("the query only says what to leave out (-term): add what to look for, "
                          "as in: beach -people")
-    return Query(tuple(terms), text)
+    return Query(tuple(terms), text, tuple(people["+"]), tuple(people["-"]))
 
 
 def _split(text: str) -> list[str]:

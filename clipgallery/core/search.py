@@ -63,6 +63,7 @@ class SearchOptions:
     restrict: frozenset[int] | None = None  # only these file ids (a tag, a group)
     sort: str = "score"  # "score" (best first) | "date" (newest first)
     exact: bool | None = None  # True: rank every photo; False: ANN even when small; None: decide
+    person: str | None = None  # a named person (core.faces): only the photos they are in
 
     def __post_init__(self) -> None:
         if self.restrict is not None and not isinstance(self.restrict, frozenset):
@@ -282,6 +283,10 @@ class Searcher:
         o = _options(options, changes)
         parsed = query if isinstance(query, Query) else parse_query(query, [self.library.root])
         with self._collect() as notes:
+            if parsed.people or parsed.not_people:
+                o = replace(o, restrict=self._people_restrict(parsed, o.restrict))
+                if not any(t.weight > 0 for t in parsed.terms):
+                    return self._person_listing(o, notes)  # "person:Anna" alone: her photos, newest first
             if textsearch.wants_text(self, parsed):
                 result = textsearch.search(self, parsed, o, notes)
                 # Photos found by their text alone get their video and RAW details too (no best second:
@@ -539,7 +544,36 @@ class Searcher:
     def _candidates(self, snap: _Snapshot, options: SearchOptions) -> np.ndarray | None:
         """A boolean mask over rows, or None when nothing is filtered."""
         folder = self._folder_relpath(options.folder) if options.folder is not None else ""
-        return snap.mask(folder, options)
+        mask = snap.mask(folder, options)
+        if options.person is not None:  # resolved here: the folder view (filter_listing) has no library
+            m = np.isin(snap.ids, np.array(self._photos_of(options.person), dtype=np.int64))
+            mask = m if mask is None else mask & m
+        return mask
+
+    def _photos_of(self, name: str) -> list[int]:
+        """File ids of a named person's photos (core.faces); QueryError naming the known people if none."""
+        faces = self.library.faces
+        return faces.photos_of(faces.find(name))
+
+    def _people_restrict(self, query: Query, restrict: frozenset[int] | None) -> frozenset[int]:
+        """The photos a query's person:/-person: terms allow, within `restrict`."""
+        allowed = None if restrict is None else set(restrict)
+        for name in query.people:
+            ids = set(self._photos_of(name))
+            allowed = ids if allowed is None else allowed & ids
+        if allowed is None:  # only -person: terms: every photo but theirs
+            allowed = {int(i) for i in self._snapshot().ids}
+        for name in query.not_people:
+            allowed -= set(self._photos_of(name))
+        return frozenset(allowed)
+
+    def _person_listing(self, o: SearchOptions, notes: list[str]) -> SearchResult:
+        """Every photo the filters keep, newest first (a search that names only people)."""
+        snap = self._snapshot()
+        mask = self._candidates(snap, o)
+        rows = np.flatnonzero(mask) if mask is not None else np.arange(len(snap.ids))
+        o = replace(o, sort="date", threshold=None)
+        return SearchResult(self._hits(snap, rows, np.ones(len(rows), np.float32), o), notes, "exact")
 
     def _folder_relpath(self, folder: str) -> str:
         """A subfolder given relative to the root (or absolute, inside it) -> its POSIX relpath."""

@@ -291,7 +291,14 @@ class Facade:
         report = index_folder(lib, embedder, batch_size=batch_size or None, progress=progress,
                               cancel=cancel, pause=pause)
         # Then the text in the photos, when the folder's setting says so ("Reading text…").
-        return read_after_index(lib, report, progress=progress, cancel=cancel, pause=pause)
+        report = read_after_index(lib, report, progress=progress, cancel=cancel, pause=pause)
+        from . import faces_facade
+
+        # People: a separate pass over what is indexed, when this folder's setting is on.
+        if not report.cancelled and faces_facade.enabled(lib):
+            report.faces = faces_facade.index_faces(lib, progress, cancel, pause)
+            report.cancelled = report.faces.cancelled
+        return report
 
     def text_reading(self, lib: Library) -> bool:
         """Whether this folder's photos get their text read (Settings: text in photos)."""

@@ -109,7 +109,8 @@ class MainWindow(QMainWindow):
         self.side_panel = SidePanel(PanelContext(
             facade=self.facade, settings=self.settings, notify=self.notify, show_photos=self.show_photos,
             show_error=lambda message: self.banner.show_message("error", message),
-            selected_photos=self.selected_photos, export=self.export))
+            selected_photos=self.selected_photos, export=self.export,
+            set_faces=self.set_faces, refresh=self.people_changed))
         self.split = QSplitter()
         self.split.addWidget(self.view)
         self.split.addWidget(self.side_panel)
@@ -795,10 +796,18 @@ class MainWindow(QMainWindow):
     def show_settings(self) -> SettingsDialog:
         regional = self.facade.regional(self.library) if self.library is not None else None
         text = self.facade.text_reading(self.library) if self.library is not None else None
-        dialog = SettingsDialog(self.settings, self.facade.model_choices(), self, regional=regional, text=text)
+        from . import faces_facade
+
+        installed = faces_facade.available()  # a lookup of two packages, no import
+        faces = self.side_panel.people.enabled if self.library is not None and installed else None
+        dialog = SettingsDialog(self.settings, self.facade.model_choices(), self, regional=regional, text=text,
+                                faces=faces)
+        if not installed:
+            dialog.faces_note.setText(faces_facade.install_hint()[:1].upper() + faces_facade.install_hint()[1:] + ".")
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.regional_changed.connect(self.set_regional)
         dialog.text_changed.connect(self.set_text_reading)
+        dialog.faces_changed.connect(self.set_faces)
         dialog.open()
         return dialog
 
@@ -834,6 +843,32 @@ class MainWindow(QMainWindow):
 
         self.jobs.submit(self.facade.set_text_reading, lib, enabled, on_done=done,
                          on_error=lambda m: self.banner.show_message("error", m))
+
+    def set_faces(self, enabled: bool) -> None:
+        """Find faces in this folder (indexing adds them), or stop and delete every face and person."""
+        if self.library is None:
+            return
+        from . import faces_facade
+
+        lib = self.library
+
+        def done(_):
+            self.side_panel.people.reload()
+            if enabled:
+                self.notify("Faces on: indexing finds the faces in every photo")
+                if not self.indexer.running:
+                    self.start_indexing()
+            else:
+                self.notify("Faces off: every face, person and name of this folder was deleted")
+                if self.search_bar.restrict_label.startswith("Person:"):
+                    self.show_photos(None, "")
+
+        self.jobs.submit(faces_facade.set_enabled, lib, enabled, on_done=done,
+                         on_error=lambda m: self.banner.show_message("error", m))
+
+    def people_changed(self) -> None:
+        """A person was named, merged or split: a search by person: must see it."""
+        self.refresh()
 
     def _setting_changed(self, name: str) -> None:
         if name in ("model", "device") and self.library is not None:

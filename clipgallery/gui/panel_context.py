@@ -22,3 +22,5 @@ class PanelContext:
     selected_photos: Callable[[], list[Photo]]  # the gallery's selection
     export: Callable[..., Any]  # export(what): open the export dialog with `what` chosen
     jobs: Any = None  # the side panel's own job queue (one long job at a time), set by SidePanel
+    set_faces: Callable[[bool], None] = lambda enabled: None  # the folder's faces setting (People tab)
+    refresh: Callable[[], None] = lambda: None  # run the shown search again (a person was renamed, merged)

@@ -1,4 +1,4 @@
-"""The side panel: Tags, Groups and Duplicates tabs, each running its long jobs in the background."""
+"""The side panel: Tags, Groups, Duplicates and People tabs, each running its long jobs in the background."""
 
 from __future__ import annotations
 
@@ -155,6 +155,7 @@ class SidePanel(QTabWidget):
         super().__init__()
         from .duplicates_panel import DuplicatesPanel
         from .groups_panel import GroupsPanel
+        from .people_panel import PeoplePanel
         from .tags_panel import TagsPanel
 
         self.ctx = ctx
@@ -166,11 +167,13 @@ class SidePanel(QTabWidget):
         self.addTab(self.tags, "Tags")
         self.addTab(self.groups, "Groups")
         self.addTab(self.duplicates, "Duplicates")
+        self.people = PeoplePanel(self)
+        self.addTab(self.people, "People")
         self.setMinimumWidth(260)
         self.setDocumentMode(True)
 
     def panels(self) -> list[PanelBase]:
-        return [self.tags, self.groups, self.duplicates]
+        return [self.tags, self.groups, self.duplicates, self.people]
 
     def folder_opened(self, lib: Any) -> None:
         for p in self.panels():

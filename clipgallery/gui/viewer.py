@@ -67,6 +67,7 @@ class ImageCanvas(QWidget):
         self.message = ""
         self.box: tuple[float, float, float, float] | None = None
         self.video = False  # the picture is a video's poster frame: a play sign is drawn over it
+        self.faces: list[tuple[tuple[float, float, float, float], str | None, int]] = []  # outlined, named
         self._drag: tuple[QPoint, QPoint] | None = None
         self.text_boxes: list[tuple[tuple[float, float], ...]] = []  # quadrilaterals, fractions of the picture
         self.highlighted: set[int] = set()
@@ -77,7 +78,12 @@ class ImageCanvas(QWidget):
     def set_image(self, image: QImage | None, message: str = "") -> None:
         self.pixmap = QPixmap.fromImage(image) if image is not None else None
         self.message = message
+        self.faces = []
         self.set_box(None)
+        self.update()
+
+    def set_faces(self, faces: list[tuple[tuple[float, float, float, float], str | None, int]]) -> None:
+        self.faces = list(faces)
         self.update()
 
     def set_box(self, box: tuple[float, float, float, float] | None) -> None:
@@ -169,6 +175,7 @@ class ImageCanvas(QWidget):
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             p.drawPixmap(target, self.pixmap)
             self._paint_text(p, target)
+            self._paint_faces(p, target)
             box = self._box_rect()
             if box is not None and not box.isEmpty():
                 outside = QRegion(target).subtracted(QRegion(box))
@@ -208,6 +215,19 @@ class ImageCanvas(QWidget):
                 p.setPen(QPen(QColor(255, 210, 0, 170), 1.2))
             p.drawPolygon(poly)
         p.setBrush(Qt.BrushStyle.NoBrush)
+    def _paint_faces(self, p: QPainter, pic: QRect) -> None:
+        for (left, top, right, bottom), name, _ in self.faces:
+            rect = QRect(QPoint(pic.left() + round(left * pic.width()), pic.top() + round(top * pic.height())),
+                         QPoint(pic.left() + round(right * pic.width()), pic.top() + round(bottom * pic.height())))
+            p.setPen(QPen(QColor(255, 210, 60) if name else QColor(255, 255, 255, 200), 2))
+            p.drawRect(rect)
+            if name:
+                metrics = p.fontMetrics()
+                label = QRect(rect.left(), rect.bottom() + 2, metrics.horizontalAdvance(name) + 10,
+                              metrics.height() + 4)
+                p.fillRect(label, QColor(0, 0, 0, 170))
+                p.setPen(QColor(255, 210, 60))
+                p.drawText(label, Qt.AlignmentFlag.AlignCenter, name)
 
     def sizeHint(self) -> QSize:
         return QSize(960, 720)
@@ -287,6 +307,7 @@ class PhotoViewer(QWidget):
         self._cache: OrderedDict[str, QImage] = OrderedDict()
         self._loading: set[str] = set()
         self._errors: dict[str, str] = {}
+        self._faces: dict[str, list] = {}  # path -> the faces found in it (core.faces), when faces are on
 
         self.canvas = ImageCanvas()
         self.info = InfoPanel()
@@ -410,6 +431,12 @@ class PhotoViewer(QWidget):
         self._show_text([])
         self.jobs.submit(self.facade.text_lines, self.library, photo.file_id,
                          on_done=lambda lines, r=row: self._text(r, lines), on_error=lambda m: None)
+        if photo.path not in self._faces:
+            from . import faces_facade
+
+            self.jobs.submit(faces_facade.faces_in, self.library, Path(photo.path),
+                             on_done=lambda faces, p=photo.path: self._faces_found(p, faces),
+                             on_error=lambda _m: None)
         if self.why_action.isChecked():
             self._explain_current()
         self.jobs.submit(self.facade.details, self.library, Path(photo.path),
@@ -428,6 +455,7 @@ class PhotoViewer(QWidget):
             self.image_shown.emit(path)
         elif path in self._cache:
             self.canvas.set_image(self._cache[path])
+            self.canvas.set_faces(self._faces.get(path, []))
             self.image_shown.emit(path)
         elif path in self._errors:
             self.canvas.set_image(None, f"This photo cannot be shown: {self._errors[path]}")
@@ -466,6 +494,10 @@ class PhotoViewer(QWidget):
     def _show_text(self, lines: list) -> None:
         self.text_panel.set_lines([ln.text for ln in lines])
         self.canvas.set_text_boxes([ln.box for ln in lines])
+    def _faces_found(self, path: str, faces: list) -> None:
+        self._faces[path] = faces
+        if self.photos[self.row].path == path and path in self._cache:
+            self.canvas.set_faces(faces)
 
     def _details(self, row: int, d: PhotoDetails) -> None:
         if row == self.row:

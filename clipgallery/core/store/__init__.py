@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .faces import FaceStore
 from .files import FileInfo, FileStore, FileUpdate
 from .groups import GroupRun, GroupStore
 from .media import Frame, MediaStore
@@ -12,7 +13,7 @@ from .tags import AppliedLabelSet, ProbeRow, TagStore
 from .text import ReadResult, StoredLine, TextCounts, TextLine, TextStore
 from .vectors import VectorStore
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "AppliedLabelSet", "Database", "FileInfo", "FileStore", "FileUpdate",
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "AppliedLabelSet", "Database", "FaceStore", "FileInfo", "FileStore", "FileUpdate",
            "Frame", "GroupRun", "GroupStore", "MediaStore", "ProbeRow", "ReadResult", "Store", "StoredLine", "TagStore",
            "TextCounts", "TextLine", "TextStore", "Transaction", "VectorStore"]
 
@@ -28,3 +29,4 @@ class Store:
         self.tags = TagStore(self.db)
         self.groups = GroupStore(self.db)
         self.text = TextStore(self.db)
+        self.faces = FaceStore(self.db, root)

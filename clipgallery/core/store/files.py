@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..scan import KnownFile
+from . import faces
 from .media import MediaStore
 from .schema import Database, chunks
 
@@ -121,6 +122,7 @@ class FileStore:
                 c.execute("DELETE FROM text_lines WHERE file_id=?", (fid,))  # text in photos (store.text)
                 c.execute("DELETE FROM text_read WHERE file_id=?", (fid,))
                 self.media.forget(fid)
+                faces.forget_content(c, fid)
             sets = "size=?, mtime_ns=?, content_hash=?, status=?, error=?"
             args: list = [u.size, u.mtime_ns, u.content_hash, status, u.error]
             if u.width is not None or u.error:
@@ -141,6 +143,8 @@ class FileStore:
             c.execute(
                 "INSERT OR REPLACE INTO regions(file_id, model_id, count, dim, vecs) "
                 "SELECT ?, model_id, count, dim, vecs FROM regions WHERE file_id=?", (fid, u.copy_from))
+            assert fid is not None
+            faces.copy_faces(c, fid, u.copy_from)  # a copy is in the same people, and not searched again
             c.execute("UPDATE files SET width=(SELECT width FROM files WHERE id=:s), "
                       "height=(SELECT height FROM files WHERE id=:s), taken_at=(SELECT taken_at FROM files WHERE id=:s) "
                       "WHERE id=:d", {"s": u.copy_from, "d": fid})

@@ -160,6 +160,40 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX raw_pairs_photo ON raw_pairs(photo);
     """,
+    # people (core.faces): each face found (box in the upright photo's pixels, dlib's 128-d
+    # descriptor as float32, a quality), the people they are grouped into, and which photos the
+    # face pass has searched (zero faces included) in which content. Kept while the "faces" setting
+    # is on. Creates only its own tables, so its place among other appended migrations is free.
+    """
+    CREATE TABLE people(
+        id INTEGER PRIMARY KEY,
+        name TEXT,
+        hidden INTEGER NOT NULL DEFAULT 0,
+        cover_face_id INTEGER REFERENCES faces(id) ON DELETE SET NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE faces(
+        id INTEGER PRIMARY KEY,
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        left INTEGER NOT NULL,
+        top INTEGER NOT NULL,
+        right INTEGER NOT NULL,
+        bottom INTEGER NOT NULL,
+        quality REAL NOT NULL,
+        descriptor BLOB NOT NULL,
+        person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+        locked INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX faces_file ON faces(file_id);
+    CREATE INDEX faces_person ON faces(person_id);
+    CREATE TABLE face_scans(
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        content_hash TEXT,
+        faces INTEGER NOT NULL,
+        error TEXT,
+        scanned_at REAL NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
