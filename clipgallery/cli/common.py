@@ -89,16 +89,32 @@ def indexed_spec(lib: Any, model: str | None) -> str:
     return str(lib.search_model(model, strict=True))
 
 
-def load_embedder(spec: str, device: str = "auto") -> Any:
-    """Embedder.load with a download bar for a first run (Ctrl-C stops a download cleanly)."""
+def load_embedder(spec: str, device: str = "auto", lib: Any = None) -> Any:
+    """The model of `spec`. With the library it was indexed into: a QueryEmbedder (core.textfast),
+    which encodes text without torch when the verified export exists and loads the torch model
+    below only for images (or to build the export). Without: Embedder.load with a download bar
+    for a first run (Ctrl-C stops a download cleanly)."""
+    if lib is not None:
+        from ..core.textfast import query_embedder
+
+        return query_embedder(lib, spec, device, notify=say, loader=load_torch_embedder)
+    return load_torch_embedder(spec, device)
+
+
+def load_torch_embedder(spec: str, device: str = "auto") -> Any:
     from ..core.embed import Embedder
 
-    print(f"Loading model {spec}...", file=sys.stderr)
+    say(f"Loading model {spec}...")
     bar = DownloadBar()
     try:
         return Embedder.load(spec, device, download=bar)
     finally:
         bar.close()
+
+
+def say(message: str) -> None:
+    """A progress or status line for the person at the terminal: stderr, never stdout."""
+    print(message, file=sys.stderr)
 
 
 class DownloadBar:
@@ -227,8 +243,8 @@ class LibraryJob:
 
     def embedder(self) -> Any:
         """The model, loaded on the first call (a function core may call only when it needs one)."""
-        if self._embedder is None:
-            self._embedder = load_embedder(self.spec)
+        if self._embedder is None:  # text without torch when it can (see load_embedder)
+            self._embedder = load_embedder(self.spec, lib=self.lib)
         return self._embedder
 
     def __enter__(self) -> LibraryJob:

@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from . import people
-from .common import ProgressBar, emit, graceful_cancel, json_option, load_embedder, open_library, positive_int
+from .common import (
+    ProgressBar,
+    emit,
+    graceful_cancel,
+    json_option,
+    load_embedder,
+    open_library,
+    positive_int,
+    say,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -59,9 +68,11 @@ def cmd_index(args: argparse.Namespace) -> int:
                                    else "off: the stored ones were dropped"), file=sys.stderr)
     people.apply_index_setting(args, lib)
     spec = parse_spec(args.model).text
+    loaded = []
 
     def load():  # only when some photo needs encoding: an up-to-date folder is checked without the model
         embedder = load_embedder(spec, args.device)
+        loaded.append(embedder)
         print(f"Indexing {lib.root} with {embedder.spec} on {embedder.device} (library: {lib.dir})",
               file=sys.stderr)
         return embedder
@@ -81,6 +92,11 @@ def cmd_index(args: argparse.Namespace) -> int:
     report.faces = people.run_face_pass(args, lib, cancel, lambda: ProgressBar("photo"))
     if report.faces is not None:
         report.cancelled = report.cancelled or report.faces.cancelled
+    if loaded and not report.cancelled:  # the model is at hand: make the next search torch-free
+        from ..core.textfast import ensure_built
+
+        mid = lib.model_id(spec)
+        ensure_built(loaded[0], lambda: lib.vectors(mid)[1] if mid is not None else None, say)
     data = report.to_json()
     lines = [f"{report.indexed} indexed, {report.unchanged} unchanged, {report.reused} reused, "
              f"{report.removed} removed, {len(report.failed)} failed in {report.seconds:.1f} s"

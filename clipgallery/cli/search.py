@@ -15,6 +15,7 @@ from .common import (
     load_embedder,
     open_library,
     positive_int,
+    say,
     threshold,
 )
 from .people import add_person_option
@@ -120,9 +121,10 @@ def _searcher(lib: Any, args: argparse.Namespace) -> tuple[Any, str]:
     from ..core.search import Searcher
 
     spec = indexed_spec(lib, args.model)
-    # A one-shot run never waits for an ANN build (exact is quicker than building); it uses a
-    # saved index when the app or an earlier run made one.
-    searcher = Searcher(lib, load_embedder(spec), notify=lambda m: print(m, file=sys.stderr), ann_build="never")
+    # Text goes through the torch-free export when there is one; torch loads only for images (or
+    # to build the export). A one-shot run never waits for an ANN build (exact is quicker than
+    # building); it uses a saved index when the app or an earlier run made one.
+    searcher = Searcher(lib, load_embedder(spec, lib=lib), notify=say, ann_build="never")
     return searcher, spec
 
 

@@ -163,11 +163,19 @@ def _index_folder(library: Library, embedder: Embedder | Callable[[], Embedder],
     scanned = [f for f in scanned if f.relpath not in raw_pairs]
     changes = compare(scanned, known)
     report.unchanged = len(changes.unchanged)
-    # A model this library has not used yet is always loaded: that is what checks its name.
-    if model is None and load is not None and (changes.new or changes.changed or known_id is None):
+    reusable: dict[str, int] = {}
+    digests: dict[str, str] = {}  # relpath -> content hash, for files hashed before deciding to load
+    if known_id is not None:
+        reusable = library.hashes_with_vectors(known_id, regional)
+    movable = {k.content_hash: k for k in changes.missing if k.content_hash and k.has_vector}
+    # A model this library has not used yet is always loaded: that is what checks its name. Else
+    # the model loads only when some file's content has no vector yet: renamed, moved, copied or
+    # touched files are hashed first and take their vectors over without it.
+    if model is None and load is not None and (known_id is None or not _all_reusable(
+            library.root, [*changes.new, *(f for f, _ in changes.changed)], reusable, digests, cancel)):
         model = load()
-    if model is None:  # nothing to encode: only deletions to apply below
-        model_id, reusable, movable = known_id, {}, {}
+    if model is None:
+        model_id = known_id
     else:
         if regional and not model.supports_regions:
             raise ModelLoadError(f"regional vectors are on for this library, but {model.spec} has no spatial "
@@ -175,8 +183,8 @@ def _index_folder(library: Library, embedder: Embedder | Callable[[], Embedder],
                                  "off or choose another model")
         with library.transaction():
             model_id = library.register_model(model.spec, model.dim)
-        reusable = library.hashes_with_vectors(model_id, regional)
-        movable = {k.content_hash: k for k in changes.missing if k.content_hash and k.has_vector}
+        if model_id != known_id:
+            reusable = library.hashes_with_vectors(model_id, regional)
     batch_size = batch_size or default_batch_size(model.device if model is not None else "cpu")
 
     items = [_Item(f, None) for f in changes.new] + [_Item(f, k) for f, k in changes.changed]
@@ -195,8 +203,9 @@ def _index_folder(library: Library, embedder: Embedder | Callable[[], Embedder],
                 if nxt is None:
                     exhausted = True
                     break
-                assert model is not None  # loaded whenever a photo needs encoding
-                pending.append(pool.submit(_prepare, library.root / nxt.scanned.relpath, nxt, model, reusable))
+                # model is None only when every file was hashed above and its content has a vector
+                pending.append(pool.submit(_prepare, library.root / nxt.scanned.relpath, nxt, model, reusable,
+                                           digests.get(nxt.scanned.relpath)))
             if not pending or cancel.is_set():
                 break
             pipeline.add(pending.popleft().result())
@@ -264,17 +273,52 @@ def _wait_while_paused(pause: threading.Event | None, cancel: threading.Event) -
     return waited
 
 
-def _prepare(path: Path, item: _Item, embedder: Embedder, reusable: dict[str, int]) -> _Result:
+def _all_reusable(root: Path, files: list[ScannedFile], reusable: dict[str, int], digests: dict[str, str],
+                  cancel: threading.Event) -> bool:
+    """Hash files until one has content without a vector (False: the model is needed). The
+    hashes are kept in `digests`, so the indexing pass does not read those files again."""
+    for f in files:
+        if cancel.is_set():
+            return True  # nothing will be encoded anyway
+        try:
+            digest = _hash_file(root / f.relpath)
+        except (OSError, ImageError):
+            continue  # the indexing pass reports it
+        digests[f.relpath] = digest
+        if digest not in reusable:
+            return False
+    return True
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _hash_file(path: Path) -> str:
+    """_hash of a file's bytes, read a piece at a time (a video may not fit in memory)."""
+    h = hashlib.blake2b(digest_size=16)
+    with open_stream(path) as f:  # bounded: a FIFO swapped in cannot block the run (ImageError)
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _prepare(path: Path, item: _Item, embedder: Embedder | None, reusable: dict[str, int],
+             digest: str | None = None) -> _Result:
     """Runs in a worker thread: read once, hash, and decode + preprocess only if the content is new."""
+    if digest is not None and digest in reusable:  # hashed already while deciding whether to load the model
+        return _Result(item, digest, reusable=True)
     if formats.kind_of(path.name) == formats.VIDEO:
         return _prepare_video(path, item, embedder, reusable)
     try:  # bounded: a FIFO or device swapped in, or a huge non-image, costs nothing
         data = open_regular(path, item.scanned.size)
     except ImageError as e:
         return _Result(item, error=e.reason)
-    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    digest = _hash(data)
     if digest in reusable:
         return _Result(item, digest, reusable=True)
+    if embedder is None:  # unreadable while hashed before the run, new content now: the next run encodes it
+        return _Result(item, digest, error="changed while being indexed")
     try:
         d = decode(data, min_side=embedder.image_size, name=path.name)
         tensor = embedder.preprocess(d.image)
@@ -285,7 +329,7 @@ def _prepare(path: Path, item: _Item, embedder: Embedder, reusable: dict[str, in
     return _Result(item, digest, tensor, d.width, d.height, d.taken_at)
 
 
-def _prepare_video(path: Path, item: _Item, embedder: Embedder, reusable: dict[str, int]) -> _Result:
+def _prepare_video(path: Path, item: _Item, embedder: Embedder | None, reusable: dict[str, int]) -> _Result:
     """A video is hashed as it streams from disk (it may not fit in memory), then a few frames spread
     across it are decoded by PyAV; each becomes one row of the batch."""
     import torch
@@ -303,6 +347,8 @@ def _prepare_video(path: Path, item: _Item, embedder: Embedder, reusable: dict[s
     digest = h.hexdigest()
     if digest in reusable:
         return _Result(item, digest, reusable=True)
+    if embedder is None:  # see _prepare
+        return _Result(item, digest, error="changed while being indexed")
     try:
         clip = formats.read_clip(path, min_side=embedder.image_size)
         tensor = torch.stack([embedder.preprocess(im) for _, im in clip.frames])
@@ -340,12 +386,12 @@ class _Pipeline:
     def flush(self) -> None:
         if not self.results:
             return
-        import torch
-
         results, self.results, self.tensor_count = self.results, [], 0
         with_tensor = [r for r in results if r.tensor is not None]
         vecs: Any = []
         regions: Any = []
+        if with_tensor:
+            import torch  # only here: a run that only reuses vectors never imports it
         # A video's frames are rows of the same batch as the photos'.
         rows = torch.cat([r.tensor if r.frame_times is not None else r.tensor[None] for r in with_tensor]) \
             if with_tensor else None
