@@ -12,6 +12,14 @@ from PIL import Image
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never download; a real spec must fail fast
+# Text-tower exports (core/textfast.py) go to a folder of this test session, never the user's cache.
+if "CLIPGALLERY_MODEL_CACHE" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["CLIPGALLERY_MODEL_CACHE"] = tempfile.mkdtemp(prefix="clipgallery-model-cache-")
+    atexit.register(shutil.rmtree, os.environ["CLIPGALLERY_MODEL_CACHE"], True)
 
 
 def hash_tree(root: Path) -> dict[str, str]:

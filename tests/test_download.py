@@ -142,7 +142,11 @@ from clipgallery.core.embed import Embedder
 seen = []
 emb = Embedder.load("hf-hub:{REPO}", "cpu", download=lambda p: seen.append((p.done, p.total, p.describe())))
 from conftest import photo
-print(json.dumps({{"seen": seen, "vec": emb.encode_images([photo(3, (64, 64))])[0].tolist()}}))
+from clipgallery.core.download import hub_offline
+from clipgallery.core.models import _create_without_init, parse_spec
+with hub_offline():  # what load_model does after the download: the init-free path takes the cached file
+    lean = _create_without_init(parse_spec("hf-hub:{REPO}"), "hf-hub:{REPO}", None) is not None
+print(json.dumps({{"seen": seen, "lean": lean, "vec": emb.encode_images([photo(3, (64, 64))])[0].tolist()}}))
 """
     env = {"HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": os.environ["HF_ENDPOINT"],
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
@@ -155,6 +159,7 @@ print(json.dumps({{"seen": seen, "vec": emb.encode_images([photo(3, (64, 64))])[
     assert all(done <= total for done, total, _ in seen if total)
     assert any(text.startswith(f"Downloading hf-hub:{REPO}:") and "MB" in text for _, _, text in seen)
     np.testing.assert_allclose(out["vec"], reference.encode_images([photo(3, (64, 64))])[0], atol=1e-6)
+    assert out["lean"]  # downloaded hub weights load without the throwaway random initialisation too
     gets = server.gets
     # The second run reads the cache: no request reaches the hub, even with it still up.
     r = _in_fresh_process(code, env)

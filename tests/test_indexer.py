@@ -338,3 +338,41 @@ def test_a_model_loader_is_called_only_when_something_needs_encoding(tmp_path, e
     with pytest.raises(ValueError):
         index_folder(lib, load)  # a loader without its spec
     lib.close()
+
+
+def test_renaming_and_moving_50_photos_never_loads_the_model(tmp_path, embedders):
+    root = tmp_path / "photos"
+    (root / "a").mkdir(parents=True)
+    for i in range(55):
+        photo(200 + i, (96, 64)).save(root / "a" / f"p{i}.jpg")
+    emb = embedders("tiny-random")
+    loads = []
+
+    def load():
+        loads.append(1)
+        return emb
+
+    lib = Library(root, tmp_path / "lib")
+    index_folder(lib, load, spec=emb.spec)
+    mid = lib.model_id(emb.spec)
+    ids_before, vecs_before = lib.vectors(mid)
+    by_name = dict(zip((f.relpath for f in lib.files(list(ids_before))), vecs_before))
+    (root / "b").mkdir()
+    for i in range(50):  # 25 renamed in place, 25 moved to another folder
+        dest = root / "a" / f"renamed{i}.jpg" if i % 2 else root / "b" / f"p{i}.jpg"
+        (root / "a" / f"p{i}.jpg").rename(dest)
+    report = index_folder(lib, load, spec=emb.spec)
+    assert len(loads) == 1  # only the first run loaded the model
+    assert report.reused == 50 and report.indexed == 0 and report.removed == 0 and report.unchanged == 5
+    ids_after, vecs_after = lib.vectors(mid)
+    assert sorted(ids_after.tolist()) == sorted(ids_before.tolist())  # rows moved, not re-created
+    moved = {f.relpath: v for f, v in zip(lib.files(list(ids_after)), vecs_after)}
+    for i in range(50):
+        new = f"a/renamed{i}.jpg" if i % 2 else f"b/p{i}.jpg"
+        np.testing.assert_array_equal(moved[new], by_name[f"a/p{i}.jpg"])
+    # A renamed copy plus one new photo: now the model is needed, once.
+    photo(999, (96, 64)).save(root / "b" / "new.jpg")
+    (root / "b" / "p0.jpg").rename(root / "b" / "zero.jpg")
+    report = index_folder(lib, load, spec=emb.spec)
+    assert len(loads) == 2 and report.indexed == 1 and report.reused == 1
+    lib.close()

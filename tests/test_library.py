@@ -50,7 +50,7 @@ def test_newer_or_damaged_library_is_a_clear_error(tmp_path):
         Library(tmp_path / "p", tmp_path / "lib")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "library.sqlite").write_bytes(b"this is not a database" * 100)
-    with pytest.raises(LibraryError, match="move it away and index again"):
+    with pytest.raises(LibraryError, match="damaged.*clipgallery repair"):
         Library(tmp_path / "p", tmp_path / "bad")
 
 

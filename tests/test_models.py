@@ -128,3 +128,42 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ModelLoadError, match="could not load weights"):
         Embedder.load(f"cg-tiny-bad:{bad}", "cpu")
+
+
+def test_local_weights_load_without_random_init_and_equal_open_clips_own_loading(tmp_path):
+    """The init-free path (uninitialised parameters, memory-mapped checkpoint, assigned) gives the
+    very model open_clip's create_model_and_transforms gives, for .pt and .safetensors files."""
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    from clipgallery.core.models import _create_without_init, load_model, parse_spec
+
+    cfg = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8,
+                                           "head_width": 16},
+           "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2}}
+    torch.manual_seed(3)
+    source = open_clip.model.CLIP(**cfg)
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg, "preprocess_cfg": {}}))
+    state = {k: v.contiguous() for k, v in source.state_dict().items()}
+    for name in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"):
+        for old in folder.glob("open_clip_*model.*"):
+            old.unlink()
+        path = folder / name
+        save_file(state, str(path)) if name.endswith(".safetensors") else torch.save(state, path)
+        ms = parse_spec(str(folder))
+        lean = _create_without_init(ms, f"local-dir:{ms.path}", None)
+        assert lean is not None  # the init-free path really ran
+        reference, _, _ = open_clip.create_model_and_transforms(f"local-dir:{ms.path}", weights_only=True)
+        got, want = lean[0].state_dict(), reference.state_dict()
+        assert got.keys() == want.keys()
+        for k in want:
+            assert torch.equal(got[k], want[k]), k
+        loaded = load_model(ms, "cpu")
+        tokens = open_clip.get_tokenizer("ViT-B-32")(["a red circle", "x"])
+        with torch.inference_mode():
+            torch.testing.assert_close(loaded.model.encode_text(tokens), reference.eval().encode_text(tokens))
+            image = torch.rand(2, 3, 32, 32)
+            torch.testing.assert_close(loaded.model.encode_image(image), reference.encode_image(image))

@@ -11,7 +11,7 @@ def test_walk_finds_images_case_insensitively_and_skips_the_rest(tmp_path):
     for rel in ["a.JPG", "b.jpeg", "c.Png", "d.webp", "e.gif", "f.bmp", "g.tif", "h.TIFF", "sub/i.jpg"]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
-    for rel in ["notes.txt", ".hidden.jpg", ".cache/j.jpg", "raw.cr2"]:
+    for rel in ["notes.txt", ".hidden.jpg", ".cache/j.jpg", "song.mp3", "IMG_1.xmp"]:  # RAW is read now (issue 17)
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
     os.symlink(tmp_path, tmp_path / "sub" / "loop")

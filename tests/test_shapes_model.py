@@ -15,7 +15,7 @@ from safetensors.torch import load_file  # noqa: E402
 
 from clipgallery import shapes  # noqa: E402
 
-MODELS = Path(__file__).resolve().parents[1] / "resources" / "models"
+MODELS = Path(__file__).resolve().parents[1] / "clipgallery" / "resources" / "models"
 
 
 def build(name: str):

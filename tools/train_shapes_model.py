@@ -530,7 +530,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=24000, help="size of the pre-rendered training set")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--eval-per-class", type=int, default=40)
-    parser.add_argument("--out", type=Path, default=ROOT / "resources" / "models")
+    parser.add_argument("--out", type=Path, default=ROOT / "clipgallery" / "resources" / "models")
     parser.add_argument("--quick", action="store_true", help="a tiny run, to check that everything works")
     parser.add_argument("--init", type=Path, help="start from these weights instead of random ones")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core CPU)")

@@ -11,9 +11,26 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from . import app, evaluation, export, groups, library, organize, search, tags
+from ..core.names import shown
+from . import (
+    app,
+    common,
+    desktop,
+    draw,
+    evaluation,
+    explain,
+    export,
+    groups,
+    library,
+    organize,
+    people,
+    repair,
+    search,
+    tags,
+    text,
+)
 
-FAMILIES = (library, evaluation, app, search, tags, organize, groups, export)  # the order `--help` lists them in
+FAMILIES = (library, text, evaluation, app, search, tags, organize, groups, export, explain, draw, desktop, people, repair)  # `--help` order
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,16 +60,30 @@ def _global_option_everywhere(parser: argparse.ArgumentParser, *flags: str, **kw
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from ..core.errors import ClipGalleryError
+    args = build_parser().parse_args(search.glue_negative_box(sys.argv[1:] if argv is None else list(argv)))
+    from ..core.errors import ClipGalleryError, database_error
 
     try:
         return int(args.func(args) or 0)
     except ClipGalleryError as e:
-        print(f"clipgallery: error: {e}", file=sys.stderr)
+        print(f"clipgallery: error: {shown(str(e))}", file=sys.stderr)
+        return 1
+    except RecursionError:  # the last net: still one sentence, never a traceback
+        print("clipgallery: error: the input is nested too deeply to read", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("clipgallery: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as e:
+        lib = common.LAST_LIBRARY[0]  # a stray sqlite3 error: named after the library it came from
+        err = database_error(e, lib.db_path, lib.root) if lib is not None else database_error(e, "(unknown)")
+        if err is None:
+            raise
+        print(f"clipgallery: error: {shown(str(err))}", file=sys.stderr)
+        return 1
+    finally:
+        lib, common.LAST_LIBRARY[0] = common.LAST_LIBRARY[0], None
+        if lib is not None:
+            lib.close()

@@ -13,6 +13,10 @@ import threading
 from types import TracebackType
 from typing import Any
 
+from ..core.names import shown
+
+LAST_LIBRARY: list[Any] = [None]  # the library a command opened: main() names it in a stray sqlite3 error
+
 
 def json_option(s: argparse.ArgumentParser) -> None:
     s.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -45,16 +49,32 @@ def k_value(text: str) -> int | None:
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     """One JSON document with --json, else the human text; stdout only ever gets this."""
     if getattr(args, "json", False):
-        json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
+        # allow_nan=False: a NaN or infinity is a bug to report, never invalid JSON on stdout.
+        try:
+            doc = json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False)
+        except ValueError:  # a NaN or infinity slipped through: JSON has no such numbers, null says "none"
+            doc = json.dumps(_finite(data), ensure_ascii=False, indent=2, allow_nan=False)
+        sys.stdout.write(shown(doc) + "\n")  # undecodable name bytes as U+FFFD: stdout stays UTF-8
     elif text:
-        print(text)
+        print(shown(text))
+
+
+def _finite(data: Any) -> Any:
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(v) for v in data]
+    return data
 
 
 def open_library(args: argparse.Namespace, create: bool = False) -> Any:
     from ..core.library import Library
 
-    return Library(args.path, args.library_dir, create=create)
+    lib = Library(args.path, args.library_dir, create=create)
+    LAST_LIBRARY[0] = lib
+    return lib
 
 
 def indexed_spec(lib: Any, model: str | None) -> str:
@@ -69,16 +89,32 @@ def indexed_spec(lib: Any, model: str | None) -> str:
     return str(lib.search_model(model, strict=True))
 
 
-def load_embedder(spec: str, device: str = "auto") -> Any:
-    """Embedder.load with a download bar for a first run (Ctrl-C stops a download cleanly)."""
+def load_embedder(spec: str, device: str = "auto", lib: Any = None) -> Any:
+    """The model of `spec`. With the library it was indexed into: a QueryEmbedder (core.textfast),
+    which encodes text without torch when the verified export exists and loads the torch model
+    below only for images (or to build the export). Without: Embedder.load with a download bar
+    for a first run (Ctrl-C stops a download cleanly)."""
+    if lib is not None:
+        from ..core.textfast import query_embedder
+
+        return query_embedder(lib, spec, device, notify=say, loader=load_torch_embedder)
+    return load_torch_embedder(spec, device)
+
+
+def load_torch_embedder(spec: str, device: str = "auto") -> Any:
     from ..core.embed import Embedder
 
-    print(f"Loading model {spec}...", file=sys.stderr)
+    say(f"Loading model {spec}...")
     bar = DownloadBar()
     try:
         return Embedder.load(spec, device, download=bar)
     finally:
         bar.close()
+
+
+def say(message: str) -> None:
+    """A progress or status line for the person at the terminal: stderr, never stdout."""
+    print(message, file=sys.stderr)
 
 
 class DownloadBar:
@@ -207,8 +243,8 @@ class LibraryJob:
 
     def embedder(self) -> Any:
         """The model, loaded on the first call (a function core may call only when it needs one)."""
-        if self._embedder is None:
-            self._embedder = load_embedder(self.spec)
+        if self._embedder is None:  # text without torch when it can (see load_embedder)
+            self._embedder = load_embedder(self.spec, lib=self.lib)
         return self._embedder
 
     def __enter__(self) -> LibraryJob:
@@ -217,3 +253,11 @@ class LibraryJob:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.bar.close()
+
+
+def clock(seconds: float | None) -> str:
+    """A duration or a time in a video as a person reads it: 0:42, 1:02:03 ("?" when unknown)."""
+    if seconds is None:
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

@@ -22,6 +22,7 @@ def register(subparsers: Any) -> None:
     what.add_argument("--clusters", "--groups", dest="clusters", action="store_true",
                       help="the groups of the last `clipgallery group` (or `cluster`)")
     what.add_argument("--query", metavar="TEXT", help="the results of a search")
+    what.add_argument("--person", metavar="NAME", help="the photos of a named person, in a folder named after them")
     # Alone, --album or --tag is what is exported (one folder); beside --clusters or --query, like
     # --min-stars and --favourites, it narrows that down.
     s.add_argument("--album", metavar="NAME", help="the photos of an album (or, with another source: only those)")
@@ -47,11 +48,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..core import export as ex
     from ..core.organize import MarkFilter
 
-    if not (args.clusters or args.query is not None or args.album is not None or args.tag is not None
+    if not (args.clusters or args.query is not None or args.person is not None or args.album is not None or args.tag is not None
             or args.min_stars or args.favourites):
         from ..core.errors import OrganizeError
 
-        raise OrganizeError("choose what to export: --clusters, --query TEXT, --tag LABEL, --album NAME, "
+        raise OrganizeError("choose what to export: --clusters, --query TEXT, --person NAME, --tag LABEL, --album NAME, "
                             "--min-stars N or --favourites")
     job = LibraryJob(args)
     lib, spec = job.lib, job.spec
@@ -60,6 +61,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         selection = ex.filter_selection(lib, ex.select_groups(lib, spec), marks)
     elif args.query is not None:
         selection = ex.select_query(lib, job.embedder(), args.query, args.k, args.threshold, marks)
+    elif args.person is not None:
+        from .people import select_person
+
+        selection = ex.filter_selection(lib, ex.with_file_ids(lib, select_person(lib, args.person)), marks)
     elif args.album is not None:
         selection = ex.filter_selection(lib, ex.select_album(lib, args.album), MarkFilter(
             None, args.min_stars, args.favourites, args.tag))

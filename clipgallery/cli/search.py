@@ -7,7 +7,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import emit, indexed_spec, json_option, load_embedder, open_library, positive_int, threshold
+from .common import (
+    clock,
+    emit,
+    indexed_spec,
+    json_option,
+    load_embedder,
+    open_library,
+    positive_int,
+    say,
+    threshold,
+)
+from .people import add_person_option
 
 
 def register(subparsers: Any) -> None:
@@ -35,7 +46,7 @@ def register(subparsers: Any) -> None:
 
 
 _SEARCH_VALUE_OPTIONS = ("-k", "--threshold", "--after", "--before", "--in", "--sort", "--model", "--tag",
-                         "--album", "--min-stars", "--library-dir")
+                         "--album", "--min-stars", "--library-dir", "--person")
 _SEARCH_FLAGS = ("--exact", "--json", "--favourites", "--favorites")
 
 
@@ -63,6 +74,7 @@ def _search_options(s: argparse.ArgumentParser) -> None:
     s.add_argument("--exact", action="store_true", help="exact search even in a large library (slower)")
     s.add_argument("--model", metavar="SPEC", help="which indexed model to search with (default: the main one)")
     mark_options(s)
+    add_person_option(s)
     json_option(s)
 
 
@@ -120,9 +132,10 @@ def _searcher(lib: Any, args: argparse.Namespace) -> tuple[Any, str]:
     from ..core.search import Searcher
 
     spec = indexed_spec(lib, args.model)
-    # A one-shot run never waits for an ANN build (exact is quicker than building); it uses a
-    # saved index when the app or an earlier run made one.
-    searcher = Searcher(lib, load_embedder(spec), notify=lambda m: print(m, file=sys.stderr), ann_build="never")
+    # Text goes through the torch-free export when there is one; torch loads only for images (or
+    # to build the export). A one-shot run never waits for an ANN build (exact is quicker than
+    # building); it uses a saved index when the app or an earlier run made one.
+    searcher = Searcher(lib, load_embedder(spec, lib=lib), notify=say, ann_build="never")
     return searcher, spec
 
 
@@ -133,7 +146,7 @@ def _options_from(args: argparse.Namespace, restrict=None):
     return SearchOptions(k=args.k, threshold=args.threshold, folder=args.within, after=args.after,
                          before=args.before, sort=args.sort, restrict=restrict,
                          exact=True if args.exact else None, album=args.album, min_stars=args.min_stars,
-                         favourites=args.favourites, tag=args.tag)
+                         favourites=args.favourites, tag=args.tag, person=getattr(args, "person", None) or None)
 
 
 def _emit_hits(args: argparse.Namespace, hits: list) -> None:
@@ -141,10 +154,33 @@ def _emit_hits(args: argparse.Namespace, hits: list) -> None:
 
     data = [{"path": str(h.path), "score": round(h.score, 6),
              "date": datetime.fromtimestamp(h.date).astimezone().isoformat(timespec="seconds")
-             if h.date is not None else None} for h in hits]
+             if h.date is not None else None, "text": h.text, **_media_keys(h)} for h in hits]
     if not hits and not args.json:
         print("no photos match", file=sys.stderr)
-    emit(args, data, "\n".join(f"{h.score:.3f}  {h.path}" for h in hits))
+    emit(args, data, "\n".join(f"{h.score:.3f}  {h.path}" + (f"  “{h.text}”" if h.text else "") + _media_suffix(h)
+                                for h in hits))
+
+
+def _media_keys(hit: Any) -> dict[str, Any]:
+    """JSON keys added to a hit: `at` and `duration` (seconds) for a video, `raw` for a RAW+JPEG pair."""
+    out: dict[str, Any] = {}
+    if hit.duration is not None or hit.at is not None:
+        out["at"] = hit.at
+        out["duration"] = round(hit.duration, 3) if hit.duration is not None else None
+    if hit.raw:
+        out["raw"] = [str(p) for p in hit.raw]
+    return out
+
+
+def _media_suffix(hit: Any) -> str:
+    """The same, for a person: `  (video 0:42, best at 0:07)  + RAW IMG_1.CR2`."""
+    parts = []
+    if hit.duration is not None:
+        at = f", best at {clock(hit.at)}" if hit.at is not None else ""
+        parts.append(f"(video {clock(hit.duration)}{at})")
+    if hit.raw:
+        parts.append("+ RAW " + ", ".join(p.name for p in hit.raw))
+    return ("  " + "  ".join(parts)) if parts else ""
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -175,6 +211,21 @@ def cmd_similar(args: argparse.Namespace) -> int:
     else:
         _emit_hits(args, searcher.similar(image, _options_from(args)))
     return 0
+
+
+def glue_negative_box(argv: list[str]) -> list[str]:
+    """`--box -0.5,0,1,1` -> `--box=-0.5,0,1,1`: argparse takes a value starting with '-' for an
+    option, and the user would be told "expected one argument" instead of what is wrong with the box."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--box" and i + 1 < len(argv) and argv[i + 1][:1] == "-" and argv[i + 1][1:2] in \
+                tuple("0123456789."):
+            out.append(f"--box={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
 
 
 def _box(text: str) -> tuple[float, float, float, float]:

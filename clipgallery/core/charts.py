@@ -43,8 +43,7 @@ def bar_chart(title: str, categories: list[str], series: dict[str, list[float | 
         y = top + si * 20
         d.rectangle((im.width - 160, y, im.width - 148, y + 12), fill=PALETTE[si % len(PALETTE)])
         d.text((im.width - 142, y - 1), name, fill="black", font=_font(12))
-    im.save(path)
-    return Path(path)
+    return save_new(im, Path(path))
 
 
 def confusion_chart(title: str, matrix: list[list[int]], labels: list[str], path: Path) -> Path:
@@ -71,5 +70,17 @@ def confusion_chart(title: str, matrix: list[list[int]], labels: list[str], path
     for j in range(n):
         ld.text((4, j * cell + cell / 2 - 6), labels[j][:20], fill="black", font=_font(11))
     im.paste(label_strip.rotate(90, expand=True), (left, top + n * cell + 8))
-    im.save(path)
-    return Path(path)
+    return save_new(im, Path(path))
+
+
+def save_new(im: Image.Image, path: Path) -> Path:
+    """Save as PNG at path, or at "name (2).png"... when it exists: a chart never overwrites a file."""
+    candidate, n = path, 2
+    while True:
+        try:
+            with open(candidate, "xb") as f:
+                im.save(f, "PNG")
+            return candidate
+        except FileExistsError:
+            candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
+            n += 1

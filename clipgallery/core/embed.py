@@ -118,6 +118,35 @@ class Embedder:
                 raise NotImplementedError(f"spatial features of {type(visual).__name__} are not supported")
         return _normalise(pooled), grid.float().cpu().numpy()
 
+    @_serial
+    def encode_joint_grid(self, batch: Any) -> np.ndarray:
+        """[n, 3, H, W] -> [n, h, w, dim] spatial features in the joint space, L2-normalised.
+
+        A ViT's patch tokens are already there. For a ResNet each position of the last feature map
+        goes through attention pooling's value and output projections (with its own positional
+        embedding, resized to the grid) -- what the pooled vector is a weighted sum of. H and W may
+        exceed image_size for a ResNet (a finer grid); a ViT needs its own size.
+        """
+        import torch
+        import torch.nn.functional as F
+
+        visual = self._m.model.visual
+        if not (hasattr(visual, "attnpool") and hasattr(visual, "stem")):
+            return _normalise_last(self.encode_batch_with_grid(batch)[1])  # the lock is re-entrant
+        with torch.inference_mode():
+            x = batch.to(self._m.device, dtype=self._m.dtype)
+            f = visual.layer4(visual.layer3(visual.layer2(visual.layer1(visual.stem(x)))))
+            n, c, h, w = f.shape
+            pool = visual.attnpool
+            pos = pool.positional_embedding[1:]
+            side = int(round(pos.shape[0] ** 0.5))
+            if (side, side) != (h, w):
+                pos = F.interpolate(pos.T.reshape(1, c, side, side), size=(h, w), mode="bicubic",
+                                    align_corners=False).reshape(c, h * w).T
+            tokens = f.flatten(2).transpose(1, 2) + pos.to(f.dtype)
+            out = pool.c_proj(pool.v_proj(tokens)).reshape(n, h, w, -1)
+        return _normalise_last(out.float().cpu().numpy())
+
     def encode_batch_with_regions(self, batch: Any) -> tuple[np.ndarray, np.ndarray]:
         """One forward pass -> (unit vectors [n, dim], region vectors [n, regions, c] float16).
 
@@ -284,3 +313,8 @@ def _normalise(feats: Any) -> np.ndarray:
     v = feats.float().cpu().numpy().astype(np.float32, copy=False)
     norms = np.linalg.norm(v, axis=1, keepdims=True)
     return v / np.maximum(norms, 1e-12)
+
+
+def _normalise_last(a: np.ndarray) -> np.ndarray:
+    a = a.astype(np.float32, copy=False)
+    return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)

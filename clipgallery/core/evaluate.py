@@ -400,6 +400,10 @@ def to_markdown(report: dict[str, Any]) -> str:
         km = report["kmeans"]
         lines += ["", f"k-means on the global vectors (k = {km['k']}): purity {km['purity']:.4f}, "
                       f"NMI {km['nmi']:.4f}."]
+    elif kind == "spurious":
+        from .spurious import markdown_lines
+
+        lines += markdown_lines(report)
     elif kind == "typographic":
         lines += ["| | top-1 | top-5 |", "| --- | --- | --- |",
                   f"| clean | {report['before']['top1']:.4f} | {report['before']['top5']:.4f} |",

@@ -21,12 +21,13 @@ import threading
 import time
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import ClipGalleryError
 from .library import Library
+from .names import shown
 from .organize import MarkFilter, album_photos, clean_name, marked_ids, marks_of
 from .progress import Progress, ProgressFn
 from .xmp import SidecarData, sidecar_path, sidecar_xml
@@ -54,8 +55,10 @@ def safe_name(name: str, max_bytes: int = FOLDER_MAX_BYTES, fallback: str = "unn
 
     No separators or characters Windows forbids, no control characters, no leading or trailing
     dots and spaces (so never "." or ".."), no reserved device names (CON, NUL.txt, COM1...),
-    at most max_bytes of UTF-8, and never empty.
+    at most max_bytes of UTF-8, and never empty. Bytes that are not UTF-8 (an old camera's name)
+    become U+FFFD, so the copy has a valid name everywhere.
     """
+    name = shown(name)
     text = unicodedata.normalize("NFC", str(name))
     text = "".join("_" if ch in _FORBIDDEN or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs")
                    else ch for ch in text)
@@ -159,6 +162,14 @@ def select_marked(library: Library, marks: MarkFilter) -> list[Selected]:
             for f in library.files(sorted(ids)) if f.status == "ok"]
 
 
+def with_file_ids(library: Library, selection: Sequence[Selected]) -> list[Selected]:
+    """The selection with each photo's file id filled in (so the hand-made filters can narrow it)."""
+    rel = {s.source: library.relpath_of(s.source) for s in selection if s.file_id is None}
+    ids = library.file_ids([r for r in rel.values() if r is not None])
+    return [s if s.file_id is not None else replace(s, file_id=ids.get(rel[s.source] or ""))
+            for s in selection]
+
+
 def filter_selection(library: Library, selection: Sequence[Selected], marks: MarkFilter) -> list[Selected]:
     """The selected photos the hand-made filters keep."""
     ids = marked_ids(library, marks)
@@ -244,6 +255,7 @@ def plan_export(selection: Sequence[Selected], dest: Path, photo_root: Path | No
         raise ExportError(f"the destination {dest} is inside the photo folder {root}; clipgallery does not "
                           "write into a photo folder unless you pass --force")
     present, missing = _split_missing(selection)
+    present = _with_raws(present)
     if not present:
         raise ExportError(f"none of the {len(selection)} selected photos exist any more (moved or deleted "
                           "since indexing?): index the folder again")
@@ -298,6 +310,21 @@ def _split_missing(selection: Sequence[Selected]) -> tuple[list[Selected], list[
         else:
             missing[s.source] = None
     return present, list(missing)
+
+
+def _with_raws(selection: list[Selected]) -> list[Selected]:
+    """Each photo followed by the RAW files of the same shot (shown as one photo, exported together)."""
+    from .media import raw_companions
+
+    raws = raw_companions(s.source for s in selection)
+    if not raws:
+        return selection
+    chosen = {s.source for s in selection}
+    out = []
+    for s in selection:
+        out.append(s)
+        out += [Selected(r, s.group, s.score) for r in raws.get(s.source, []) if r not in chosen]
+    return out
 
 
 def _check_same_device(selection: Sequence[Selected], anchor: Path) -> None:
@@ -579,9 +606,10 @@ def _write_manifests(result: ExportResult, created: list[Path]) -> tuple[Path, P
            "already_there": [f.to_json() for f in result.already],
            "skipped": [{"path": str(p), "reason": r} for p, r in result.skipped]}
     plan = result.plan
-    csv_path = _write_new(plan.manifest_csv, buf.getvalue().encode("utf-8"))
+    csv_path = _write_new(plan.manifest_csv, shown(buf.getvalue()).encode("utf-8"))
     created.append(csv_path)
-    json_path = _write_new(plan.manifest_json, (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+    json_path = _write_new(plan.manifest_json,
+                           (shown(json.dumps(doc, ensure_ascii=False, indent=2)) + "\n").encode("utf-8"))
     created.append(json_path)
     return csv_path, json_path
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
+import stat as stat_mod
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
@@ -24,12 +27,9 @@ _DATETIME = 306
 
 @cache
 def heif_available() -> bool:
-    try:
-        import pillow_heif  # type: ignore[import-not-found]
-    except ImportError:
-        return False
-    pillow_heif.register_heif_opener()
-    return True
+    from .formats import available
+
+    return available()["heic"]
 
 
 @dataclass
@@ -40,16 +40,29 @@ class Decoded:
     taken_at: float | None  # EXIF DateTimeOriginal as a POSIX timestamp (local time), if any
 
 
-def decode(source: Path | bytes, min_side: int | None = 224, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+def decode(source: Path | bytes, min_side: int | None = 224, max_pixels: int = DEFAULT_MAX_PIXELS,
+           name: str | None = None) -> Decoded:
     """Open, shrink early, orient, and convert to RGB; raise ImageError with a plain reason.
 
     JPEGs are decoded at a reduced scale (libjpeg DCT scaling via Image.draft) so that a
     12-megapixel photo never has to be decoded at full size to make a 224-pixel input.
+    Camera RAW files and videos (known by `name`'s or the path's extension) go to core.formats.
     """
+    # -- formats beyond Pillow (core.formats): RAW by rawpy, videos by PyAV (a poster frame) --
+    from . import formats
+
+    kind = formats.kind_of(name if name is not None else (None if isinstance(source, bytes) else source))
+    if kind == formats.VIDEO:
+        clip = formats.poster(source, min_side)
+        return Decoded(clip.frames[0][1], clip.width, clip.height, clip.taken_at)
+    # -- end of formats beyond Pillow --
     data = source if isinstance(source, bytes) else _read(source)
     if not data:
         raise ImageError("empty file")
-    heif_available()  # registers the HEIC/AVIF opener once, when pillow-heif is installed
+    if kind == formats.RAW:
+        raw = formats.decode_raw(data, min_side, max_pixels)
+        return Decoded(raw.image, raw.width, raw.height, raw.taken_at)
+    formats.available()  # registers the plugins (HEIC, JPEG XL) with Pillow once
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns on odd EXIF and on large images
@@ -71,19 +84,74 @@ def decode(source: Path | bytes, min_side: int | None = 224, max_pixels: int = D
     except Image.DecompressionBombError as e:
         raise ImageError(f"image too large: {e}") from None
     except UnidentifiedImageError:
-        raise ImageError(_unidentified_reason(data)) from None
+        raise ImageError(_unidentified_reason(data, name if name is not None else source)) from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as e:
         raise ImageError(_reason(e)) from None
     except MemoryError:
         raise ImageError("not enough memory to decode this image") from None
+    except RuntimeError:  # plugins (pillow-jxl) raise it for damaged data, with advice meant for developers
+        raise ImageError("corrupt image: its decoder cannot read it") from None
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     return Decoded(rgb, width, height, _taken_at(exif))
 
 
 def _read(path: Path) -> bytes:
+    return open_regular(path)
+
+
+# -- bounded reading (issue 13): nothing a folder holds can hang a read or exhaust memory --------
+
+# No photo we can decode is this large; a bigger file is refused before it is read. Videos are not
+# read whole (core.formats streams them, through open_stream below), so the cap does not apply to them.
+MAX_FILE_BYTES = 1 << 30
+_HEAD = 64
+
+_TIFF = [(0, b"II*\x00"), (0, b"MM\x00*")]
+_ISO_BMFF = [(4, b"ftyp")]  # HEIC, HEIF, AVIF, CR3, MP4, MOV, M4V, 3GP
+VIDEO_SIGNATURES: list[tuple[int, bytes]] = [
+    *_ISO_BMFF,
+    (4, b"moov"), (4, b"mdat"), (4, b"wide"), (4, b"free"), (4, b"skip"),  # QuickTime without ftyp
+    (0, b"\x1a\x45\xdf\xa3"),  # Matroska, WebM
+    (8, b"AVI "),  # RIFF....AVI
+    (0, b"\x47"), (4, b"\x47"),  # MPEG transport stream (.mts), with a 4-byte timecode (.m2ts)
+    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"),  # ASF (.wmv)
+    (0, b"\x00\x00\x01\xba"), (0, b"\x00\x00\x01\xb3"),  # MPEG program stream, elementary stream
+]
+# (offset, bytes) that start every file of a format we (or core.formats) decode, videos included; a
+# file that starts with none of them is refused after reading only its first bytes (a 3 GiB archive
+# renamed .jpg costs 64 bytes). Kept in step with core.formats.SIGNATURES.
+IMAGE_SIGNATURES: list[tuple[int, bytes]] = [
+    (0, b"\xff\xd8\xff"),  # JPEG, MPO
+    (0, b"\x89PNG\r\n\x1a\n"),
+    (0, b"GIF87a"), (0, b"GIF89a"),
+    (8, b"WEBP"),  # RIFF....WEBP
+    (0, b"BM"),
+    *_TIFF,  # TIFF and the TIFF-based raw formats (DNG, CR2, NEF, ARW, PEF, SRW, ...)
+    *_ISO_BMFF,
+    (0, b"\x00\x00\x00\x0cjP  "), (0, b"\xff\x4f\xff\x51"),  # JPEG 2000: .jp2 box, .j2k codestream
+    (0, b"\xff\x0a"), (0, b"\x00\x00\x00\x0cJXL \r\n\x87\n"),  # JPEG XL: bare codestream, container
+    (0, b"\x00\x00\x01\x00"),  # ICO
+    (0, b"P1"), (0, b"P2"), (0, b"P3"), (0, b"P4"), (0, b"P5"), (0, b"P6"),  # PBM/PGM/PPM
+    # camera RAW beyond TIFF
+    (0, b"IIRO"), (0, b"IIRS"), (0, b"MMOR"),  # Olympus ORF
+    (0, b"IIU\x00"),  # Panasonic RW2, Leica RWL
+    (0, b"FUJIFILMCCD-RAW"),  # Fujifilm RAF
+    (0, b"II\x1a\x00\x00\x00HEAPCCDR"),  # Canon CRW
+    (0, b"FOVb"),  # Sigma X3F
+    (0, b"\x00MRM"),  # Minolta MRW
+    *VIDEO_SIGNATURES,  # read by core.formats through open_stream, never whole
+]
+
+
+def sniff(head: bytes) -> bool:
+    """Whether the first bytes of a file are those of an image, RAW or video format we know."""
+    return any(head[off:off + len(sig)] == sig for off, sig in IMAGE_SIGNATURES)
+
+
+def _open_fd(path: Path) -> int:
     try:
-        return Path(path).read_bytes()
+        return os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except IsADirectoryError:
         raise ImageError("is a folder, not a file") from None
     except PermissionError:
@@ -92,6 +160,74 @@ def _read(path: Path) -> bytes:
         raise ImageError("file disappeared") from None
     except OSError as e:
         raise ImageError(f"cannot read file: {e.strerror or e}") from None
+
+
+def open_stream(path: Path) -> BinaryIO:
+    """A video (or any large media file) opened for streaming reads, bounded like open_regular but
+    with no size cap: refused without blocking when a FIFO, device or folder stands behind the name,
+    or when its first bytes are no image or video container."""
+    fd = _open_fd(path)
+    try:
+        st = os.fstat(fd)
+        if not stat_mod.S_ISREG(st.st_mode):
+            raise ImageError(_kind_of(st.st_mode))
+        head = os.pread(fd, _HEAD, 0)
+        if len(head) >= 2 and not sniff(head):
+            raise ImageError(_unidentified_reason(head).replace("not an image", "not a video"))
+        os.set_blocking(fd, True)  # a regular file: blocking reads are bounded by its size
+        return os.fdopen(fd, "rb")
+    except OSError as e:
+        os.close(fd)
+        raise ImageError(f"cannot read file: {e.strerror or e}") from None
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def open_regular(path: Path, max_bytes: int | None = None) -> bytes:
+    """Read a regular image file whole, or raise ImageError without blocking or reading too much.
+
+    Opened with O_NONBLOCK (a FIFO swapped in after the scan would block forever otherwise) and
+    checked with fstat after opening, so a device or pipe behind the name is refused. The header is
+    looked at before the rest is read; at most `max_bytes` (the size the scan saw, when given) or
+    the file's size, whichever is smaller, and never more than MAX_FILE_BYTES.
+    """
+    fd = _open_fd(path)
+    try:
+        st = os.fstat(fd)
+        if not stat_mod.S_ISREG(st.st_mode):
+            raise ImageError(_kind_of(st.st_mode))
+        size = st.st_size if max_bytes is None else min(st.st_size, max_bytes)
+        head = os.read(fd, min(size, _HEAD))
+        if len(head) >= 2 and not sniff(head):
+            raise ImageError(_unidentified_reason(head))
+        if size > MAX_FILE_BYTES:
+            raise ImageError(f"file too large to be a photo ({st.st_size / 2**30:.1f} GiB; "
+                             f"the limit is {MAX_FILE_BYTES >> 30} GiB)")
+        chunks, got = [head], len(head)
+        while got < size:
+            chunk = os.read(fd, min(size - got, 1 << 20))
+            if not chunk:
+                break  # truncated meanwhile: decode says what is wrong with what is there
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+    except OSError as e:
+        raise ImageError(f"cannot read file: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+
+
+def _kind_of(mode: int) -> str:
+    if stat_mod.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if stat_mod.S_ISFIFO(mode):
+        return "is a pipe (FIFO), not a photo"
+    if stat_mod.S_ISCHR(mode) or stat_mod.S_ISBLK(mode):
+        return "is a device, not a photo"
+    if stat_mod.S_ISSOCK(mode):
+        return "is a socket, not a photo"
+    return "not a regular file"
 
 
 def _orient(im: Image.Image, orientation: int) -> Image.Image:
@@ -152,21 +288,31 @@ def _taken_at(exif: Image.Exif) -> float | None:
         return None
 
 
-def _unidentified_reason(data: bytes) -> str:
+def _unidentified_reason(data: bytes, name: object = None) -> str:
     head = data[:512]
     if head.startswith((b"\xff\xd8", b"\x89PNG", b"GIF8", b"RIFF", b"BM", b"II*\x00", b"MM\x00*")):
         return "corrupt image: the header is damaged"
+    if isinstance(name, (str, Path)):
+        from .formats import missing_decoder
+
+        missing = missing_decoder(name)
+        if missing:
+            return missing
     if b"ftypheic" in head or b"ftypmif1" in head or b"ftypavif" in head:
+        if heif_available():
+            return "corrupt HEIC/AVIF image: its structure is damaged"
         return "HEIC/AVIF image: install pillow-heif to read it"
+    if head.startswith(b"\xff\x0a") or head[4:12] == b"JXL \r\n\x87\n":
+        return "JPEG XL image: install pillow-jxl-plugin to read it"
     if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
         return "not an image (it is a text file)"
     return "not an image (unrecognised format)"
 
 
 def _reason(e: Exception) -> str:
-    msg = str(e)
+    msg = " ".join(str(e).split())  # plugins (libheif) end their messages with a newline
     low = msg.lower()
-    if "truncated" in low or "premature end" in low or isinstance(e, EOFError):
+    if "truncated" in low or "premature end" in low or "end of file" in low or isinstance(e, EOFError):
         return "truncated file"
     if "crc" in low or "broken png" in low or "checksum" in low:
         return "corrupt image: checksum error"

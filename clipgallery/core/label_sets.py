@@ -8,10 +8,13 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import LibraryError, QueryError
 from .library import Library
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 TAUGHT = "taught"  # the label set that holds the few-shot tags (one label per taught probe)
 STRATEGIES = ("templates", "descriptions", "both")
@@ -73,9 +76,11 @@ def labels_dir() -> Path:
     return resources_dir() / "labels"
 
 
-def builtin_label_sets() -> dict[str, Path]:
-    """name -> file of every label set shipped in resources/labels."""
-    return {p.stem: p for p in sorted(labels_dir().glob("*.json"))}
+def builtin_label_sets() -> dict[str, Traversable]:
+    """name -> file of every label set shipped in clipgallery/resources/labels."""
+    from .resources import listing
+
+    return {f.name.removesuffix(".json"): f for f in listing("labels", ".json")}
 
 
 def parse_label_set(data: Any, origin: str = "") -> LabelSet:
@@ -162,8 +167,8 @@ def _clean_text(text: str) -> str:
     return " ".join("".join(ch for ch in text if unicodedata.category(ch) != "Cc" or ch in "\t\n").split())
 
 
-def read_label_set_file(path: Path) -> LabelSet:
-    path = Path(path).expanduser()
+def read_label_set_file(path: Path | Traversable) -> LabelSet:
+    path = Path(path).expanduser() if isinstance(path, (str, Path)) else path  # a shipped set may be in a zip
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -172,10 +177,12 @@ def read_label_set_file(path: Path) -> LabelSet:
         raise QueryError(f"cannot read label set file {path}: {getattr(e, 'strerror', None) or e}") from None
     try:
         data = json.loads(text)
+        return parse_label_set(data, str(path))
     except json.JSONDecodeError as e:
         raise QueryError(f"label set file {path} is not valid JSON (line {e.lineno}, column {e.colno}: "
                          f"{e.msg})") from None
-    return parse_label_set(data, str(path))
+    except RecursionError:  # a hostile or broken file nested thousands deep
+        raise QueryError(f"label set file {path} is nested too deeply to be a label set") from None
 
 
 def load_label_set(spec: str | Path, library: Library | None = None, model_spec: str | None = None) -> LabelSet:

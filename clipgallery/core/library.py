@@ -6,16 +6,26 @@ else (ANN index, thumbnails, in-memory matrices) is a cache rebuilt from it. The
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .errors import LibraryError, NothingIndexedError
+from .errors import (
+    LibraryDamagedError,
+    LibraryError,
+    LibraryFullError,
+    LibraryReadOnlyError,
+    NothingIndexedError,
+    library_error,
+)
+from .names import from_db, to_db
 from .scan import KnownFile
 from .store import Store
 from .store.files import FileInfo, FileUpdate
@@ -39,8 +49,9 @@ def default_library_dir(root: Path) -> Path:
 class Library:
     """A photo folder's library. Safe to share between threads: each thread gets its own connection.
 
-    Its records live in stores: `files`/`vectors` (through the methods below), `tags` (core.store.tags)
-    and `groups` (core.store.groups)."""
+    Its records live in stores: `files`/`vectors` (through the methods below), `tags` (core.store.tags),
+    `groups` (core.store.groups), `text` (core.store.text: the text read in photos) and `media`
+    (videos' frames, RAW pairs: core.store.media)."""
 
     def __init__(self, root: Path, library_dir: Path | None = None, create: bool = True):
         self.root = Path(root).expanduser().resolve()
@@ -55,18 +66,39 @@ class Library:
         self.db_path = self.dir / DB_NAME
         if not self.db_path.exists() and not create:
             raise LibraryError(f"{self.root} has not been indexed yet: run `clipgallery index {self.root}` first")
-        self.store = Store(self.db_path, self.root)
+        # A library on a read-only disk (or without write permission) is opened read-only: it can
+        # still be searched, and a write says plainly why it cannot happen.
+        existed = self.db_path.exists()
+        self.read_only = existed and not (os.access(self.dir, os.W_OK) and os.access(self.db_path, os.W_OK))
+        self.store = Store(self.db_path, self.root, read_only=self.read_only)
         self.db = self.store.db
         self.tags = self.store.tags
         self.groups = self.store.groups
         self.marks = self.store.marks  # albums, stars, favourites, hand-made tags (core.organize)
+        self.text = self.store.text
+        self.media = self.store.media
+        self.faces = self.store.faces  # faces and people (core.faces)
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            self._migrate()
-        except sqlite3.DatabaseError as e:
-            raise LibraryError(f"cannot open the library at {self.db_path}: {e}. "
-                               "If it is damaged, move it away and index again.") from e
+            if not self.read_only:
+                self.dir.mkdir(parents=True, exist_ok=True)
+            if existed:
+                self._migrate()
+            else:
+                # Creating: switching a new file to WAL can fail at once with "locked" when another
+                # process creates it at the same moment, so creators take turns on the writer lock.
+                from .lock import WriterLock
+
+                with WriterLock(self.dir).acquire(wait=30):
+                    self._migrate()
+        except sqlite3.Error as e:
+            err = library_error(e, self.db_path, self.root)
+            self._abandon(remove=not existed and isinstance(err, LibraryFullError))
+            raise err from e
         except OSError as e:
+            err = library_error(e, self.db_path, self.root)
+            self._abandon(remove=not existed and isinstance(err, LibraryFullError))
+            if e.errno in (28, 30):  # ENOSPC, EROFS
+                raise err from e
             raise LibraryError(f"cannot create the library folder {self.dir}: {e.strerror or e}") from e
 
     # -- connection and schema -------------------------------------------------------------------
@@ -79,24 +111,66 @@ class Library:
     def close(self) -> None:
         self.db.close()
 
+    def _abandon(self, remove: bool) -> None:
+        """After a failed open: close, and with `remove` delete the library file this call began (a
+        full disk at creation), so that no half-made library is taken for an indexed one. Only then:
+        on any other error the file may be another process's library, created meanwhile."""
+        self.close()
+        if remove:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{self.db_path}{suffix}")
+
     def _migrate(self) -> None:
+        if self.read_only and self.db.version < SCHEMA_VERSION:
+            raise LibraryReadOnlyError(f"the library at {self.db_path} is read-only and was written by an older "
+                                       "clipgallery: open it once where it can be written to upgrade it")
+
+        def record_owner() -> None:
+            # In the migrations' transaction: a library records its folder before anything else.
+            self.set_meta("root", to_db(str(self.root)))
+            self.set_meta("created_at", str(time.time()))
+
         try:
-            version = self.db.migrate()
+            self.db.migrate(on_create=record_owner)
         except ValueError:
             raise LibraryError(f"the library at {self.db_path} was written by a newer clipgallery "
                                f"(schema {self.db.version}, this one knows {SCHEMA_VERSION}); please upgrade") from None
-        if version == 0:
-            self.set_meta("root", str(self.root))
-            self.set_meta("created_at", str(time.time()))
         owner = self.get_meta("root")
-        if owner and owner != str(self.root):
+        if owner is None and not self.read_only:
+            # Written by a version that could lose the owner (a folder name that is not UTF-8):
+            # claim it now, so that from here on no other folder can use it.
+            with self.transaction():
+                self.set_meta("root", to_db(str(self.root)))
+            owner = to_db(str(self.root))
+        if owner is not None and from_db(owner) != str(self.root):
             raise LibraryError(
-                f"the library at {self.dir} belongs to the folder {owner}, not {self.root}; "
+                f"the library at {self.dir} belongs to the folder {from_db(owner)}, not {self.root}; "
                 "give each folder its own --library-dir"
             )
 
     def transaction(self) -> Transaction:
         return self.db.transaction()
+
+    @contextlib.contextmanager
+    def errors(self) -> Iterator[None]:
+        """Turns sqlite3 and disk errors inside the block into the named LibraryErrors (full, read-only,
+        busy, damaged), each one sentence that says what to do."""
+        try:
+            yield
+        except sqlite3.Error as e:
+            raise library_error(e, self.db_path, self.root) from e
+
+    def check_damage(self) -> None:
+        """Raise LibraryDamagedError when SQLite's quick_check finds damage (a bad page in any table).
+
+        Run before indexing: an index run otherwise trusts the rows it can still see and says
+        everything is unchanged while vectors are unreadable."""
+        rows = self.db.quick_check()
+        if rows != ["ok"]:
+            raise LibraryDamagedError(f"the library at {self.db_path} is damaged ({rows[0]}): run "
+                                      f"`clipgallery repair {self.root}` to keep what is readable and index "
+                                      "the rest again")
 
     # -- meta ------------------------------------------------------------------------------------
 
@@ -184,10 +258,12 @@ class Library:
 
     def apply(self, model_id: int, updates: Sequence[FileUpdate]) -> None:
         """Write one batch of indexing outcomes atomically: all of it lands, or none of it."""
-        self.store.files.apply(model_id, updates)
+        with self.errors():
+            self.store.files.apply(model_id, updates)
 
     def remove_files(self, ids: Iterable[int]) -> int:
-        return self.store.files.remove_files(ids)
+        with self.errors():
+            return self.store.files.remove_files(ids)
 
     def file_dates(self) -> list[tuple[int, str, float]]:
         return self.store.files.file_dates()

@@ -41,22 +41,20 @@ def default_spec() -> str:
 
 
 def resources_dir() -> Path:
-    """resources/ of a source checkout, or the copy installed as the clipgallery.resources package."""
-    here = Path(__file__).resolve().parents[2] / "resources"
-    if (here / "models").is_dir():
-        return here
-    from importlib.resources import files
+    """The shipped resources as a real folder; new code reads them through core.resources instead."""
+    from .resources import resources_folder
 
-    return Path(str(files("clipgallery.resources")))
+    return resources_folder()
 
 
 @cache
 def bundled_models() -> dict[str, dict[str, Any]]:
     """name -> registry entry, from resources/models/*.json."""
+    from .resources import listing
+
     entries = {}
-    for path in sorted((resources_dir() / "models").glob("*.json")):
-        entry = json.loads(path.read_text(encoding="utf-8"))
-        entry["_dir"] = str(path.parent)
+    for res in listing("models", ".json"):
+        entry = json.loads(res.read_text(encoding="utf-8"))
         entries[entry["name"]] = entry
     return entries
 
@@ -185,9 +183,12 @@ def _load_bundled(name: str):
     if entry.get("weights"):
         from safetensors.torch import load_file
 
-        path = Path(entry["_dir"]) / entry["weights"]
-        if not path.is_file():
-            raise ModelLoadError(f"bundled model '{name}' is missing its weights file {path}")
+        from .resources import resource_file
+
+        try:
+            path = resource_file("models", entry["weights"])
+        except FileNotFoundError as e:
+            raise ModelLoadError(f"bundled model '{name}' is missing its weights file: {e}") from None
         state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
         model.load_state_dict(state, strict=True)
     image_size = cfg["vision_cfg"]["image_size"]
@@ -222,9 +223,13 @@ def _load_open_clip(ms: ModelSpec):
     else:
         name, pretrained = f"local-dir:{ms.path}", None
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            name, pretrained=pretrained, require_pretrained=True, weights_only=True
-        )
+        lean = _create_without_init(ms, name, pretrained)
+        if lean is not None:
+            model, preprocess = lean
+        else:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                name, pretrained=pretrained, require_pretrained=True, weights_only=True
+            )
         tokenizer = open_clip.get_tokenizer(name)
     except ModelLoadError:
         raise
@@ -240,9 +245,118 @@ def _explain_failure(ms: ModelSpec, e: Exception) -> str:
     if ms.kind == "file":
         return (f"could not load weights from {ms.path} into {ms.arch}: {detail}. "
                 "Check that the file is an open_clip/OpenAI CLIP checkpoint of that architecture.")
+    if ms.kind == "local-dir":  # a folder on this machine: no download is involved
+        return (f"could not load the model in the folder {ms.path}: {detail}. Check that it holds "
+                "open_clip_config.json and the weights (open_clip_model.safetensors or open_clip_pytorch_model.bin).")
     return (
         f"could not obtain the weights of model '{ms.text}' ({detail}). They are downloaded once, "
         "on first use, into the Hugging Face cache (~/.cache/huggingface); this needs an internet "
         "connection. Offline, pass a local checkpoint with --model ARCH:FILE, or try a bundled model "
         f"({', '.join(bundled_models())})."
     )
+
+
+def _create_without_init(ms: ModelSpec, name: str, pretrained: str | None) -> tuple[Any, Any] | None:
+    """The model built without its random initialisation, its weights memory-mapped and assigned.
+
+    open_clip's own path draws random values for all ~150M parameters and then copies the
+    checkpoint over them: a second of work and two copies of the weights in memory. Here the
+    parameters are left uninitialised (strict loading proves every one of them is then assigned)
+    and take the checkpoint's tensors as they are. None when this path does not apply or fails:
+    the caller then takes open_clip's path, which also explains any real problem with the file.
+    """
+    import logging
+
+    import open_clip
+    import torch
+
+    try:
+        logging.disable(logging.WARNING)  # open_clip warns that the model is "initialized randomly": it is not
+        try:
+            with _no_init():
+                model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained,
+                                                                             load_weights=False)
+        finally:
+            logging.disable(logging.NOTSET)
+        path = _checkpoint_path(ms)
+        if path is None or type(model).__name__ != "CLIP" or Path(path).suffix in (".npz", ".npy"):
+            return None
+        state = _load_state(path)
+        from open_clip.factory import convert_state_dict, resize_pos_embed, resize_text_pos_embed
+
+        state = convert_state_dict(model, state)
+        if "logit_scale" in state and model.logit_scale.ndim != state["logit_scale"].ndim:
+            state["logit_scale"] = state["logit_scale"].reshape(model.logit_scale.shape)
+        resize_pos_embed(state, model)
+        resize_text_pos_embed(state, model)
+        state = {k: v.float() if v.is_floating_point() and v.dtype != torch.float32 else v for k, v in state.items()}
+        model.load_state_dict(state, strict=True, assign=True)
+        return model, preprocess
+    except Exception as e:  # anything unexpected: open_clip's path decides
+        logging.getLogger(__name__).debug("init-free loading of %s failed: %s", ms.text, e)
+        return None
+
+
+def _checkpoint_path(ms: ModelSpec) -> str | None:
+    if ms.kind == "file":
+        return str(ms.path)
+    if ms.kind == "local-dir":
+        from open_clip.factory import _find_checkpoint_in_dir
+
+        return _find_checkpoint_in_dir(Path(ms.path))
+    if ms.kind == "open_clip":
+        from open_clip.pretrained import download_pretrained, get_pretrained_cfg
+
+        return download_pretrained(get_pretrained_cfg(ms.arch, ms.pretrained)) or None
+    if ms.kind == "hf-hub":  # fetched by download.py already; read from the cache (hub held offline)
+        from open_clip.pretrained import download_pretrained_from_hf
+
+        return download_pretrained_from_hf(ms.text[len("hf-hub:"):].strip("/")) or None
+    return None
+
+
+def _load_state(path: str) -> dict[str, Any]:
+    """A checkpoint's state dict, memory-mapped where the format allows (pages are read as used)."""
+    import torch
+
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        state = load_file(path, device="cpu")
+    else:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # an old (non-zip) checkpoint cannot be mapped
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not state:
+        raise ValueError("not a state dict")
+    if next(iter(state)).startswith("module."):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+_INIT_LOCK = __import__("threading").Lock()
+_INIT_FUNCTIONS = ("normal_", "uniform_", "trunc_normal_", "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_",
+                   "xavier_normal_", "zeros_", "ones_", "constant_", "orthogonal_", "eye_", "dirac_")
+
+
+class _no_init:
+    """Within: torch.nn.init fills nothing (the tensors stay as allocated, to be replaced by weights)."""
+
+    def __enter__(self):
+        import torch.nn.init as init
+
+        _INIT_LOCK.acquire()
+        self.saved = {n: getattr(init, n) for n in _INIT_FUNCTIONS if hasattr(init, n)}
+        for n in self.saved:
+            setattr(init, n, lambda tensor, *args, **kwargs: tensor)
+        return self
+
+    def __exit__(self, *exc):
+        import torch.nn.init as init
+
+        for n, f in self.saved.items():
+            setattr(init, n, f)
+        _INIT_LOCK.release()

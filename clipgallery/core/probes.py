@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .embed import Embedder
-from .errors import QueryError
+from .errors import ImageError, QueryError
 from .label_sets import MAX_LABEL_CHARS, TAUGHT, PhotoTags, Tag, _clean_text, _model_id
 from .library import Library
 from .store.tags import ProbeRow
@@ -140,7 +140,11 @@ def _example_vectors(library: Library, model_id: int, paths: Sequence[Path],
         if loaded is None:
             loaded = resolve_embedder(embedder)
         assert loaded is not None
-        vecs.append(loaded.encode_images([decode(p, min_side=loaded.image_size).image])[0])
+        try:
+            image = decode(p, min_side=loaded.image_size).image
+        except ImageError as e:  # name the example: there may be many
+            raise ImageError(e.reason, p) from None
+        vecs.append(loaded.encode_images([image])[0])
         file_ids.append(None)
     dim = mat.shape[1]
     return (np.stack(vecs) if vecs else np.zeros((0, dim), np.float32)), file_ids

@@ -10,13 +10,16 @@ from pathlib import Path
 
 BASE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".avif"})
+# Photo formats people keep that some installations cannot read: counted, never silently skipped.
+KNOWN_EXTENSIONS = BASE_EXTENSIONS | HEIF_EXTENSIONS
 
 
 def image_extensions() -> frozenset[str]:
-    """Extensions we can decode here; HEIC/HEIF/AVIF only when pillow-heif is installed."""
-    from .images import heif_available
+    """Extensions we can decode here: Pillow's, and those of the plugins, RAW and video readers
+    that are installed (core.formats)."""
+    from .formats import extensions
 
-    return BASE_EXTENSIONS | HEIF_EXTENSIONS if heif_available() else BASE_EXTENSIONS
+    return BASE_EXTENSIONS | extensions()
 
 
 @dataclass(frozen=True)
@@ -32,15 +35,23 @@ def walk(
     skip: Path | None = None,
     on_progress: Callable[[int], None] | None = None,
     unreadable: list[str] | None = None,
+    unsupported: dict[str, int] | None = None,
 ) -> Iterator[ScannedFile]:
     """Yield every image file under root, skipping hidden entries, symlink loops and dangling links.
 
     Symlinked folders are followed once each (by device and inode), so a link back up the tree
     cannot loop. `skip` is a folder never entered. Folders that cannot be listed are appended
     to `unreadable` (as relative paths), so the caller does not mistake their files for deleted.
+    Photos of a known format that no installed decoder reads are counted by extension in
+    `unsupported`, so they can be reported instead of silently left out.
     """
     root = Path(root)
     exts = extensions if extensions is not None else image_extensions()
+    known: frozenset[str] = frozenset()
+    if unsupported is not None:  # every format core.formats knows, installed here or not
+        from .formats import known_extensions
+
+        known = KNOWN_EXTENSIONS | known_extensions()
     skip_key = _dir_key(skip) if skip is not None and skip.exists() else None
     seen_dirs = {_dir_key(root)}
     stack: list[tuple[Path, str]] = [(root, "")]
@@ -72,6 +83,10 @@ def walk(
                 if on_progress is not None:
                     on_progress(count)
                 yield ScannedFile(rel, st.st_size, st.st_mtime_ns)
+            elif unsupported is not None and stat_mod.S_ISREG(st.st_mode):
+                ext = os.path.splitext(entry.name)[1].lower()
+                if ext in known:
+                    unsupported[ext] = unsupported.get(ext, 0) + 1
 
 
 def _dir_key(path: Path) -> tuple[int, int]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from . import textsearch  # `text:` terms, and the lift a photo's own words give it
 from .ann import LibraryAnn
 from .embed import Embedder
 from .errors import ImageError, QueryError
@@ -68,6 +69,7 @@ class SearchOptions:
     min_stars: int | None = None  # only photos with at least this many stars (1-5)
     favourites: bool = False  # only favourites
     tag: str | None = None  # only photos carrying this tag, hand-made or zero-shot (any label set)
+    person: str | None = None  # a named person (core.faces): only the photos they are in
 
     def __post_init__(self) -> None:
         if self.restrict is not None and not isinstance(self.restrict, frozenset):
@@ -99,6 +101,10 @@ class Hit:
     path: Path
     score: float
     date: float | None  # when taken (EXIF), else last modified; POSIX seconds
+    at: float | None = None  # a video: the second of its frame that matched best (core.media)
+    duration: float | None = None  # a video: its length in seconds
+    raw: tuple[Path, ...] = ()  # RAW files of the same shot, shown with this photo
+    text: str | None = None  # the line of text in the photo that matched the query (core.textsearch)
 
 
 class SearchResult(list[Hit]):
@@ -302,8 +308,18 @@ class Searcher:
 
         `changes` are SearchOptions fields applied over `options` (k=5, folder="a", ...)."""
         o = _options(options, changes)
+        parsed = query if isinstance(query, Query) else parse_query(query, [self.library.root])
         with self._collect() as notes:
-            return self._rank(self.query_vector(query), o, notes)
+            if parsed.people or parsed.not_people:
+                o = replace(o, restrict=self._people_restrict(parsed, o.restrict))
+                if not any(t.weight > 0 for t in parsed.terms):
+                    return self._person_listing(o, notes)  # "person:Anna" alone: her photos, newest first
+            if textsearch.wants_text(self, parsed):
+                result = textsearch.search(self, parsed, o, notes)
+                # Photos found by their text alone get their video and RAW details too (no best second:
+                # the text, not a frame, matched).
+                return SearchResult(self._media(list(result), None), result.notices, result.method)
+            return self._rank(self.query_vector(parsed), o, notes)
 
     def similar(self, image: Path | int, options: SearchOptions | None = None, **changes: Any) -> SearchResult:
         """Photos that look like an indexed photo (by file id or path) or any image file on disk."""
@@ -350,7 +366,8 @@ class Searcher:
             self.last_method = "regional"
             if o.threshold == AUTO:
                 o = replace(o, threshold=adaptive_threshold(scores, scores))
-            return SearchResult(self._hits(snap, rows, scores, o), notes, "regional")
+            # Region vectors are not in the frames' space: a clip found this way has no best second.
+            return SearchResult(self._media(self._hits(snap, rows, scores, o), None), notes, "regional")
 
     def image_regions(self, image: Path | int, box: Sequence[float] | None = None,
                       expected: tuple[int, ...] | None = None) -> np.ndarray:
@@ -370,7 +387,7 @@ class Searcher:
             path = Path(image).expanduser()
             if not path.exists():
                 raise ImageError("file not found", path)
-            if not path.is_file():
+            if path.is_dir():  # anything else that is no photo (a FIFO, a device) the bounded read names
                 raise ImageError("is a folder, not a file", path)
             rel = self.library.relpath_of(path)
             fid = self.library.file_ids([rel]).get(rel) if rel is not None else None
@@ -427,9 +444,13 @@ class Searcher:
         text_vecs = dict(zip(texts, self.text_vectors(texts))) if texts else {}
         v = np.zeros(self.embedder.dim, np.float64)
         for t in parsed.terms:
+            if t.kind == "words":
+                continue  # matched against the text read in photos (core.textsearch), not in CLIP's space
             u = text_vecs[t.value] if t.kind == "text" else self.image_vector(Path(t.value))
             v += t.weight * u.astype(np.float64)
         norm = float(np.linalg.norm(v))
+        if not math.isfinite(norm):
+            raise QueryError("the weights of the query are too large to compute with: use smaller ones")
         if norm < 1e-6:
             raise QueryError("the terms of the query cancel each other out: nothing is left to search for")
         return (v / norm).astype(np.float32)
@@ -493,9 +514,10 @@ class Searcher:
     def _encode_file(self, path: Path) -> np.ndarray:
         from .images import decode
 
-        decoded = decode(path, min_side=self.embedder.image_size) if path.is_file() else None
-        if decoded is None:
-            raise ImageError("is a folder, not a file", path)
+        try:  # the bounded open says what the path really is (a folder, a FIFO, a device...)
+            decoded = decode(path, min_side=self.embedder.image_size)
+        except ImageError as e:
+            raise ImageError(e.reason, path) from None
         return self.embedder.encode_images([decoded.image])[0]
 
     def _model_id(self) -> int:
@@ -554,7 +576,36 @@ class Searcher:
         folder = self._folder_relpath(options.folder) if options.folder is not None else ""
         if options.mark_filter().active:  # zero-shot tags count for the model searched with
             options = _with_marks(self.library, options, (self._model_id(),))
-        return snap.mask(folder, options)
+        mask = snap.mask(folder, options)
+        if options.person is not None:  # resolved here: the folder view (filter_listing) has no library
+            m = np.isin(snap.ids, np.array(self._photos_of(options.person), dtype=np.int64))
+            mask = m if mask is None else mask & m
+        return mask
+
+    def _photos_of(self, name: str) -> list[int]:
+        """File ids of a named person's photos (core.faces); QueryError naming the known people if none."""
+        faces = self.library.faces
+        return faces.photos_of(faces.find(name))
+
+    def _people_restrict(self, query: Query, restrict: frozenset[int] | None) -> frozenset[int]:
+        """The photos a query's person:/-person: terms allow, within `restrict`."""
+        allowed = None if restrict is None else set(restrict)
+        for name in query.people:
+            ids = set(self._photos_of(name))
+            allowed = ids if allowed is None else allowed & ids
+        if allowed is None:  # only -person: terms: every photo but theirs
+            allowed = {int(i) for i in self._snapshot().ids}
+        for name in query.not_people:
+            allowed -= set(self._photos_of(name))
+        return frozenset(allowed)
+
+    def _person_listing(self, o: SearchOptions, notes: list[str]) -> SearchResult:
+        """Every photo the filters keep, newest first (a search that names only people)."""
+        snap = self._snapshot()
+        mask = self._candidates(snap, o)
+        rows = np.flatnonzero(mask) if mask is not None else np.arange(len(snap.ids))
+        o = replace(o, sort="date", threshold=None)
+        return SearchResult(self._hits(snap, rows, np.ones(len(rows), np.float32), o), notes, "exact")
 
     def _folder_relpath(self, folder: str) -> str:
         """A subfolder given relative to the root (or absolute, inside it) -> its POSIX relpath."""
@@ -591,7 +642,13 @@ class Searcher:
             self.last_method = "ann"
         if o.threshold == AUTO:
             o = replace(o, threshold=adaptive_threshold(scores, snap.mat[background_sample(n)] @ q))
-        return SearchResult(self._hits(snap, rows, scores, o), notes, self.last_method)
+        return SearchResult(self._media(self._hits(snap, rows, scores, o), q), notes, self.last_method)
+
+    def _media(self, hits: list[Hit], q: np.ndarray | None) -> list[Hit]:
+        """Hits with their video (length, best-matching second) and RAW details (core.media)."""
+        from .media import annotate_hits
+
+        return annotate_hits(self.library.media, self.library.root, self._model_id(), q, hits)
 
     def _hits(self, snap: _Snapshot, rows: np.ndarray, scores: np.ndarray, o: SearchOptions) -> list[Hit]:
         """The best k scored rows as Hits, best first (ties by id, so runs agree) or newest first."""

@@ -49,6 +49,7 @@ from .probes import (  # noqa: F401
     teach,
 )
 from .progress import Progress, ProgressFn
+from .relevance import adaptive_threshold, background_sample
 from .store.tags import AppliedLabelSet
 from .text_vectors import (  # noqa: F401
     TEXT_BATCH,
@@ -62,8 +63,10 @@ from .text_vectors import (  # noqa: F401
 
 SCORE_CHUNK = 8192  # photos scored per step: bounds memory and lets cancel act quickly
 # For models that cannot read a generic prompt (a small model trained on one domain), a label
-# must also fit the photo at least this share as well as it fits its best photo in the library.
-FIT = 0.5
+# must also be one of the label's matches in the library (where a search for it would end, see
+# core.relevance), or fit the photo at least this share as well as it fits its best photo.
+FIT = 0.9
+MATCHES = 2000  # a label's best photos looked at for where its matches end (as a search shows them)
 
 
 def softmax_scores(vectors: np.ndarray, text_vectors: np.ndarray, logit_scale: float) -> np.ndarray:
@@ -117,7 +120,7 @@ def tag_library(
     open_set = bool(label_set.none)
     if open_set:
         none = _unit(encode_texts_cached(library, embedder.spec, list(label_set.none), embedder, notify).mean(0))
-        floor = FIT * _best_fit(mat, text)
+        floor = _fit_floor(mat, text)
     rows: list[tuple[int, str, float]] = []
     per_file: list[tuple[int, tuple[Tag, ...]]] = []
     for start in range(0, len(ids), SCORE_CHUNK):
@@ -155,12 +158,20 @@ def _pick(labels: Sequence[str], probs: np.ndarray, threshold: float,
                  if (i == best or probs[i] >= threshold) and (fits is None or fits[i]))
 
 
-def _best_fit(mat: np.ndarray, text: np.ndarray) -> np.ndarray:
-    """Per label, the cosine of the photo it fits best (0 at least: a label nothing fits goes to nobody)."""
-    best = np.full(len(text), -1.0, np.float32)
-    for start in range(0, len(mat), SCORE_CHUNK):
-        best = np.maximum(best, (mat[start:start + SCORE_CHUNK] @ text.T).max(axis=0))
-    return np.maximum(best, 0.0)
+def _fit_floor(mat: np.ndarray, text: np.ndarray) -> np.ndarray:
+    """Per label, the cosine a photo needs for the label to fit it: the lower of where a search for
+    the label would end in this library and FIT times the cosine of its best photo (0 at least)."""
+    cos = np.concatenate([mat[start:start + SCORE_CHUNK] @ text.T for start in range(0, len(mat), SCORE_CHUNK)]) \
+        if len(mat) else np.zeros((0, len(text)), np.float32)
+    floors = np.zeros(len(text), np.float32)
+    for j in range(len(text)):
+        col = cos[:, j]
+        if len(col) == 0:
+            continue
+        best = max(float(col.max()), 0.0)
+        top = col if len(col) <= MATCHES else np.partition(col, len(col) - MATCHES)[-MATCHES:]
+        floors[j] = min(adaptive_threshold(top, col[background_sample(len(col))]), FIT * best)
+    return floors
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -65,7 +65,8 @@ def label_embeddings(label_set: LabelSet, embedder: Embedder, strategy: str = DE
 
 def resolve_embedder(source: EmbedderSource | None) -> Embedder | None:
     """An Embedder, or what a loader function returns (called once, when a model is really needed)."""
-    return source if source is None or isinstance(source, Embedder) else source()
+    # callable() and not the reverse: a QueryEmbedder (core.textfast) is a model without being an Embedder
+    return source() if callable(source) and not isinstance(source, Embedder) else source
 
 
 def encode_texts_cached(library: Library | None, model_spec: str, texts: Sequence[str],

@@ -20,7 +20,7 @@ SHOWN_MARKER = "clipgallery-window-shown"
 SCREENSHOT_TIMEOUT_S = 600
 
 
-def icon_path() -> Path:
+def icon_path() -> Path | None:
     from .facade import resource_path
 
     return resource_path("icons", "clipgallery.svg")
@@ -44,7 +44,7 @@ def make_app() -> QApplication:
     app.setApplicationDisplayName("clipgallery")
     app.setDesktopFileName("clipgallery")
     icon = icon_path()
-    if icon.is_file():
+    if icon is not None:
         app.setWindowIcon(QIcon(str(icon)))
     return app  # type: ignore[return-value]
 
@@ -77,9 +77,12 @@ def run(folder: Path | None = None, library_dir: Path | None = None, model: str 
 
 
 def _report_shown(app: QApplication) -> None:
+    from .icons import shipped_icons_loaded
+
     since = seconds_since_process_start()
+    loaded, shipped = shipped_icons_loaded()
     print(f"{SHOWN_MARKER} process_s={since if since is not None else -1:.3f} "
-          f"torch_imported={'torch' in sys.modules}", flush=True)
+          f"torch_imported={'torch' in sys.modules} icons_loaded={loaded} icons_shipped={shipped}", flush=True)
     app.quit()
 
 

@@ -22,6 +22,7 @@ from ..core.errors import (  # noqa: F401 (re-export)
     QueryError,
 )
 from ..core.library import FileInfo, Library
+from ..core.names import shown  # noqa: F401 (re-export: file names as people see them)
 from ..core.relevance import AUTO  # noqa: F401 (re-export: the search bar's default)
 from ..core.search import SearchOptions, filter_listing  # noqa: F401 (SearchOptions: re-export for the GUI)
 
@@ -34,6 +35,18 @@ class Photo:
     file_id: int | None  # None until the photo has been indexed
     date: float | None  # taken (EXIF) or modified, POSIX seconds
     score: float | None = None  # relevance of the current search
+    text: str | None = None  # the line of text in the photo that matched the search (text in photos)
+    # Videos and RAW+JPEG pairs (core.media): a clip's length and the second that matched the search,
+    # and the RAW files of the same shot shown with this photo.
+    duration: float | None = None
+    at: float | None = None
+    raw: tuple[str, ...] = ()
+
+    @property
+    def is_video(self) -> bool:
+        from ..core.formats import VIDEO, kind_of
+
+        return kind_of(self.path) == VIDEO
 
 
 @dataclass
@@ -42,6 +55,14 @@ class Results:
 
     photos: list[Photo]
     notices: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PhotoText:
+    """A line of text read in a photo: its words, and its outline (4 corners as fractions of the photo)."""
+
+    text: str
+    box: tuple[tuple[float, float], ...]
 
 
 @dataclass
@@ -61,6 +82,8 @@ class PhotoDetails:
     status: str
     error: str | None
     tags: list[tuple[str, str, float]] = field(default_factory=list)  # (label set, label, score)
+    duration: float | None = None  # a video's length in seconds
+    raw: list[Path] = field(default_factory=list)  # RAW files of the same shot
     stars: int = 0
     favourite: bool = False
     albums: tuple[str, ...] = ()
@@ -74,11 +97,47 @@ class Organized:
     albums: list[tuple[str, int]]
 
 
-def resource_path(*parts: str) -> Path:
-    """A file shipped in resources/ (icons, label sets, bundled models)."""
-    from ..core.models import resources_dir
+@dataclass
+class Why:
+    """Why a photo matches a query: its score, the photo with the heatmap over it, the concepts."""
 
-    return resources_dir().joinpath(*parts)
+    path: Path
+    query: str
+    score: float
+    overlay: Any  # a PIL image, display-sized
+    concepts: list[tuple[str, float]]  # (word, contribution to the score), best first
+
+
+def resource_path(*parts: str) -> Path | None:
+    """A real path to a file shipped in clipgallery/resources (icons, label sets), None if not shipped."""
+    from ..core.resources import resource_file
+
+    try:
+        return resource_file(*parts)
+    except FileNotFoundError:
+        return None
+
+
+def installation() -> dict[str, str]:
+    """Where this clipgallery runs from and with what, for the About dialog (imports nothing heavy)."""
+    import platform
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .. import __file__ as package_file
+    from ..core.resources import location
+
+    def dist_version(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return {"Installed at": str(Path(package_file).parent) + (" (bundle)" if getattr(sys, "frozen", False) else ""),
+            "Resources": location(), "Python": platform.python_version(),
+            "PySide6": dist_version("PySide6-Essentials") if dist_version("PySide6") == "not installed"
+            else dist_version("PySide6"),
+            "torch": dist_version("torch"), "open_clip": dist_version("open_clip_torch")}
 
 
 def default_model() -> str:
@@ -141,17 +200,27 @@ class Facade:
     def listing(self, lib: Library) -> FolderListing:
         """The photos the library has indexed, in path order."""
         infos = [f for f in lib.files() if f.status == "ok"]
-        photos = [Photo(str(f.path), f.id, f.date) for f in infos]
+        store = lib.media
+        durations, raws = store.all_durations(), store.raws_of(f.relpath for f in infos)
+        photos = [Photo(str(f.path), f.id, f.date, duration=durations.get(f.relpath),
+                        raw=tuple(str(lib.root / r) for r in raws.get(f.relpath, ()))) for f in infos]
         return FolderListing(photos, _folders(f.relpath for f in infos))
 
     def scan_listing(self, root: Path, skip: Path | None = None,
                      on_progress: Callable[[int], None] | None = None) -> FolderListing:
         """The image files of a folder not indexed yet (a walk of the disk)."""
+        from ..core.media import pair_raws
         from ..core.scan import walk
 
         root = Path(root).resolve()
         found = list(walk(root, skip=skip, on_progress=on_progress))
-        photos = [Photo(str(root / f.relpath), None, f.mtime_ns / 1e9) for f in found]
+        pairs = pair_raws(f.relpath for f in found)  # shown once, as indexing will
+        raws: dict[str, list[str]] = {}
+        for raw, still in pairs.items():
+            raws.setdefault(still, []).append(str(root / raw))
+        found = [f for f in found if f.relpath not in pairs]
+        photos = [Photo(str(root / f.relpath), None, f.mtime_ns / 1e9, raw=tuple(raws.get(f.relpath, ())))
+                  for f in found]
         return FolderListing(photos, _folders(f.relpath for f in found), from_scan=True)
 
     def failed_files(self, lib: Library) -> list[tuple[Path, str]]:
@@ -181,8 +250,11 @@ class Facade:
         from ..core.organize import marks_of
 
         m = marks_of(lib, [info.id])[info.id]
+        store = lib.media
+        duration = store.durations([info.id]).get(info.id)
+        raw = [lib.root / r for r in store.raws_of([info.relpath]).get(info.relpath, [])]
         return PhotoDetails(path, info.size, info.date, info.width, info.height, info.status, info.error, tags,
-                            m.stars, m.favourite, m.albums)
+                            duration=duration, raw=raw, stars=m.stars, favourite=m.favourite, albums=m.albums)
 
     # -- models and indexing ----------------------------------------------------------------------
 
@@ -229,9 +301,33 @@ class Facade:
               cancel: threading.Event, pause: threading.Event) -> Any:
         """Bring the library up to date for this model; returns core's IndexReport."""
         from ..core.indexer import index_folder
+        from ..core.textread import read_after_index
 
-        return index_folder(lib, embedder, batch_size=batch_size or None, progress=progress,
-                            cancel=cancel, pause=pause)
+        report = index_folder(lib, embedder, batch_size=batch_size or None, progress=progress,
+                              cancel=cancel, pause=pause)
+        # Then the text in the photos, when the folder's setting says so ("Reading text…").
+        report = read_after_index(lib, report, progress=progress, cancel=cancel, pause=pause)
+        from . import faces_facade
+
+        # People: a separate pass over what is indexed, when this folder's setting is on.
+        if not report.cancelled and faces_facade.enabled(lib):
+            report.faces = faces_facade.index_faces(lib, progress, cancel, pause)
+            report.cancelled = report.faces.cancelled
+        return report
+
+    def text_reading(self, lib: Library) -> bool:
+        """Whether this folder's photos get their text read (Settings: text in photos)."""
+        return lib.text.enabled
+
+    def set_text_reading(self, lib: Library, enabled: bool) -> None:
+        """Read the text in this folder's photos (the next index run does), or stop and delete it all."""
+        lib.text.set_enabled(enabled)
+
+    def text_lines(self, lib: Library, file_id: int | None) -> list[PhotoText]:
+        """The lines of text read in a photo, in reading order (none when it has none or was not read)."""
+        if file_id is None:
+            return []
+        return [PhotoText(ln.text, ln.box) for ln in lib.text.lines(file_id)]
 
     def search_spec(self, lib: Library, preferred: str | None) -> str:
         """The model to search with (core's rule): the preferred one once it covers as much as any other."""
@@ -271,6 +367,30 @@ class Facade:
             return _results(s.similar_regional(image, options, box=box, k=RESULT_LIMIT))
         return _results(s.similar(image, options, k=RESULT_LIMIT))
 
+    def explain(self, lib: Library, spec: str, device: str, path: Path, query: str, max_side: int = 1600) -> Why:
+        """Why `path` matches `query`: the heatmap laid over a display-sized copy, and the concepts."""
+        from ..core.explain import explain_photo, overlay
+
+        result = explain_photo(self.searcher(lib, spec, device), Path(path), query)
+        picture = overlay(self.decode_for_display(Path(path), max_side), result.heatmap)
+        return Why(Path(path), query, result.score, picture, [(c.word, c.weight) for c in result.concepts])
+
+    def draw(self, spec: str, device: str, text: str, strokes: int, steps: int,
+             progress: Callable[[Any], None] | None = None, cancel: threading.Event | None = None,
+             size: int = 256) -> tuple[Any, float]:
+        """CLIPDraw: (a PIL drawing of `text`, its score); DrawCancelled when `cancel` is set."""
+        from ..core.draw import draw
+
+        result = draw(self.embedder(spec, device), text, strokes=strokes, steps=steps, out_size=size,
+                      progress=progress, cancel=cancel)
+        return result.image, result.score
+
+    def save_new_png(self, image: Any, dest: Path) -> Path:
+        """Write a PNG; never overwrites (ImageError)."""
+        from ..core.draw import save_new
+
+        return save_new(image, Path(dest))
+
     def regional(self, lib: Library) -> bool:
         """Whether this library stores region vectors (Settings: regional vectors)."""
         return lib.regional
@@ -283,8 +403,8 @@ class Facade:
         """The listing narrowed by core's filters (folder, dates, ids); sorted by date or by path."""
         root = len(str(lib.root)) + 1
         entries = [(p.path[root:].replace(os.sep, "/"), p.file_id, p.date) for p in photos]
-        return Results([Photo(photos[i].path, photos[i].file_id, photos[i].date)
-                        for i in filter_listing(entries, options, lib.root, lib)])
+        return Results([Photo(p.path, p.file_id, p.date, duration=p.duration, raw=p.raw)
+                        for p in (photos[i] for i in filter_listing(entries, options, lib.root, lib))])
 
     # -- tags -------------------------------------------------------------------------------------
 
@@ -475,13 +595,19 @@ class Facade:
 
     # -- images -----------------------------------------------------------------------------------
 
-    def decode_for_display(self, path: Path, max_side: int) -> Any:
-        """An upright RGB PIL image no larger than needed for `max_side` pixels (ImageError if bad)."""
+    def decode_for_display(self, path: Path, max_side: int, at: float | None = None) -> Any:
+        """An upright RGB PIL image no larger than needed for `max_side` pixels (ImageError if bad);
+        for a video, its frame at `at` seconds (where a search matched it) or its middle frame."""
         from PIL import Image
 
         from ..core.images import decode
 
-        im = decode(Path(path), min_side=max_side).image
+        if at is not None:
+            from ..core.formats import poster
+
+            im = poster(Path(path), min_side=max_side, at=at).frames[0][1]
+        else:
+            im = decode(Path(path), min_side=max_side).image
         if max(im.size) > max_side:
             im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
         return im
@@ -498,7 +624,13 @@ class Facade:
 
 def _results(result: Any) -> Results:
     """A core SearchResult as the gallery's photos."""
-    return Results([Photo(str(h.path), h.file_id, h.date, float(h.score)) for h in result], list(result.notices))
+    return Results([_photo(h) for h in result], list(result.notices))
+
+
+def _photo(h: Any) -> Photo:
+    """A search hit (core.search.Hit) as the gallery shows it, with its text, video and RAW details."""
+    return Photo(str(h.path), h.file_id, h.date, float(h.score), h.text, duration=h.duration, at=h.at,
+                 raw=tuple(str(p) for p in h.raw))
 
 
 def _folders(relpaths: Iterable[str]) -> list[str]:

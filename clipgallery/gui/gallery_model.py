@@ -7,7 +7,7 @@ from datetime import datetime
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Slot
 
-from .facade import Photo
+from .facade import Photo, shown
 from .thumbnails import ThumbnailLoader
 
 PhotoRole = Qt.ItemDataRole.UserRole + 1
@@ -81,9 +81,9 @@ class GalleryModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             return self.loader.get(p.path)
         if role == Qt.ItemDataRole.DisplayRole:
-            return os.path.basename(p.path)
+            return shown(os.path.basename(p.path))  # undecodable name bytes as U+FFFD
         if role == Qt.ItemDataRole.ToolTipRole:
-            return tooltip(p, self.loader.error(p.path))
+            return shown(tooltip(p, self.loader.error(p.path)))
         if role == PhotoRole:
             return p
         if role == PathRole:
@@ -103,7 +103,7 @@ class GalleryModel(QAbstractListModel):
 
     # -- thumbnails ------------------------------------------------------------------------------
 
-    @Slot(str)
+    @Slot(object)
     def _on_thumbnail(self, path: str) -> None:
         row = self._row_of.get(path)
         if row is not None:
@@ -123,10 +123,38 @@ def tooltip(p: Photo, thumb_error: str | None = None) -> str:
     lines = [os.path.basename(p.path), os.path.dirname(p.path)]
     if p.score is not None:
         lines.append(f"relevance: {p.score:.3f}")
+    if p.text:
+        lines.append(f"text: “{p.text}”")
     if p.date:
         lines.append(datetime.fromtimestamp(p.date).strftime("%Y-%m-%d %H:%M"))
+    video, _ = media_badges(p)
+    if video:
+        lines.append("video" + (f", {clock(p.duration)}" if p.duration is not None else "")
+                     + (f"; best match at {clock(p.at)}" if p.at is not None else ""))
+    if p.raw:
+        lines.append("also saved as RAW: " + ", ".join(os.path.basename(r) for r in p.raw))
     if p.file_id is None:
         lines.append("not indexed yet")
     if thumb_error:
         lines.append(f"cannot show: {thumb_error}")
     return "\n".join(lines)
+
+
+def media_badges(p: Photo) -> tuple[str, str]:
+    """The grid's badges: a video's "▶ 0:42" (or "▶ 0:07 / 0:42" where a search matched), and "RAW"
+    when a RAW file of the same shot is shown with this photo ("" where none applies)."""
+    video = ""
+    if p.is_video:
+        video = "▶"
+        if p.at is not None and p.duration is not None:
+            video += f" {clock(p.at)} / {clock(p.duration)}"
+        elif p.duration is not None:
+            video += f" {clock(p.duration)}"
+    return video, ("RAW" if p.raw else "")
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

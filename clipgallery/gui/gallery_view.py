@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .gallery_model import MarksRole, ScoreRole, ThumbErrorRole
+from .gallery_model import MarksRole, PhotoRole, ScoreRole, ThumbErrorRole, media_badges
 from .settings import THUMB_MAX, THUMB_MIN
 
 PAD = 5  # around each photo inside its cell
@@ -73,13 +73,21 @@ class ThumbnailDelegate(QStyledItemDelegate):
         score = _data(index, ScoreRole)
         if self.show_scores and score is not None and self.size >= 96:
             self._badge(painter, photo_rect, f"{score:.2f}")
+        photo = _data(index, PhotoRole)
+        video, raw = media_badges(photo) if photo is not None and self.size >= 64 else ("", "")
+        lift = shift = 0.0
+        if video:  # a video: its length (and where the search matched it), bottom left
+            lift = self._badge(painter, photo_rect, video, left=True).height() + 3  # stars go above it
         marks = _data(index, MarksRole)
         if marks:
-            self._marks(painter, photo_rect, *marks)
+            shift = self._marks(painter, photo_rect, *marks, lift=lift)
+        if raw:  # top right, left of a favourite's heart
+            self._badge(painter, photo_rect, raw, top=True, shift=shift)
         painter.restore()
 
-    def _marks(self, painter: QPainter, photo: QRect, stars: int, favourite: bool) -> None:
-        """Stars at the bottom left, a heart at the top right: the hand-made marks (core.organize)."""
+    def _marks(self, painter: QPainter, photo: QRect, stars: int, favourite: bool, lift: float = 0.0) -> float:
+        """Stars at the bottom left (`lift` higher above a video's length), a heart at the top right: the
+        hand-made marks (core.organize). Returns the width the heart takes at the top right (0 if none)."""
         font = QFont(painter.font())
         font.setPointSizeF(max(7.0, font.pointSizeF() * (0.9 if self.size >= 96 else 0.7)))
         painter.setFont(font)
@@ -89,7 +97,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         if stars:
             text = "\u2605" * stars
             w = metrics.horizontalAdvance(text) + 8
-            box = QRectF(photo.left() + 3, photo.bottom() - h - 3, w, h)
+            box = QRectF(photo.left() + 3, photo.bottom() - h - 3 - lift, w, h)
             painter.setBrush(QColor(0, 0, 0, 150))
             painter.drawRoundedRect(box, h / 2, h / 2)
             painter.setPen(QColor(255, 200, 40))
@@ -101,6 +109,8 @@ class ThumbnailDelegate(QStyledItemDelegate):
             painter.drawEllipse(box)
             painter.setPen(QColor(255, 80, 110))
             painter.drawText(box, Qt.AlignmentFlag.AlignCenter, "\u2665")
+            return h + 3
+        return 0.0
 
     def _placeholder(self, painter: QPainter, inner: QRect, palette: QPalette, broken: bool) -> None:
         side = int(min(inner.width(), inner.height()) * 0.8)
@@ -119,18 +129,22 @@ class ThumbnailDelegate(QStyledItemDelegate):
             icon.moveCenter(box.center())
             painter.drawPixmap(icon, self._broken)
 
-    def _badge(self, painter: QPainter, inner: QRect, text: str) -> None:
+    def _badge(self, painter: QPainter, inner: QRect, text: str, left: bool = False, top: bool = False,
+               shift: float = 0.0) -> QRectF:
+        """A rounded label in a corner of the photo (`shift` further in from a right-hand corner)."""
         font = QFont(painter.font())
         font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
         painter.setFont(font)
         metrics = painter.fontMetrics()
         w, h = metrics.horizontalAdvance(text) + 10, metrics.height() + 2
-        box = QRectF(inner.right() - w - 3, inner.bottom() - h - 3, w, h)
+        box = QRectF(inner.left() + 3 if left else inner.right() - w - 3 - shift,
+                     inner.top() + 3 if top else inner.bottom() - h - 3, w, h)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(0, 0, 0, 150))
         painter.drawRoundedRect(box, h / 2, h / 2)
         painter.setPen(QColor(255, 255, 255))
         painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        return box
 
 
 def _data(index: QModelIndex | QPersistentModelIndex, role: int):

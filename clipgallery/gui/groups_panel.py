@@ -80,6 +80,10 @@ class GroupsPanel(PanelBase):
         self.export_button.setToolTip("Copy or link every group into its own folder")
         self.export_button.clicked.connect(lambda: side.ctx.export("groups"))
         self.export_button.setEnabled(False)
+        self.draw_button = QPushButton("Draw a cover…")
+        self.draw_button.setToolTip("Draw the chosen group's name with the model (CLIPDraw) as its cover")
+        self.draw_button.clicked.connect(lambda: self.draw_cover())
+        self.draw_dialog: Any = None
         row = QHBoxLayout()
         row.addWidget(QLabel("Groups"))
         row.addWidget(self.k, 1)
@@ -89,6 +93,7 @@ class GroupsPanel(PanelBase):
         col.addWidget(self.task)
         col.addWidget(self.info)
         col.addWidget(self.list, 1)
+        col.addWidget(self.draw_button)
         col.addWidget(self.export_button)
         self.grouping: Any = None
         self.task_finished.connect(lambda name: name == "group" and self.run_button.setEnabled(True))
@@ -144,6 +149,38 @@ class GroupsPanel(PanelBase):
             self.list.addItem(item)
             self.covers.attach(item, g.cover_path)
         self.export_button.setEnabled(True)
+
+    def draw_cover(self, cluster: int | None = None, steps: int = 120, strokes: int = 16) -> Any:
+        """Open the drawing dialog on a group's name (the current one by default); the finished drawing
+        becomes that group's cover in the list."""
+        from .draw_dialog import DrawDialog
+
+        g = self.group(cluster) if cluster is not None else self.current_group()
+        if g is None or self.library is None:
+            self.ctx.notify("Choose a group first, then draw its cover.", 6000)
+            return None
+        spec = self.ctx.facade.search_spec(self.library, self.ctx.settings.model)
+        dialog = DrawDialog(self.ctx.facade, spec, self.ctx.settings.device, g.name, f"Draw a cover for “{g.name}”",
+                            self, steps=steps, strokes=strokes)
+        dialog.drawn.connect(lambda text, image, c=g.cluster: self._set_drawn_cover(c, image))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.draw_dialog = dialog
+        dialog.show()
+        return dialog
+
+    def _set_drawn_cover(self, cluster: int, image: Any) -> None:
+        from PySide6.QtGui import QIcon, QPixmap
+
+        from .thumbnails import pil_to_qimage
+
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            if item.data(Qt.ItemDataRole.UserRole) == cluster:
+                for items in self.covers.items.values():  # a late thumbnail must not replace the drawing
+                    if item in items:
+                        items.remove(item)
+                item.setIcon(QIcon(QPixmap.fromImage(pil_to_qimage(image))))
+                item.setToolTip(item.toolTip().split(";")[0] + "; the cover is drawn by the model from its name")
 
     def group(self, cluster: int) -> Any:
         return next((g for g in self.grouping.groups if g.cluster == cluster), None) if self.grouping else None

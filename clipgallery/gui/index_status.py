@@ -21,9 +21,12 @@ def progress_text(p) -> str:
     """core Progress -> 'Indexing 1,234 / 5,000 · 42.0 images/s · 1 min 30 s left'."""
     if p.phase == "scanning":
         return f"Looking for photos… {p.done:,} found"
-    parts = [f"Indexing {p.done:,} / {p.total:,}"]
+    faces = p.phase == "faces"  # core.faces: the face pass, after the vectors
+    reading = p.phase == "reading"  # core.textread: the text in photos, after the vectors
+    doing = "Finding faces" if faces else "Reading text" if reading else "Indexing"
+    parts = [f"{doing} {p.done:,} / {p.total:,}"]
     if p.rate:
-        parts.append(f"{p.rate:.1f} images/s")
+        parts.append(f"{p.rate:.1f} {'photos' if faces or reading else 'images'}/s")
     if p.eta is not None and p.done < p.total:
         parts.append(format_eta(p.eta))
     return " · ".join(parts)
@@ -69,7 +72,7 @@ class IndexStatus(QWidget):
 
     def update_progress(self, p) -> None:
         self.pause.setEnabled(self.cancel.isEnabled())
-        if p.phase == "indexing" and p.total:
+        if p.phase in ("indexing", "reading", "faces") and p.total:
             self.bar.setRange(0, p.total)
             self.bar.setValue(p.done)
         else:

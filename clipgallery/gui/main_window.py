@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
-    QMessageBox,
     QSizePolicy,
     QSlider,
     QSplitter,
@@ -110,7 +109,8 @@ class MainWindow(QMainWindow):
         self.side_panel = SidePanel(PanelContext(
             facade=self.facade, settings=self.settings, notify=self.notify, show_photos=self.show_photos,
             show_error=lambda message: self.banner.show_message("error", message),
-            selected_photos=self.selected_photos, export=self.export, organized=self._organized))
+            selected_photos=self.selected_photos, export=self.export, organized=self._organized,
+            set_faces=self.set_faces, refresh=self.people_changed))
         self.split = QSplitter()
         self.split.addWidget(self.view)
         self.split.addWidget(self.side_panel)
@@ -252,6 +252,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.search_bar.changed.connect(self.refresh)
         self.search_bar.image_dropped.connect(self.find_similar_to_file)
+        self.search_bar.draw_query_requested.connect(self.draw_query)
         self.search_bar.sort.currentIndexChanged.connect(lambda _: self._remember_search_prefs())
         self.search_bar.threshold.valueChanged.connect(lambda _: self._remember_search_prefs())
         self.search_bar.auto.toggled.connect(lambda _: self._remember_search_prefs())
@@ -329,6 +330,7 @@ class MainWindow(QMainWindow):
         lib, listing = result
         self.library, self.listing = lib, listing
         self.loader.set_cache_dir(lib.dir / "thumbnails")
+        self.search_bar.sketch_dir = lib.dir / "sketches"
         self.settings.add_recent_folder(lib.root)
         self._fill_recent_menu()
         self.setWindowTitle(f"{lib.root.name} – clipgallery")
@@ -378,6 +380,7 @@ class MainWindow(QMainWindow):
         self.banner.hide()
         self.model.set_photos([])
         self.loader.set_cache_dir(None)
+        self.search_bar.sketch_dir = None
         self.failed_button.hide()
         self.index_status.hide()
 
@@ -681,6 +684,19 @@ class MainWindow(QMainWindow):
             self.view.setCurrentIndex(index)
         self.context_menu(index.row()).exec(self.view.viewport().mapToGlobal(pos))
 
+    def draw_query(self, text: str) -> Any:
+        """"Draw my query": the model draws the query's words (CLIPDraw), to show what it reads into them."""
+        from .draw_dialog import DrawDialog
+
+        spec = self.search_spec or self.settings.model
+        words = " ".join(w for w in text.split() if not w.startswith(("+", "-", '"')) and "/" not in w)
+        dialog = DrawDialog(self.facade, spec, self.settings.device, words, "Draw my query", self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        if words:
+            dialog.start()
+        return dialog
+
     def open_viewer(self, row: int) -> PhotoViewer | None:
         if not 0 <= row < self.model.rowCount() or self.library is None:
             return None
@@ -693,6 +709,8 @@ class MainWindow(QMainWindow):
         viewer.find_shared.connect(self.find_shared_with)
         viewer.marks_changed.connect(self.side_panel.albums.reload)
         viewer.marks_changed.connect(self.side_panel.tags.reload)
+        if self.search_bar.similar is None and self.search_bar.text:  # "Why this result" explains a text search
+            viewer.set_query(self.search_bar.text, self.search_spec, self.settings.device)
         viewer.destroyed.connect(lambda *_: setattr(self, "_viewer", None))
         self._viewer = viewer
         viewer.show()
@@ -800,9 +818,19 @@ class MainWindow(QMainWindow):
 
     def show_settings(self) -> SettingsDialog:
         regional = self.facade.regional(self.library) if self.library is not None else None
-        dialog = SettingsDialog(self.settings, self.facade.model_choices(), self, regional=regional)
+        text = self.facade.text_reading(self.library) if self.library is not None else None
+        from . import faces_facade
+
+        installed = faces_facade.available()  # a lookup of two packages, no import
+        faces = self.side_panel.people.enabled if self.library is not None and installed else None
+        dialog = SettingsDialog(self.settings, self.facade.model_choices(), self, regional=regional, text=text,
+                                faces=faces)
+        if not installed:
+            dialog.faces_note.setText(faces_facade.install_hint()[:1].upper() + faces_facade.install_hint()[1:] + ".")
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.regional_changed.connect(self.set_regional)
+        dialog.text_changed.connect(self.set_text_reading)
+        dialog.faces_changed.connect(self.set_faces)
         dialog.open()
         return dialog
 
@@ -822,6 +850,48 @@ class MainWindow(QMainWindow):
 
         self.jobs.submit(self.facade.set_regional, lib, enabled, on_done=done,
                          on_error=lambda m: self.banner.show_message("error", m))
+
+    def set_text_reading(self, enabled: bool) -> None:
+        """Read the text in this folder's photos (indexing does, after the vectors), or stop and delete it."""
+        if self.library is None:
+            return
+        lib = self.library
+
+        def done(_):
+            if enabled:
+                self.notify("Text in photos on: indexing reads it now")
+                self.start_indexing()
+            else:
+                self.notify("Text in photos off: all the text read was deleted")
+
+        self.jobs.submit(self.facade.set_text_reading, lib, enabled, on_done=done,
+                         on_error=lambda m: self.banner.show_message("error", m))
+
+    def set_faces(self, enabled: bool) -> None:
+        """Find faces in this folder (indexing adds them), or stop and delete every face and person."""
+        if self.library is None:
+            return
+        from . import faces_facade
+
+        lib = self.library
+
+        def done(_):
+            self.side_panel.people.reload()
+            if enabled:
+                self.notify("Faces on: indexing finds the faces in every photo")
+                if not self.indexer.running:
+                    self.start_indexing()
+            else:
+                self.notify("Faces off: every face, person and name of this folder was deleted")
+                if self.search_bar.restrict_label.startswith("Person:"):
+                    self.show_photos(None, "")
+
+        self.jobs.submit(faces_facade.set_enabled, lib, enabled, on_done=done,
+                         on_error=lambda m: self.banner.show_message("error", m))
+
+    def people_changed(self) -> None:
+        """A person was named, merged or split: a search by person: must see it."""
+        self.refresh()
 
     def _setting_changed(self, name: str) -> None:
         if name in ("model", "device") and self.library is not None:
@@ -844,12 +914,9 @@ class MainWindow(QMainWindow):
         self._note_timer.start(msecs)
 
     def _about(self) -> None:
-        from .. import __version__
+        from .dialogs.about_dialog import AboutDialog
 
-        QMessageBox.about(self, "About clipgallery",
-                          f"<h3>clipgallery {__version__}</h3><p>A photo organizer built on CLIP: search your "
-                          "photos by what is in them, tag, group, find duplicates and export.</p>"
-                          "<p>Your photo folders are never written to.</p>")
+        AboutDialog(self.settings.model, self.search_spec, self.library, self).open()
 
     # -- window events ----------------------------------------------------------------------------
 
@@ -907,5 +974,9 @@ def _report_text(report: Any) -> str:
         parts.append(f"{report.removed:,} removed")
     if report.failed:
         parts.append(f"{len(report.failed):,} could not be read")
+    text = getattr(report, "text", None)  # core.textread's TextReport, when the folder's text is read
+    if text is not None and (text.read or text.gated or text.copied or text.failed):
+        parts.append(f"text read in {text.read + text.gated + text.copied:,} photos"
+                     f" ({text.with_text:,} with text)")
     return f"Up to date ({', '.join(parts)}, {report.unchanged:,} unchanged) in {report.seconds:.1f} s."
 

@@ -23,3 +23,5 @@ class PanelContext:
     export: Callable[..., Any]  # export(what): open the export dialog with `what` chosen
     jobs: Any = None  # the side panel's own job queue (one long job at a time), set by SidePanel
     organized: Callable[[Any], None] | None = None  # marks or albums changed: facade.Organized for the grid
+    set_faces: Callable[[bool], None] = lambda enabled: None  # the folder's faces setting (People tab)
+    refresh: Callable[[], None] = lambda: None  # run the shown search again (a person was renamed, merged)

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMenu,
     QSlider,
     QStyle,
     QToolButton,
@@ -89,6 +90,7 @@ class SearchBar(QWidget):
     changed = Signal()
     image_dropped = Signal(Path)
     similar_cleared = Signal()
+    draw_query_requested = Signal(str)  # the words of the query, for "Draw my query"
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -117,6 +119,17 @@ class SearchBar(QWidget):
         self.sort.addItem("Best match", "score")
         self.sort.addItem("Newest first", "date")
         self.sort.setToolTip("Order of the photos")
+        self.sketch_button = QToolButton(text="Sketch", autoRaise=True)
+        self.sketch_button.setToolTip("Search by a drawing: sketch what you are looking for")
+        self.sketch_button.clicked.connect(self.open_sketch)
+        self.sketch_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        menu = QMenu(self.sketch_button)
+        menu.addAction("Search by sketch…", self.open_sketch)
+        self.draw_query_action = menu.addAction(
+            "Draw my query…", lambda: self.draw_query_requested.emit(self.field.text().strip()))
+        self.draw_query_action.setToolTip("See what the model reads into the words: it draws them (CLIPDraw)")
+        self.sketch_button.setMenu(menu)
+        self.sketch_dir: Path | None = None  # where sketches are saved: the open library's cache folder
         self.filters_button = QToolButton(text="Filters", checkable=True, autoRaise=True)
         self.filters_button.setToolTip("Narrow to a subfolder or a date range")
         self.error_label = QLabel()
@@ -151,6 +164,7 @@ class SearchBar(QWidget):
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.similar_chip)
         top.addWidget(self.field, 1)
+        top.addWidget(self.sketch_button)
         top.addWidget(self.restrict_chip)
         top.addWidget(self.auto)
         top.addWidget(QLabel("Min. relevance"))
@@ -357,6 +371,26 @@ class SearchBar(QWidget):
     def show_error(self, text: str) -> None:
         self.error_label.setText(text)
         self.error_label.setVisible(bool(text))
+
+    def open_sketch(self):
+        """Open the sketch canvas; its sketch is added to the query as an image term."""
+        from .sketch_dialog import SketchDialog
+
+        if self.sketch_dir is None:
+            self.show_error("Open a folder first: a sketch searches its photos")
+            return None
+        dialog = SketchDialog(self.sketch_dir, self)
+        dialog.accepted.connect(lambda: self.add_image_term(dialog.path))
+        dialog.open()
+        return dialog
+
+    def add_image_term(self, path: Path | None) -> None:
+        """Add an image file to the query, next to the words already there."""
+        if path is None:
+            return
+        words = self.field.text().strip()
+        self.field.setText(f'{words} "{path}"'.strip())
+        self.search_now()
 
     def search_now(self) -> None:
         """Skip the debounce (Enter, tests, screenshots)."""

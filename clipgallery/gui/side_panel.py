@@ -1,4 +1,4 @@
-"""The side panel: Tags, Groups, Duplicates and Albums tabs, each running its long jobs in the background."""
+"""The side panel: Tags, Groups, Duplicates, Albums and People tabs, each running its long jobs in the background."""
 
 from __future__ import annotations
 
@@ -156,6 +156,7 @@ class SidePanel(QTabWidget):
         from .albums_panel import AlbumsPanel
         from .duplicates_panel import DuplicatesPanel
         from .groups_panel import GroupsPanel
+        from .people_panel import PeoplePanel
         from .tags_panel import TagsPanel
 
         self.ctx = ctx
@@ -169,11 +170,13 @@ class SidePanel(QTabWidget):
         self.addTab(self.groups, "Groups")
         self.addTab(self.duplicates, "Duplicates")
         self.addTab(self.albums, "Albums")
+        self.people = PeoplePanel(self)
+        self.addTab(self.people, "People")
         self.setMinimumWidth(260)
         self.setDocumentMode(True)
 
     def panels(self) -> list[PanelBase]:
-        return [self.tags, self.groups, self.duplicates, self.albums]
+        return [self.tags, self.groups, self.duplicates, self.albums, self.people]
 
     def folder_opened(self, lib: Any) -> None:
         for p in self.panels():

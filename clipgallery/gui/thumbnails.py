@@ -106,8 +106,10 @@ def _age(entry: os.DirEntry) -> float:
 
 
 class _Signals(QObject):
-    loaded = Signal(str, int, QImage)  # path, generation, image
-    failed = Signal(str, int, str)
+    # Paths travel as Python objects: a QString would silently drop the bytes of a name that is
+    # not UTF-8, and the thumbnail would never find its tile.
+    loaded = Signal(object, int, QImage)  # path, generation, image
+    failed = Signal(object, int, str)
 
 
 class _Task(QRunnable):
@@ -130,7 +132,7 @@ class _Task(QRunnable):
 class ThumbnailLoader(QObject):
     """get(path) answers from memory at once; a miss is loaded in the background, then `ready` fires."""
 
-    ready = Signal(str)  # a path whose thumbnail (or failure) is now known
+    ready = Signal(object)  # a path whose thumbnail (or failure) is now known
     idle = Signal()  # nothing queued or loading any more
 
     def __init__(self, facade: Facade, threads: int = 2, parent: QObject | None = None):
@@ -229,7 +231,7 @@ class ThumbnailLoader(QObject):
             self._inflight[path] = self._generation
             self.pool.start(_Task(self, path, self._generation, self._display_px))
 
-    @Slot(str, int, QImage)
+    @Slot(object, int, QImage)
     def _on_loaded(self, path: str, generation: int, image: QImage) -> None:
         if generation != self._generation:
             return
@@ -244,7 +246,7 @@ class ThumbnailLoader(QObject):
         self.ready.emit(path)
         self._after_task()
 
-    @Slot(str, int, str)
+    @Slot(object, int, str)
     def _on_failed(self, path: str, generation: int, reason: str) -> None:
         if generation != self._generation:
             return

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..names import from_db, to_db
 from ..scan import KnownFile
+from . import faces
+from .media import MediaStore
 from .schema import Database, chunks
 
 
@@ -30,6 +33,9 @@ class FileUpdate:
     error: str | None = None  # set when the file could not be read
     move_from: int | None = None  # a missing row with the same content: move it here, keep its vectors
     copy_from: int | None = None  # a present row with the same content: copy its vectors
+    # A video (core.media): its duration and the (seconds, unit vector) of each sampled frame.
+    duration: float | None = None
+    frames: list[tuple[float, np.ndarray]] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,9 +60,10 @@ class FileInfo:
 class FileStore:
     """The files of one library (rows by id and relpath); batches of indexing outcomes."""
 
-    def __init__(self, db: Database, root: Path):
+    def __init__(self, db: Database, root: Path, media: MediaStore | None = None):
         self.db = db
         self.root = root
+        self.media = media if media is not None else MediaStore(db)  # a video's frames go with its row
 
     def known_files(self, model_id: int, regional: bool = False) -> dict[str, KnownFile]:
         """Every file row by relpath. has_vector: it has this model's vector (and, when `regional`,
@@ -69,7 +76,8 @@ class FileStore:
             "FROM files f LEFT JOIN vectors v ON v.file_id = f.id AND v.model_id = ?",
             (model_id,),
         ).fetchall()
-        return {r[1]: KnownFile(r[0], r[1], r[2], r[3], r[4], bool(r[5]), bool(r[6])) for r in rows}
+        return {from_db(r[1]): KnownFile(r[0], from_db(r[1]), r[2], r[3], r[4], bool(r[5]), bool(r[6]))
+                for r in rows}
 
     def hashes_with_vectors(self, model_id: int, regional: bool = False) -> dict[str, int]:
         """content hash -> a file id that has a vector for this model (and region vectors, when
@@ -103,7 +111,7 @@ class FileStore:
                 c.execute("DELETE FROM files WHERE id=?", (fid,))
             fid = u.move_from
             c.execute("UPDATE files SET relpath=?, size=?, mtime_ns=? WHERE id=?",
-                      (u.relpath, u.size, u.mtime_ns, fid))
+                      (to_db(u.relpath), u.size, u.mtime_ns, fid))
             return
         if fid is not None:
             old_hash = c.execute("SELECT content_hash FROM files WHERE id=?", (fid,)).fetchone()[0]
@@ -113,6 +121,10 @@ class FileStore:
                 c.execute("DELETE FROM regions WHERE file_id=?", (fid,))
                 c.execute("DELETE FROM tags WHERE file_id=?", (fid,))
                 c.execute("DELETE FROM clusters WHERE file_id=?", (fid,))
+                c.execute("DELETE FROM text_lines WHERE file_id=?", (fid,))  # text in photos (store.text)
+                c.execute("DELETE FROM text_read WHERE file_id=?", (fid,))
+                self.media.forget(fid)
+                faces.forget_content(c, fid)
             sets = "size=?, mtime_ns=?, content_hash=?, status=?, error=?"
             args: list = [u.size, u.mtime_ns, u.content_hash, status, u.error]
             if u.width is not None or u.error:
@@ -123,8 +135,9 @@ class FileStore:
             fid = c.execute(
                 "INSERT INTO files(relpath, size, mtime_ns, content_hash, width, height, taken_at, status, error) "
                 "VALUES(?,?,?,?,?,?,?,?,?)",
-                (u.relpath, u.size, u.mtime_ns, u.content_hash, u.width, u.height, u.taken_at, status, u.error),
+                (to_db(u.relpath), u.size, u.mtime_ns, u.content_hash, u.width, u.height, u.taken_at, status, u.error),
             ).lastrowid
+            assert fid is not None  # the new row's id
         if u.copy_from is not None:
             c.execute(
                 "INSERT OR REPLACE INTO vectors(file_id, model_id, vec) SELECT ?, model_id, vec FROM vectors "
@@ -132,12 +145,17 @@ class FileStore:
             c.execute(
                 "INSERT OR REPLACE INTO regions(file_id, model_id, count, dim, vecs) "
                 "SELECT ?, model_id, count, dim, vecs FROM regions WHERE file_id=?", (fid, u.copy_from))
+            assert fid is not None
+            faces.copy_faces(c, fid, u.copy_from)  # a copy is in the same people, and not searched again
             c.execute("UPDATE files SET width=(SELECT width FROM files WHERE id=:s), "
                       "height=(SELECT height FROM files WHERE id=:s), taken_at=(SELECT taken_at FROM files WHERE id=:s) "
                       "WHERE id=:d", {"s": u.copy_from, "d": fid})
+            self.media.copy(fid, u.copy_from)
         if u.vec is not None:
             c.execute("INSERT OR REPLACE INTO vectors(file_id, model_id, vec) VALUES(?,?,?)",
                       (fid, model_id, np.asarray(u.vec, dtype="<f4").tobytes()))
+        if u.frames is not None:
+            self.media.write_clip(fid, model_id, u.duration, u.frames)
         if u.regions is not None and regional:
             r = np.asarray(u.regions, dtype="<f2")
             c.execute("INSERT OR REPLACE INTO regions(file_id, model_id, count, dim, vecs) VALUES(?,?,?,?,?)",
@@ -154,13 +172,13 @@ class FileStore:
 
     def file_dates(self) -> list[tuple[int, str, float]]:
         """(id, relpath, when taken else last modified) of every readable file, by id."""
-        return self.db.conn.execute(
+        return [(i, from_db(r), d) for i, r, d in self.db.conn.execute(
             "SELECT id, relpath, COALESCE(taken_at, mtime_ns / 1e9) FROM files WHERE status='ok' "
-            "ORDER BY id").fetchall()
+            "ORDER BY id")]
 
     def failed_files(self) -> list[tuple[str, str]]:
-        return self.db.conn.execute(
-            "SELECT relpath, error FROM files WHERE status='failed' ORDER BY relpath").fetchall()
+        return [(from_db(r), e) for r, e in self.db.conn.execute(
+            "SELECT relpath, error FROM files WHERE status='failed' ORDER BY relpath")]
 
     def count(self, model_id: int | None = None) -> int:
         if model_id is None:
@@ -170,7 +188,7 @@ class FileStore:
     def file_ids(self, relpaths: Iterable[str]) -> dict[str, int]:
         out = {}
         for rel in relpaths:
-            row = self.db.conn.execute("SELECT id FROM files WHERE relpath=?", (rel,)).fetchone()
+            row = self.db.conn.execute("SELECT id FROM files WHERE relpath=?", (to_db(rel),)).fetchone()
             if row:
                 out[rel] = row[0]
         return out
@@ -187,4 +205,4 @@ class FileStore:
                 q = f"SELECT {cols} FROM files WHERE id IN ({','.join('?' * len(chunk))})"
                 by_id.update({r[0]: r for r in self.db.conn.execute(q, chunk)})
             rows = [by_id[i] for i in ids if i in by_id]
-        return [FileInfo(r[0], r[1], self.root / r[1], *r[2:]) for r in rows]
+        return [FileInfo(r[0], from_db(r[1]), self.root / from_db(r[1]), *r[2:]) for r in rows]

@@ -5,9 +5,11 @@ Append a migration to change the schema (it becomes the next PRAGMA user_version
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -116,6 +118,84 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX regions_model ON regions(model_id);
     """,
+    # v4 (text in photos, core.store.text): each line of text read in a photo (its quadrilateral
+    # as JSON fractions of the image), the photos read (with the content hash read, so changed
+    # bytes are read again, and how many lines: 0 = no text, never retried), and a trigram FTS5
+    # index over the lines keyed by text_lines.id (AUTOINCREMENT: an id is never reused, so a
+    # stale FTS row can never point at another line).
+    """
+    CREATE TABLE text_lines(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        line INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        box TEXT NOT NULL,
+        confidence REAL NOT NULL
+    );
+    CREATE INDEX text_lines_file ON text_lines(file_id);
+    CREATE TABLE text_read(
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        content_hash TEXT,
+        lines INTEGER NOT NULL,
+        how TEXT NOT NULL,
+        read_at REAL NOT NULL
+    );
+    CREATE VIRTUAL TABLE text_fts USING fts5(text, tokenize='trigram');
+    """,
+    # v5 (videos, RAW+JPEG pairs; core/store/media.py): clip durations, per-frame vectors with their
+    # times, and the RAW files shown beside the JPEG of the same shot. Only its own tables.
+    """
+    CREATE TABLE clips(
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        duration REAL
+    );
+    CREATE TABLE clip_frames(
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        at REAL NOT NULL,
+        vec BLOB NOT NULL,
+        PRIMARY KEY(file_id, model_id, at)
+    );
+    CREATE TABLE raw_pairs(
+        raw TEXT PRIMARY KEY,
+        photo TEXT NOT NULL
+    );
+    CREATE INDEX raw_pairs_photo ON raw_pairs(photo);
+    """,
+    # people (core.faces): each face found (box in the upright photo's pixels, dlib's 128-d
+    # descriptor as float32, a quality), the people they are grouped into, and which photos the
+    # face pass has searched (zero faces included) in which content. Kept while the "faces" setting
+    # is on. Creates only its own tables, so its place among other appended migrations is free.
+    """
+    CREATE TABLE people(
+        id INTEGER PRIMARY KEY,
+        name TEXT,
+        hidden INTEGER NOT NULL DEFAULT 0,
+        cover_face_id INTEGER REFERENCES faces(id) ON DELETE SET NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE faces(
+        id INTEGER PRIMARY KEY,
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        left INTEGER NOT NULL,
+        top INTEGER NOT NULL,
+        right INTEGER NOT NULL,
+        bottom INTEGER NOT NULL,
+        quality REAL NOT NULL,
+        descriptor BLOB NOT NULL,
+        person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+        locked INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX faces_file ON faces(file_id);
+    CREATE INDEX faces_person ON faces(person_id);
+    CREATE TABLE face_scans(
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        content_hash TEXT,
+        faces INTEGER NOT NULL,
+        error TEXT,
+        scanned_at REAL NOT NULL
+    );
+    """,
     # organize (issue 15): albums, stars and favourites, hand-made tags, and zero-shot tags a person
     # removed from one photo. Only new tables, so its place in this list does not matter; all hang
     # off files(id), which a move keeps, so marks follow a moved photo and vanish with a deleted one.
@@ -155,18 +235,25 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class Database:
-    """One SQLite file (WAL). Safe to share between threads: each thread gets its own connection."""
+    """One SQLite file (WAL). Safe to share between threads: each thread gets its own connection.
 
-    def __init__(self, path: Path):
+    `read_only` (a library on a read-only disk, or without write permission) opens it so that it can
+    still be read; a write then fails with SQLite's "readonly" error."""
+
+    def __init__(self, path: Path, read_only: bool = False):
         self.path = Path(path)
+        self.read_only = read_only
         self._local = threading.local()
 
     @property
     def conn(self) -> sqlite3.Connection:
         c: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if c is None and self.read_only:
+            c = _connect_read_only(self.path)
+            self._local.conn = c
         if c is None:
             c = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            c.execute("PRAGMA journal_mode=WAL")
+            _wal(c)
             c.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across a process crash
             c.execute("PRAGMA foreign_keys=ON")
             self._local.conn = c
@@ -185,25 +272,43 @@ class Database:
     def version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
-    def migrate(self, migrations: Sequence[str] = MIGRATIONS) -> int:
-        """Bring the file to the newest schema, one transaction per step; returns the version it had.
+    def migrate(self, migrations: Sequence[str] = MIGRATIONS,
+                on_create: Callable[[], None] | None = None) -> int:
+        """Bring the file to the newest schema; returns the version it had.
 
-        ValueError when the file was written by a newer schema than this code knows."""
+        Every step, and `on_create` when the file is new (the library records its owner there), run
+        in ONE transaction: a library exists completely or not at all, and of two processes creating
+        it at once only one runs the migrations (the other reads the version again once it holds the
+        write lock, and finds nothing to do). ValueError when the file was written by a newer schema
+        than this code knows."""
         c = self.conn
         version = self.version
         if version > len(migrations):
             raise ValueError(f"schema {version}, this one knows {len(migrations)}")
-        for i in range(version, len(migrations)):
-            c.execute("BEGIN IMMEDIATE")
-            try:
+        if version == len(migrations):
+            return version
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            version = self.version
+            for i in range(version, len(migrations)):
                 for stmt in statements(migrations[i]):
                     c.execute(stmt)
                 c.execute(f"PRAGMA user_version={i + 1}")
-                c.execute("COMMIT")
-            except BaseException:
+            if version == 0 and on_create is not None:
+                on_create()
+            c.execute("COMMIT")
+        except BaseException:
+            if c.in_transaction:  # SQLite may already have rolled back (a full disk does)
                 c.execute("ROLLBACK")
-                raise
+            raise
         return version
+
+    def quick_check(self, limit: int = 5) -> list[str]:
+        """PRAGMA quick_check: ["ok"], or the first problems found (a damaged page in any table)."""
+        try:
+            return [r[0] for r in self.conn.execute(f"PRAGMA quick_check({int(limit)})")]
+        except sqlite3.DatabaseError as e:
+            return [str(e)]
 
     # -- meta: small settings and the generation counter -----------------------------------------
 
@@ -244,8 +349,40 @@ class Transaction:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if not self.joined:
-            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if self.joined:
+            return
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        elif self.conn.in_transaction:  # SQLite rolls back by itself on some errors (a full disk)
+            self.conn.execute("ROLLBACK")
+
+
+def _wal(c: sqlite3.Connection, wait: float = 30.0) -> None:
+    """PRAGMA journal_mode=WAL, retried: while another process creates the same file, SQLite answers
+    "locked" at once instead of waiting out the busy timeout."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            c.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _connect_read_only(db_path: Path) -> sqlite3.Connection:
+    """mode=ro reads a WAL library when its -shm can be used; on a read-only disk without one, the
+    file is opened as immutable (nothing can change it while it cannot be written)."""
+    from urllib.parse import quote
+
+    uri = "file:" + quote(os.fsencode(db_path))
+    try:
+        c = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=30, isolation_level=None)
+        c.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return c
+    except sqlite3.OperationalError:
+        return sqlite3.connect(uri + "?immutable=1", uri=True, isolation_level=None)
 
 
 def statements(script: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -56,12 +57,7 @@ class VectorStore:
         dim = self.db.conn.execute("SELECT dim FROM models WHERE id=?", (model_id,)).fetchone()
         if dim is None:
             raise LibraryError(f"unknown model id {model_id}")
-        # No ORDER BY: SQLite would sort the blobs through a temporary B-tree (seconds for large
-        # libraries); sorting the ids here is a permutation of the rows.
-        rows = self.db.conn.execute(
-            "SELECT v.file_id, v.vec FROM vectors v JOIN files f ON f.id = v.file_id "
-            "WHERE v.model_id=? AND f.status='ok'", (model_id,)).fetchall()
-        ids, mat = _sorted_blobs(rows, np.float32, (dim[0],))
+        ids, mat = _read_vectors(self.db.conn, model_id, dim[0])
         with self._cache_lock:
             self._cache[model_id] = (gen, ids, mat)
         return ids, mat
@@ -80,7 +76,7 @@ class VectorStore:
             hit = self._region_cache.get(model_id)
             if hit and hit[0] == gen:
                 return hit[1], hit[2]
-        rows = self.db.conn.execute(  # sorted in _sorted_blobs, not by SQLite (see vectors())
+        rows = self.db.conn.execute(  # sorted in _sorted_blobs, not by SQLite (see _read_vectors())
             "SELECT r.file_id, r.count, r.dim, r.vecs FROM regions r JOIN files f ON f.id = r.file_id "
             "WHERE r.model_id=? AND f.status='ok'", (model_id,)).fetchall()
         count, dim = 0, 0
@@ -112,3 +108,30 @@ def _sorted_blobs(rows: Sequence[tuple], dtype: type, shape: tuple[int, ...]) ->
     for i, r in enumerate(order):
         out[i] = np.frombuffer(rows[r][-1], dtype=stored).reshape(shape)
     return ids[order], out
+
+
+def _read_vectors(conn: sqlite3.Connection, model_id: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted ids, [n, dim] float32) with one copy of the vectors in memory at any time.
+
+    The ids come first from the primary-key index (no blob is read), which gives each row its
+    place; the blobs then stream in chunks straight into it. No ORDER BY on the blobs: SQLite
+    would sort them through a temporary B-tree (seconds for large libraries). One read
+    transaction keeps both queries on the same snapshot while an index run writes.
+    """
+    where = "FROM vectors v JOIN files f ON f.id = v.file_id WHERE v.model_id=? AND f.status='ok'"
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        ids = np.fromiter((r[0] for r in conn.execute(f"SELECT v.file_id {where}", (model_id,))), dtype=np.int64)
+        ids.sort()
+        out: np.ndarray = np.empty((len(ids), dim), np.float32)
+        cur = conn.execute(f"SELECT v.file_id, v.vec {where}", (model_id,))
+        while rows := cur.fetchmany(4096):
+            rows_at = np.searchsorted(ids, np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+            for at, r in zip(rows_at, rows):
+                out[at] = np.frombuffer(r[1], dtype="<f4")
+    finally:
+        if own:
+            conn.execute("COMMIT")
+    return ids, out

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..desktop import show_in_file_manager
+from ..facade import shown as display
 
 
 class FailedFilesDialog(QDialog):
@@ -43,8 +44,8 @@ class FailedFilesDialog(QDialog):
                 shown = str(path.relative_to(root))
             except ValueError:
                 shown = str(path)
-            item = QTableWidgetItem(shown)
-            item.setToolTip(str(path))
+            item = QTableWidgetItem(display(shown))
+            item.setToolTip(display(str(path)))
             item.setData(Qt.ItemDataRole.UserRole, str(path))
             self.table.setItem(row, 0, item)
             self.table.setItem(row, 1, QTableWidgetItem(reason))

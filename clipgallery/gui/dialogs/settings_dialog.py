@@ -26,13 +26,19 @@ class SettingsDialog(QDialog):
     """Edits a copy; `apply()` (on OK) writes what changed, and the window reacts to each change."""
 
     regional_changed = Signal(bool)  # the open folder's regional-vectors setting, when it was changed
+    text_changed = Signal(bool)  # the open folder's text-in-photos setting, when it was changed
+    faces_changed = Signal(bool)  # the open folder's faces setting, when it was changed
 
     def __init__(self, settings: Settings, models: list[tuple[str, str]], parent: QWidget | None = None,
-                 regional: bool | None = None):
-        """`regional`: whether the open folder stores region vectors (None: no folder is open)."""
+                 regional: bool | None = None, text: bool | None = None,
+                 faces: bool | None = None):
+        """`regional` / `text` / `faces`: whether the open folder stores region vectors / reads the text
+        in its photos / finds faces (None: no folder is open, or faces are not installed)."""
         super().__init__(parent)
         self.settings = settings
         self._regional = regional
+        self._text = text
+        self._faces = faces
         self.setWindowTitle("clipgallery settings")
         self.setMinimumWidth(560)
 
@@ -80,6 +86,24 @@ class SettingsDialog(QDialog):
         form.addRow("Library location", loc_row)
         form.addRow("Thumbnail size", self.thumb)
         form.addRow("Regional vectors", self.regional)
+        self.text = QCheckBox("Read the text in this folder's photos")
+        self.text.setChecked(bool(text))
+        self.text.setEnabled(text is not None)
+        self.text.setToolTip(
+            "Read signs, receipts, slides and screenshots (English and Chinese) so that text:WORD finds them "
+            "and searches rank photos holding your words higher.\nThe text stays in this folder's library on "
+            "this computer. Reading takes about a second per photo with text. Turning it off deletes all the "
+            "text read.")
+        form.addRow("Text in photos", self.text)
+        self.faces = QCheckBox("Find faces and group them into people for this folder")
+        self.faces.setChecked(bool(faces))
+        self.faces.setEnabled(faces is not None)
+        self.faces_note = QLabel("Faces are biometric data: they stay in this folder's library on this computer. "
+                                 "Turning this off deletes every face, person and name found in this folder.",
+                                 wordWrap=True)
+        self.faces_note.setStyleSheet("color: palette(mid);")
+        form.addRow("People", self.faces)
+        form.addRow("", self.faces_note)
         note = QLabel("Libraries, vectors and thumbnails are kept outside your photo folders; "
                       "clipgallery never writes into them.", wordWrap=True)
         note.setStyleSheet("color: palette(mid);")
@@ -103,6 +127,12 @@ class SettingsDialog(QDialog):
         if self._regional is not None and self.regional.isChecked() != self._regional:
             self._regional = self.regional.isChecked()
             self.regional_changed.emit(self._regional)
+        if self._text is not None and self.text.isChecked() != self._text:
+            self._text = self.text.isChecked()
+            self.text_changed.emit(self._text)
+        if self._faces is not None and self.faces.isChecked() != self._faces:
+            self._faces = self.faces.isChecked()
+            self.faces_changed.emit(self._faces)
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Where to keep libraries", self.location.text())

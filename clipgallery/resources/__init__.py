@@ -1,0 +1,1 @@
+"""Files the app ships (bundled models, label sets, icons); read them through clipgallery.core.resources."""
