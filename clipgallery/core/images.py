@@ -15,6 +15,7 @@ from typing import BinaryIO
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from .errors import ImageError
+from .formats import SIGNATURES as FORMAT_SIGNATURES
 
 # Larger than any real camera or panorama we expect; a 20000x20000 PNG would need 1.6 GB.
 DEFAULT_MAX_PIXELS = 250_000_000
@@ -107,41 +108,16 @@ def _read(path: Path) -> bytes:
 MAX_FILE_BYTES = 1 << 30
 _HEAD = 64
 
-_TIFF = [(0, b"II*\x00"), (0, b"MM\x00*")]
-_ISO_BMFF = [(4, b"ftyp")]  # HEIC, HEIF, AVIF, CR3, MP4, MOV, M4V, 3GP
-VIDEO_SIGNATURES: list[tuple[int, bytes]] = [
-    *_ISO_BMFF,
-    (4, b"moov"), (4, b"mdat"), (4, b"wide"), (4, b"free"), (4, b"skip"),  # QuickTime without ftyp
-    (0, b"\x1a\x45\xdf\xa3"),  # Matroska, WebM
-    (8, b"AVI "),  # RIFF....AVI
-    (0, b"\x47"), (4, b"\x47"),  # MPEG transport stream (.mts), with a 4-byte timecode (.m2ts)
-    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"),  # ASF (.wmv)
-    (0, b"\x00\x00\x01\xba"), (0, b"\x00\x00\x01\xb3"),  # MPEG program stream, elementary stream
-]
 # (offset, bytes) that start every file of a format we (or core.formats) decode, videos included; a
 # file that starts with none of them is refused after reading only its first bytes (a 3 GiB archive
-# renamed .jpg costs 64 bytes). Kept in step with core.formats.SIGNATURES.
-IMAGE_SIGNATURES: list[tuple[int, bytes]] = [
-    (0, b"\xff\xd8\xff"),  # JPEG, MPO
-    (0, b"\x89PNG\r\n\x1a\n"),
-    (0, b"GIF87a"), (0, b"GIF89a"),
-    (8, b"WEBP"),  # RIFF....WEBP
-    (0, b"BM"),
-    *_TIFF,  # TIFF and the TIFF-based raw formats (DNG, CR2, NEF, ARW, PEF, SRW, ...)
-    *_ISO_BMFF,
-    (0, b"\x00\x00\x00\x0cjP  "), (0, b"\xff\x4f\xff\x51"),  # JPEG 2000: .jp2 box, .j2k codestream
-    (0, b"\xff\x0a"), (0, b"\x00\x00\x00\x0cJXL \r\n\x87\n"),  # JPEG XL: bare codestream, container
-    (0, b"\x00\x00\x01\x00"),  # ICO
-    (0, b"P1"), (0, b"P2"), (0, b"P3"), (0, b"P4"), (0, b"P5"), (0, b"P6"),  # PBM/PGM/PPM
-    # camera RAW beyond TIFF
-    (0, b"IIRO"), (0, b"IIRS"), (0, b"MMOR"),  # Olympus ORF
-    (0, b"IIU\x00"),  # Panasonic RW2, Leica RWL
-    (0, b"FUJIFILMCCD-RAW"),  # Fujifilm RAF
-    (0, b"II\x1a\x00\x00\x00HEAPCCDR"),  # Canon CRW
-    (0, b"FOVb"),  # Sigma X3F
-    (0, b"\x00MRM"),  # Minolta MRW
-    *VIDEO_SIGNATURES,  # read by core.formats through open_stream, never whole
-]
+# renamed .jpg costs 64 bytes). core.formats.SIGNATURES is the one list per format; Pillow also
+# reads ICO and the netpbm formats.
+VIDEO_SIGNATURES: list[tuple[int, bytes]] = list(FORMAT_SIGNATURES["video"])
+IMAGE_SIGNATURES: list[tuple[int, bytes]] = list(dict.fromkeys(
+    [sig for sigs in FORMAT_SIGNATURES.values() for sig in sigs]
+    + [(0, b"\x00\x00\x01\x00")]  # ICO
+    + [(0, b"P%d" % n) for n in range(1, 7)]  # PBM/PGM/PPM
+))
 
 
 def sniff(head: bytes) -> bool:
