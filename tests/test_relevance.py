@@ -83,3 +83,12 @@ def test_cli_threshold_auto(shapes_library, capsys):
     hits = json.loads(capsys.readouterr().out)
     shown = [truth[__import__("pathlib").Path(h["path"]).resolve()] for h in hits]
     assert shown.count(("red", "circle")) == 5 and shown.count(("red", "circle")) >= 0.8 * len(shown)
+
+
+def test_a_tier_of_two_is_found():
+    """Two photos of what was asked, then the rest: both are shown, not just the best one."""
+    rng = np.random.default_rng(1)
+    top = np.array([0.62, 0.615, 0.45, 0.44, 0.436, 0.43, 0.42, 0.415, 0.41])
+    wide = rng.normal(0.1, 0.25, 1000)  # a small model's spread-out scores
+    t = adaptive_threshold(top, wide)
+    assert 0.45 < t <= 0.615

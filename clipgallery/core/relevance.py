@@ -66,7 +66,7 @@ def gap_cut(top: np.ndarray, floor: float = -np.inf) -> float:
     s = top[start:]
     gaps = s[:-1] - s[1:]
     best, best_gap = -1, 0.0
-    for i in range(2, len(gaps)):  # at least two spacings above: three photos kept
+    for i in range(1, len(gaps)):  # at least one spacing above: two photos kept
         if s[i] < floor:
             break
         g = float(gaps[i])
