@@ -65,6 +65,14 @@ def draw(
     return render(objects, seed, size, background).image
 
 
+def _check_request(objects: Sequence[tuple[str, str]], background: str | None, backgrounds: Sequence[str]) -> None:
+    for colour, shape in objects:
+        if colour not in _BASE_RGB or shape not in SHAPES:
+            raise ValueError(f"unknown object: {colour} {shape}")
+    if background is not None and background not in backgrounds:
+        raise ValueError(f"unknown background: {background}")
+
+
 def render(
     objects: Sequence[tuple[str, str]],
     seed: int,
@@ -72,11 +80,7 @@ def render(
     background: str | None = None,
 ) -> Drawing:
     """Like draw(), but also says which background kind was used."""
-    for colour, shape in objects:
-        if colour not in _BASE_RGB or shape not in SHAPES:
-            raise ValueError(f"unknown object: {colour} {shape}")
-    if background is not None and background not in BACKGROUNDS:
-        raise ValueError(f"unknown background: {background}")
+    _check_request(objects, background, BACKGROUNDS)
     rng = np.random.default_rng(seed)
     width, height = size if size is not None else _random_size(rng)
     colours = [_jitter(_BASE_RGB[c], rng) for c, _ in objects]
@@ -352,11 +356,7 @@ def render_varied(
     background: str | None = None,
 ) -> Drawing:
     """Draw the objects in the wide training style; deterministic for a seed."""
-    for colour, shape in objects:
-        if colour not in _BASE_RGB or shape not in SHAPES:
-            raise ValueError(f"unknown object: {colour} {shape}")
-    if background is not None and background not in VARIED_BACKGROUNDS:
-        raise ValueError(f"unknown background: {background}")
+    _check_request(objects, background, VARIED_BACKGROUNDS)
     rng = np.random.default_rng([seed, 7])
     width, height = size if size is not None else _varied_size(rng)
     colours = [named_colour(c, rng) for c, _ in objects]

@@ -60,15 +60,20 @@ def class_name(folder: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[_-]+", " ", folder)).strip()
 
 
-def load_dataset(root: Path, labels_file: Path | None = None) -> Dataset:
-    """Read a folder-per-class dataset; DatasetError for a missing folder, an empty class, one class."""
-    root = Path(root).expanduser()
+def class_folders(root: Path, layout: str) -> list[Path]:
+    """The class subfolders of a dataset (hidden ones left out); DatasetError when there are not two."""
     if not root.is_dir():
         raise DatasetError(f"dataset folder not found: {root}")
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(folders) < 2:
-        raise DatasetError(f"{root} needs at least two class subfolders (one folder per class); "
-                           f"found {len(folders)}")
+        raise DatasetError(f"{root} needs at least two class subfolders ({layout}); found {len(folders)}")
+    return folders
+
+
+def load_dataset(root: Path, labels_file: Path | None = None) -> Dataset:
+    """Read a folder-per-class dataset; DatasetError for a missing folder, an empty class, one class."""
+    root = Path(root).expanduser()
+    folders = class_folders(root, "one folder per class")
     given = _read_label_file(labels_file) if labels_file else {}
     classes, paths, labels = [], [], []
     for i, folder in enumerate(folders):

@@ -9,7 +9,15 @@ from typing import Any
 import numpy as np
 
 from .embed import Embedder
-from .evaluate import Dataset, DatasetError, EvalClass, class_name, class_text_vectors, encode_dataset
+from .evaluate import (
+    Dataset,
+    DatasetError,
+    EvalClass,
+    class_folders,
+    class_name,
+    class_text_vectors,
+    encode_dataset,
+)
 from .scan import walk
 
 SPLITS = ("common", "counter")
@@ -18,12 +26,7 @@ SPLITS = ("common", "counter")
 def load_split_dataset(root: Path) -> tuple[Dataset, Dataset]:
     """DATASET/<class>/common and DATASET/<class>/counter -> (common, counter) datasets, same classes."""
     root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DatasetError(f"dataset folder not found: {root}")
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if len(folders) < 2:
-        raise DatasetError(f"{root} needs at least two class subfolders, each with common/ and counter/; "
-                           f"found {len(folders)}")
+    folders = class_folders(root, "each with common/ and counter/")
     classes = [EvalClass(class_name(f.name), f.name) for f in folders]
     parts: dict[str, tuple[list[Path], list[int]]] = {s: ([], []) for s in SPLITS}
     for i, folder in enumerate(folders):
