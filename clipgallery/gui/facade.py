@@ -621,9 +621,13 @@ class Facade:
         return im, width, height
 
     def decode_full(self, path: Path, at: float | None = None) -> Any:
-        """The photo at full resolution, upright (ImageError if bad): what the viewer shows at 1:1."""
-        from ..core.images import decode
+        """The photo at full resolution, upright (ImageError if bad): what the viewer shows at 1:1. A RAW
+        file is demosaiced whole (its embedded preview is usually smaller than the sensor)."""
+        from ..core import formats
+        from ..core.images import decode, open_regular
 
+        if formats.kind_of(Path(path)) == formats.RAW:
+            return formats.decode_raw(open_regular(Path(path)), None, prefer_preview=False, half_size=False).image
         if at is not None:
             from ..core.formats import poster
 
