@@ -270,6 +270,7 @@ def test_slideshow_advances_every_interval_and_any_key_stops_it(qtbot, open_view
     assert Settings.at(Path(v.settings.qsettings.fileName())).slideshow_seconds == 8.0
 
 
+@pytest.mark.slow
 def test_exif_panel_shows_the_camera_and_a_map_link(qtbot, open_viewer, monkeypatch):
     opened: list[str] = []
     monkeypatch.setattr("clipgallery.gui.exif_panel.open_url", lambda url: opened.append(url) or True)
@@ -319,7 +320,6 @@ def test_keyboard_help_lists_the_viewer_and_main_window_keys(qtbot, gui_window, 
     w = gui_window("tiny-random")
     assert w.shortcuts_action in w.menuBar().actions()[-1].menu().actions()
     dialog = w.show_shortcuts()
-    qtbot.addWidget(dialog)
     listed = dict((text, keys) for keys, text in dialog.listed())
     for entry in KEYS:  # every viewer key, as the viewer reads them
         assert listed[entry.text] == ", ".join(key_text(k) for k in entry.keys)
@@ -329,13 +329,26 @@ def test_keyboard_help_lists_the_viewer_and_main_window_keys(qtbot, gui_window, 
     assert listed["Keyboard Shortcuts"] == "F1, ?"
     assert "Zoom in or out around the pointer" in listed and "Copy: the selected lines of text in the photo" in listed
     dialog.close()
+    # "?" typed into the search field is a question mark, not the help.
+    from clipgallery.gui.shortcuts_dialog import ShortcutsDialog
+
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow, timeout=3_000)  # window shortcuts answer in the active window
+    w.search_bar.field.setFocus()
+    QTest.keyClicks(w.search_bar.field, "what?")
+    assert w.search_bar.field.text() == "what?" and not any(d.isVisible() for d in w.findChildren(ShortcutsDialog))
+    w.view.setFocus()
+    QTest.keyClick(w.view, Qt.Key.Key_F1)
+    opened = [d for d in w.findChildren(ShortcutsDialog) if d.isVisible()]
+    assert len(opened) == 1
+    opened[0].close()
+    QTest.keyClick(w.view, Qt.Key.Key_Question)  # "?" in the grid
+    assert len([d for d in w.findChildren(ShortcutsDialog) if d.isVisible()]) == 1
 
     # F1 in the viewer opens the viewer's list.
     v = open_viewer(0)
     with qtbot.waitSignal(v.shortcuts_requested, timeout=2_000):
         QTest.keyClick(v, Qt.Key.Key_F1)
-    from clipgallery.gui.shortcuts_dialog import ShortcutsDialog
-
     shown = [d for d in v.findChildren(ShortcutsDialog)]
     assert shown and ("F, F11", "Full screen on or off") in shown[0].listed()
 
@@ -362,3 +375,22 @@ def test_raw_and_video_go_through_the_same_decode_upright_at_full_size(tmp_path)
     assert (width, height) == (400, 300) and max(frame.size) <= 200
     assert facade.decode_full(clip, at=1.5).size == (400, 300)
     assert facade.exif(clip).camera is None and facade.exif(clip).file_size == clip.stat().st_size
+
+
+def test_a_panorama_too_large_to_hold_whole_is_zoomed_from_a_capped_decode(qtbot, open_viewer, monkeypatch):
+    monkeypatch.setattr(viewer_module, "FULL_MAX_PIXELS", 1_500_000)  # the 6 MP photo plays the panorama
+    v = open_viewer(0)
+    with qtbot.waitSignal(v.full_resolution_shown, timeout=10_000):
+        v.actual_size()
+    c = v.canvas
+    assert c.pixmap.width() * c.pixmap.height() <= 1_500_000 and c.pixmap.width() > PREVIEW_PX
+    rect = c.picture_rect()
+    assert c.scale == pytest.approx(1.0) and (rect.width(), rect.height()) == BIG  # still 1:1 in the photo's pixels
+
+
+def test_the_slideshow_setting_refuses_junk(tmp_path):
+    settings = Settings.at(tmp_path / "s.ini")
+    assert settings.slideshow_seconds == 4.0
+    for raw, read in (("0.1", 0.5), ("12", 12.0), ("nan", 4.0), ("soon", 4.0), ("99999", 3600.0)):
+        settings.qsettings.setValue("viewer/slideshow_seconds", raw)
+        assert settings.slideshow_seconds == read, raw

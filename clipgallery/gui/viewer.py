@@ -47,6 +47,7 @@ PREFETCH = 2  # neighbours decoded ahead in each direction
 CACHE = 8
 SLIDESHOW_CHOICES = (2.0, 4.0, 8.0, 15.0, 30.0)  # seconds per photo offered in the Slideshow button's menu
 DEFAULT_SLIDESHOW_S = 4.0
+FULL_MAX_PIXELS = 80_000_000  # larger photos are zoomed from a decode of this many pixels
 
 
 def decode_for_viewer(facade: Facade, path: str, max_side: int, at: float | None = None) -> tuple[QImage, QSize]:
@@ -55,7 +56,11 @@ def decode_for_viewer(facade: Facade, path: str, max_side: int, at: float | None
     return pil_to_qimage(image), QSize(width, height)
 
 
-def decode_full(facade: Facade, path: str, at: float | None = None) -> QImage:
+def decode_full(facade: Facade, path: str, at: float | None = None, max_side: int | None = None) -> QImage:
+    """The photo whole for 1:1, or at `max_side` for a panorama too large to hold whole twice (QImage and
+    QPixmap) without risking the memory of a small machine."""
+    if max_side is not None:
+        return pil_to_qimage(facade.display_image(Path(path), max_side, at)[0])
     return pil_to_qimage(facade.decode_full(Path(path), at))
 
 
@@ -410,7 +415,11 @@ class PhotoViewer(QWidget):
             return
         self._full_loading = path
         at = self.photos[self.row].at
-        self.jobs.submit(decode_full, self.facade, path, at,
+        size = self.canvas.full_size
+        pixels = size.width() * size.height()
+        max_side = None if pixels <= FULL_MAX_PIXELS else int(max(size.width(), size.height())
+                                                              * (FULL_MAX_PIXELS / pixels) ** 0.5)
+        self.jobs.submit(decode_full, self.facade, path, at, max_side,
                          on_done=lambda img, p=path: self._full_loaded(p, img),
                          on_error=lambda _m, p=path: setattr(self, "_full_loading", None))
 
