@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational as R
 from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 
 from clipgallery.gui import viewer as viewer_module
@@ -244,12 +245,14 @@ def test_slideshow_advances_every_interval_and_any_key_stops_it(qtbot, open_view
     QTest.keyClick(v, Qt.Key.Key_S)
     assert v.slideshow_running and v.slideshow_action.isChecked()
     qtbot.waitUntil(v.isFullScreen, timeout=3_000)
+    assert v.canvas.cursor().shape() == Qt.CursorShape.BlankCursor  # no pointer over the show
     qtbot.waitUntil(lambda: v.row == 1, timeout=3_000)
     qtbot.waitUntil(lambda: v.row == 2, timeout=3_000)
     # A key stops it and does nothing else (Right would have moved on, had it been a plain key).
     v.go(1)
     QTest.keyClick(v, Qt.Key.Key_Right)
     assert not v.slideshow_running and v.row == 1 and not v.slideshow_action.isChecked()
+    assert v.canvas.cursor().shape() != Qt.CursorShape.BlankCursor
     qtbot.waitUntil(lambda: not v.isFullScreen(), timeout=3_000)
     qtbot.wait(700)
     assert v.row == 1  # stopped for real
@@ -263,6 +266,9 @@ def test_slideshow_advances_every_interval_and_any_key_stops_it(qtbot, open_view
     qtbot.waitUntil(lambda: v.row == 2, timeout=3_000)
     qtbot.waitUntil(lambda: not v.slideshow_running, timeout=3_000)
     assert v.row == 2 and not v.isFullScreen()
+    v.start_slideshow()  # from the last photo it starts over
+    assert v.row == 0 and v.slideshow_running
+    v.stop_slideshow()
 
     # The interval is a setting, chosen from the Slideshow button's menu.
     choice = next(a for a in v.slideshow_action.menu().actions() if a.data() == 8.0)
@@ -307,7 +313,7 @@ def test_every_key_in_the_table_calls_what_the_help_says(qtbot, open_viewer):
     for entry in KEYS:
         for key in entry.keys:
             calls.clear()
-            combo = __import__("PySide6.QtGui", fromlist=["QKeySequence"]).QKeySequence(key)[0]
+            combo = QKeySequence(key)[0]
             mods = combo.keyboardModifiers()
             if key in ("+", "?"):
                 mods |= Qt.KeyboardModifier.ShiftModifier  # as a US keyboard types them

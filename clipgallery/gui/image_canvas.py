@@ -62,8 +62,8 @@ class ImageCanvas(QWidget):
         self._center = QPointF()  # the photo pixel at the middle of the widget, when zoomed
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(200, 150)
-        self.setMouseTracking(False)
-        self._update_cursor()
+        self.cursor_hidden = False  # a slideshow hides the pointer
+        self.update_cursor()
 
     # -- the picture ------------------------------------------------------------------------------
 
@@ -82,7 +82,7 @@ class ImageCanvas(QWidget):
             self.set_box(None)
             self._scale, self._drag, self._pan = None, None, None
             self.zoom_changed.emit()
-        self._update_cursor()
+        self.update_cursor()
         self.update()
 
     def set_faces(self, faces: list[tuple[tuple[float, float, float, float], str | None, int]]) -> None:
@@ -196,12 +196,15 @@ class ImageCanvas(QWidget):
         self._center = QPointF(x, y)
 
     def _changed(self) -> None:
-        self._update_cursor()
+        self.update_cursor()
         self.update()
         self.zoom_changed.emit()
 
-    def _update_cursor(self) -> None:
-        self.setCursor(Qt.CursorShape.OpenHandCursor if self.can_pan() else Qt.CursorShape.CrossCursor)
+    def update_cursor(self) -> None:
+        if self.cursor_hidden:
+            self.setCursor(Qt.CursorShape.BlankCursor)
+        else:
+            self.setCursor(Qt.CursorShape.OpenHandCursor if self.can_pan() else Qt.CursorShape.CrossCursor)
 
     def _picture_rectf(self) -> QRectF:
         if not self._has_picture():
@@ -223,7 +226,7 @@ class ImageCanvas(QWidget):
     def resizeEvent(self, e: QResizeEvent) -> None:
         if self._scale is not None:
             self._clamp()
-        self._update_cursor()
+        self.update_cursor()
         super().resizeEvent(e)
         self.zoom_changed.emit()  # the fitted scale changes with the size
 
@@ -290,7 +293,7 @@ class ImageCanvas(QWidget):
         if self._pan is not None:
             moved = self._pan[2] or (end - self._pan[0]).manhattanLength() >= CLICK_SLOP
             self._pan = None
-            self._update_cursor()
+            self.update_cursor()
             if not moved:  # a click on a zoomed photo: it selects a line of text, as at fit
                 self._click(end)
             return

@@ -221,6 +221,7 @@ class PhotoViewer(QWidget):
         self.zoom_label.setMinimumWidth(48)
         self.zoom_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
+        self._slideshow_s = DEFAULT_SLIDESHOW_S  # without settings (a viewer made alone)
         self.slideshow_timer = QTimer(self)
         self.slideshow_timer.timeout.connect(self._slideshow_step)
         self._slideshow_entered_full_screen = False
@@ -472,8 +473,6 @@ class PhotoViewer(QWidget):
         for action in self._interval_group.actions():
             action.setChecked(action.data() == self.slideshow_seconds)
 
-    _slideshow_s = DEFAULT_SLIDESHOW_S
-
     def _slideshow_menu(self) -> None:
         """The Slideshow button's menu picks the seconds per photo (a setting)."""
         menu = QMenu(self)
@@ -504,9 +503,13 @@ class PhotoViewer(QWidget):
         """Full screen, then the next photo every `slideshow_seconds` until the last; any key or click stops."""
         if self.slideshow_running or not self.photos:
             return
+        if self.row >= len(self.photos) - 1 and len(self.photos) > 1:
+            self.go(0)  # from the last photo: the whole result again
         self._slideshow_entered_full_screen = not self.isFullScreen()
         self.enter_full_screen()
         self.canvas.fit()
+        self.canvas.cursor_hidden = True
+        self.canvas.update_cursor()
         self.slideshow_action.setChecked(True)
         app = QApplication.instance()
         if app is not None:
@@ -520,6 +523,8 @@ class PhotoViewer(QWidget):
         app = QApplication.instance()
         if app is not None:
             app.removeEventFilter(self)
+        self.canvas.cursor_hidden = False
+        self.canvas.update_cursor()
         if was and self._slideshow_entered_full_screen:
             self.leave_full_screen()
         self._slideshow_entered_full_screen = False
