@@ -427,8 +427,10 @@ class PhotoViewer(QWidget):
     def _full_loaded(self, path: str, image: QImage) -> None:
         if self._full_loading == path:
             self._full_loading = None
+        if self.photos[self.row].path != path:
+            return  # moved on meanwhile: not worth its memory
         self._full = (path, image)
-        if self.photos[self.row].path == path and self._shown == path and not self.why_action.isChecked():
+        if self._shown == path and not self.why_action.isChecked():
             self.canvas.set_image(image, full_size=self.canvas.full_size, keep_view=True)
             self.full_resolution_shown.emit(path)
 
