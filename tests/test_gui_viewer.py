@@ -400,3 +400,32 @@ def test_the_slideshow_setting_refuses_junk(tmp_path):
     for raw, read in (("0.1", 0.5), ("12", 12.0), ("nan", 4.0), ("soon", 4.0), ("99999", 3600.0)):
         settings.qsettings.setValue("viewer/slideshow_seconds", raw)
         assert settings.slideshow_seconds == read, raw
+
+
+def test_a_photo_turned_by_its_exif_is_upright_in_the_preview_and_at_1_to_1(qtbot, tmp_path, monkeypatch):
+    from conftest import save_with_orientation
+
+    monkeypatch.setattr(viewer_module, "DISPLAY_PX", 300)
+    root = tmp_path / "phone"
+    root.mkdir()
+    upright = landscape((600, 800), seed=9)  # portrait, as the person saw it
+    save_with_orientation(upright, root / "portrait.jpg", 6, quality=95)
+    facade = Facade()
+    lib = facade.open(root, tmp_path / "lib")
+    v = PhotoViewer(facade, lib, [Photo(str(root / "portrait.jpg"), None, None)], 0)
+    qtbot.addWidget(v)
+    v.show()
+    qtbot.waitUntil(lambda: v.canvas.pixmap is not None, timeout=10_000)
+    c = v.canvas
+    assert (c.full_size.width(), c.full_size.height()) == (600, 800)
+    assert c.pixmap.height() > c.pixmap.width()  # the preview is upright too
+    with qtbot.waitSignal(v.full_resolution_shown, timeout=10_000):
+        v.actual_size()
+    shown = c.pixmap.toImage()
+    assert (shown.width(), shown.height()) == (600, 800)
+    expected = np.asarray(upright, dtype=int)
+    for x, y in ((50, 60), (300, 400), (550, 750)):
+        colour = shown.pixelColor(x, y)
+        assert np.abs(np.array([colour.red(), colour.green(), colour.blue()]) - expected[y, x]).max() <= 16
+    v.close()
+    facade.close(lib)
