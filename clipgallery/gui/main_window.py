@@ -204,6 +204,8 @@ class MainWindow(QMainWindow):
         self.stop_action = act("&Stop Indexing", self.cancel_indexing)
         self.failed_action = act("Files That Could &Not Be Read…", self.show_failed_files)
         self.about_action = act("&About clipgallery", self._about)
+        self.shortcuts_action = act("&Keyboard Shortcuts", self.show_shortcuts, "F1")
+        self.shortcuts_action.setShortcuts([QKeySequence("F1"), QKeySequence("?")])
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
@@ -234,7 +236,9 @@ class MainWindow(QMainWindow):
             m.addAction(a)
         m.addSeparator()
         m.addAction(self.failed_action)
-        mb.addMenu("&Help").addAction(self.about_action)
+        help_menu = mb.addMenu("&Help")
+        help_menu.addAction(self.shortcuts_action)
+        help_menu.addAction(self.about_action)
         self._fill_recent_menu()
         tb = self.addToolBar("Main")
         tb.setObjectName("main-toolbar")
@@ -703,7 +707,7 @@ class MainWindow(QMainWindow):
         if self._viewer is not None:
             self._viewer.close()
         self.facade.preferred_model = self.search_spec or self.settings.model
-        viewer = PhotoViewer(self.facade, self.library, list(self.model.photos), row, self)
+        viewer = PhotoViewer(self.facade, self.library, list(self.model.photos), row, self, settings=self.settings)
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         viewer.current_changed.connect(lambda r: self.view.setCurrentIndex(self.model.index(r)))
         viewer.find_shared.connect(self.find_shared_with)
@@ -912,6 +916,14 @@ class MainWindow(QMainWindow):
         """A short note in the status bar about something that just finished."""
         self.note_label.setText(f"  ·  {text}" if text else "")
         self._note_timer.start(msecs)
+
+    def show_shortcuts(self):
+        from .shortcuts_dialog import ShortcutsDialog, main_window_sections
+
+        dialog = ShortcutsDialog(main_window_sections(self), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def _about(self) -> None:
         from .dialogs.about_dialog import AboutDialog

@@ -67,6 +67,7 @@ class Settings(QObject):
     side_panel: _Option[bool] = _Option("view/side_panel", bool, True)
     export_dir: _Option[str] = _Option("export/folder", str, "")
     export_mode: _Option[str] = _Option("export/mode", str, "copy")
+    slideshow_seconds: _Option[float] = _Option("viewer/slideshow_seconds", float, 4.0)  # per photo
     geometry: _Option[bytes] = _Option("window/geometry", bytes, b"")
     window_state: _Option[bytes] = _Option("window/state", bytes, b"")
 
@@ -93,6 +94,8 @@ class Settings(QObject):
             return default
         if opt.name == "thumbnail_size":
             return max(THUMB_MIN, min(THUMB_MAX, value))
+        if opt.name == "slideshow_seconds":
+            return max(0.5, min(3600.0, value)) if value == value else default  # (NaN is junk too)
         if opt.name == "batch_size":
             return max(0, value)
         if opt.name == "sort" and value not in ("score", "date"):
