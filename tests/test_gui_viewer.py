@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import screenshot_dir
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational as R
 from PySide6.QtCore import QPoint, QPointF, Qt
@@ -21,7 +22,6 @@ from clipgallery.gui.viewer import KEYS, PhotoViewer, key_text
 
 pytest.importorskip("pytestqt")
 
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "viewer.png"
 BIG = (3000, 2000)  # larger than the preview the test asks for, so 1:1 needs the full decode
 PREVIEW_PX = 900
 
@@ -277,7 +277,7 @@ def test_slideshow_advances_every_interval_and_any_key_stops_it(qtbot, open_view
 
 
 @pytest.mark.slow
-def test_exif_panel_shows_the_camera_and_a_map_link(qtbot, open_viewer, monkeypatch):
+def test_exif_panel_shows_the_camera_and_a_map_link(qtbot, open_viewer, monkeypatch, tmp_path):
     opened: list[str] = []
     monkeypatch.setattr("clipgallery.gui.exif_panel.open_url", lambda url: opened.append(url) or True)
     v = open_viewer(0, indexed=True)  # indexed: the file rows above say all there is to say
@@ -294,8 +294,7 @@ def test_exif_panel_shows_the_camera_and_a_map_link(qtbot, open_viewer, monkeypa
     label.linkActivated.emit(panel.map_url)
     assert opened == [f"https://www.openstreetmap.org/?mlat={lat:.6f}&mlon={lon:.6f}#map=16/{lat:.6f}/{lon:.6f}"]
     assert panel.value("Dimensions") is None  # shown once, in the file rows above
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    assert v.grab().save(str(SCREENSHOT))
+    assert v.grab().save(str(screenshot_dir(tmp_path) / "viewer.png"))
 
     # A photo without EXIF: no camera rows, no map, and a plain word instead.
     QTest.keyClick(v, Qt.Key.Key_End)
