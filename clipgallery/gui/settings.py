@@ -95,7 +95,7 @@ class Settings(QObject):
             return max(THUMB_MIN, min(THUMB_MAX, value))
         if opt.name == "batch_size":
             return max(0, value)
-        if opt.name == "sort" and value not in ("score", "date"):
+        if opt.name == "sort" and value not in ("score", "date", "oldest", "name"):
             return default
         return value
 
