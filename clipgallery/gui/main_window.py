@@ -33,7 +33,7 @@ from .dialogs.failed_files import FailedFilesDialog
 from .dialogs.settings_dialog import SettingsDialog
 from .facade import AUTO, RESULT_LIMIT, Facade, FolderListing, Photo, Results
 from .gallery_model import GalleryModel
-from .gallery_view import GalleryView
+from .gallery_view import TIMELINE_SORTS, GalleryView
 from .index_status import IndexStatus
 from .panel_context import PanelContext
 from .search_bar import THRESHOLD_STEP, SearchBar
@@ -548,6 +548,7 @@ class MainWindow(QMainWindow):
         if self.search_bar.searching() and photos and photos[0].score is not None:
             self.search_bar.fit_threshold_range(max(p.score for p in photos if p.score is not None))
         request = self._request_key()
+        self.view.set_timeline(request[-1].sort in TIMELINE_SORTS)  # photos by date: months and days
         if photos != self.model.photos:  # a refresh that changes nothing keeps the scroll and the selection
             self.model.set_photos(photos)
             if request != self._shown_request:
