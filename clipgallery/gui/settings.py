@@ -65,6 +65,7 @@ class Settings(QObject):
     best_matches: _Option[bool] = _Option("search/best_matches", bool, True)  # the adaptive relevance cut
     sort: _Option[str] = _Option("search/sort", str, "score")
     side_panel: _Option[bool] = _Option("view/side_panel", bool, True)
+    reopen_last: _Option[bool] = _Option("library/reopen_last", bool, True)  # open the last folder at start
     export_dir: _Option[str] = _Option("export/folder", str, "")
     export_mode: _Option[str] = _Option("export/mode", str, "copy")
     geometry: _Option[bytes] = _Option("window/geometry", bytes, b"")
@@ -115,6 +116,13 @@ class Settings(QObject):
     def clear_recent_folders(self) -> None:
         self.qsettings.setValue("library/recent", [])
         self.changed.emit("recent_folders")
+
+    def folder_to_reopen(self) -> Path | None:
+        """The most recent folder, when the app should open it at start (the setting) and it is still there."""
+        recent = self.recent_folders()
+        if not self.reopen_last or not recent or not recent[0].is_dir():
+            return None
+        return recent[0]
 
     # -- derived ----------------------------------------------------------------------------------
 
