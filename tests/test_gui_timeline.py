@@ -177,3 +177,26 @@ def test_the_last_folder_is_reopened_at_start_unless_turned_off(qtbot, tmp_path,
     settings.reopen_last = True
     folder.rename(tmp_path / "gone")  # a folder that went away is not opened (the welcome page shows)
     assert settings.folder_to_reopen() is None
+
+
+def test_the_folder_tree_counts_subtrees_and_filters_the_grid(qtbot, gui_window, folder):
+    w = open_window(qtbot, gui_window, folder, sort="date")
+    panel = w.side_panel.folders
+    qtbot.waitUntil(lambda: panel.counts.get("") == len(DATES), timeout=10_000)
+    assert panel.counts == {"": 8, "trips": 3, "trips/paris": 3, "home": 3}
+    tree = panel.tree
+    top = tree.topLevelItem(0)
+    assert (top.text(0), top.text(1)) == ("All photos", "8")
+    shown = {top.child(i).text(0): top.child(i).text(1) for i in range(top.childCount())}
+    assert shown == {"home": "3", "trips": "3"}
+    paris = tree.findItems("paris", Qt.MatchFlag.MatchRecursive)[0]
+    assert paris.parent().text(0) == "trips" and paris.text(1) == "3"
+    with qtbot.waitSignal(w.results_shown, timeout=10_000):
+        tree.itemClicked.emit(paris.parent(), 0)  # a click on "trips": its subtree, still as a timeline
+    assert sorted(names(w)) == ["eiffel.jpg", "louvre.jpg", "seine.jpg"]
+    assert w.search_bar.options().folder == "trips" and [s.count for s in w.view.sections] == [2, 1]
+    with qtbot.waitSignal(w.results_shown, timeout=10_000):
+        tree.itemClicked.emit(top, 0)
+    assert len(names(w)) == 8 and w.search_bar.options().folder is None
+    w.search_bar.set_folder("home")  # the filter row's folder choice shows in the tree too
+    assert tree.currentItem().text(0) == "home"

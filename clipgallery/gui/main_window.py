@@ -110,7 +110,10 @@ class MainWindow(QMainWindow):
             facade=self.facade, settings=self.settings, notify=self.notify, show_photos=self.show_photos,
             show_error=lambda message: self.banner.show_message("error", message),
             selected_photos=self.selected_photos, export=self.export, organized=self._organized,
-            set_faces=self.set_faces, refresh=self.people_changed))
+            set_faces=self.set_faces, refresh=self.people_changed, listing=lambda: self.listing,
+            show_folder=self.search_bar.set_folder))
+        self.search_bar.folder.currentIndexChanged.connect(
+            lambda _: self.side_panel.folders.select(self.search_bar.folder.currentData() or ""))
         self.split = QSplitter()
         self.split.addWidget(self.view)
         self.split.addWidget(self.side_panel)
@@ -358,6 +361,7 @@ class MainWindow(QMainWindow):
         self.listing = FolderListing(self.listing.photos + new,
                                      sorted(set(self.listing.folders) | set(found.folders), key=str.lower))
         self.search_bar.set_folders(self.listing.folders)
+        self.side_panel.folders.reload()
         if not self.search_bar.searching():
             self.refresh()
 

@@ -330,6 +330,10 @@ class SearchBar(QWidget):
         self.folder.setCurrentIndex(max(0, i))
         self.folder.blockSignals(False)
 
+    def set_folder(self, rel: str) -> None:
+        """Show only the photos of this subfolder ("" for all of them)."""
+        self.folder.setCurrentIndex(max(0, self.folder.findData(rel)) if rel else 0)
+
     def set_sort(self, sort: str) -> None:
         self.sort.setCurrentIndex(max(0, self.sort.findData(sort)))
 
