@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import photo
 from PySide6.QtCore import QPoint, Qt
 
 from clipgallery.gui.timeline import GridLayout, date_sections, granularity
-
-from conftest import photo
 
 pytest.importorskip("pytestqt")
 
@@ -200,3 +199,42 @@ def test_the_folder_tree_counts_subtrees_and_filters_the_grid(qtbot, gui_window,
     assert len(names(w)) == 8 and w.search_bar.options().folder is None
     w.search_bar.set_folder("home")  # the filter row's folder choice shows in the tree too
     assert tree.currentItem().text(0) == "home"
+
+
+@pytest.mark.slow
+def test_screenshot_of_the_timeline(qtbot, gui_window, tmp_path):
+    root = tmp_path / "Pictures"
+    events = [("2024/Ski trip", "2024-03-%02d 11:00", 12), ("2024/Birthday", "2024-01-%02d 18:00", 9),
+              ("2023/Christmas", "2023-12-%02d 17:00", 14), ("2023/Summer", "2023-08-%02d 14:00", 10),
+              ("2022/Wedding", "2022-07-%02d 16:00", 8), ("Phone", "2021-05-%02d 09:00", 7)]
+    seed = 0
+    for folder, pattern, n in events:
+        (root / folder).mkdir(parents=True)
+        for i in range(n):
+            p = root / folder / f"IMG_{seed:04d}.jpg"
+            photo(seed, (320, 240)).save(p, "JPEG", quality=90)
+            when = ts(pattern % (1 + (i * 3) % 27))
+            os.utime(p, (when, when))
+            seed += 1
+    w = gui_window("tiny-random", sort="date")
+    w.resize(1280, 800)
+    with qtbot.waitSignal(w.indexing_finished, timeout=120_000):
+        w.open_folder(root)
+    qtbot.waitUntil(lambda: not w._search_busy and w.model.rowCount() == seed
+                    and all(p.file_id for p in w.model.photos), timeout=20_000)
+    view = w.view
+    assert view.granularity == "month" and [s.label for s in view.sections][:3] == [
+        "March 2024", "January 2024", "December 2023"]
+    w.side_panel.setCurrentWidget(w.side_panel.folders)
+    qtbot.waitUntil(lambda: w.side_panel.folders.counts.get("") == seed, timeout=10_000)
+    view.verticalScrollBar().setValue(view.grid.section_top(1) + view.grid.header_h + 60)  # the pinned header
+    scrubber = view.scrubber
+    y = int(dict(scrubber.year_positions())[2023]) + 14
+    qtbot.mouseMove(scrubber, QPoint(20, y))  # hovering the scrubber names the month under the pointer
+    qtbot.waitUntil(lambda: scrubber.bubble.isVisible(), timeout=5_000)
+    qtbot.waitUntil(lambda: not w.loader.busy and all(w.loader.has(w.model.photo(r).path)
+                                                      for r in view.visible_rows()), timeout=30_000)
+    view.viewport().update()
+    qtbot.wait(200)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    assert w.grab().save(str(SCREENSHOT))

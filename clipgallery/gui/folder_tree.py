@@ -90,7 +90,7 @@ class FoldersPanel(PanelBase):
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight)
             items[rel] = item
         top.setTextAlignment(1, Qt.AlignmentFlag.AlignRight)
-        self.tree.expandToDepth(0)
+        self.tree.expandToDepth(1)
         self.tree.resizeColumnToContents(0)
         self.select(selected)
 
