@@ -72,6 +72,19 @@ def test_date_sorted_photos_are_grouped_under_dated_headers(qtbot, gui_window, f
             assert cell.top() >= header.bottom()
             if i + 1 < len(view.sections):
                 assert cell.bottom() < view.header_rect(i + 1).top()
+    # Arrow keys cross from one section into the next (same column, else its last photo) and back.
+    view.setFocus()
+    view.setCurrentIndex(w.model.index(1))
+    qtbot.keyClick(view, Qt.Key.Key_Down)
+    assert view.currentIndex().row() == 2  # 9 Mar holds one photo: the first column
+    qtbot.keyClick(view, Qt.Key.Key_Down)
+    assert view.currentIndex().row() == 3
+    qtbot.keyClick(view, Qt.Key.Key_Right)
+    qtbot.keyClick(view, Qt.Key.Key_Up)
+    assert view.currentIndex().row() == 2
+    qtbot.keyClick(view, Qt.Key.Key_End)
+    assert view.currentIndex().row() == len(DATES) - 1
+    assert view.visualRect(view.currentIndex()).bottom() <= view.viewport().height()  # scrolled into view
     # Best match (the folder's own order) is a flat grid again: no headers, no scrubber.
     w.search_bar.set_sort("score")
     qtbot.waitUntil(lambda: not view.sections, timeout=10_000)
@@ -238,3 +251,54 @@ def test_screenshot_of_the_timeline(qtbot, gui_window, tmp_path):
     qtbot.wait(200)
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     assert w.grab().save(str(SCREENSHOT))
+
+
+@pytest.mark.parametrize("reopen", [True, False])
+def test_starting_without_a_folder_opens_the_last_one_when_the_setting_says_so(qtbot, monkeypatch, tmp_path,
+                                                                                folder, reopen):
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    import clipgallery.gui.app as app_module
+    from clipgallery.gui.settings import Settings
+
+    settings = Settings.at(tmp_path / "s.ini")
+    settings.add_recent_folder(folder)
+    settings.reopen_last = reopen
+    opened: list[Path] = []
+
+    class Window:  # the real window is tested above; here: what run() asks it to open
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def show(self):
+            pass
+
+        def open_folder(self, f):
+            opened.append(Path(f))
+
+    monkeypatch.setattr(app_module, "Settings", lambda overrides=None: settings)
+    monkeypatch.setattr(app_module, "MainWindow", Window)
+    monkeypatch.setattr(app_module, "install_excepthook", lambda: None)
+    monkeypatch.setattr(QApplication, "exec", lambda self: (QTest.qWait(50), 0)[1])
+    assert app_module.run() == 0
+    assert opened == ([folder.resolve()] if reopen else [])
+    opened.clear()
+    assert app_module.run(folder=tmp_path) == 0  # a folder given on the command line always wins
+    assert opened == [tmp_path]
+
+
+def test_a_search_sorted_by_date_is_a_timeline_and_by_relevance_a_flat_grid(qtbot, gui_window, folder):
+    w = open_window(qtbot, gui_window, folder, sort="date")
+    w.search_bar.show_all()  # every photo, whatever tiny-random's scores
+    with qtbot.waitSignal(w.results_shown, timeout=20_000):
+        w.search_bar.field.setText("a photo")
+        w.search_bar.search_now()
+    assert w.search_bar.searching() and w.model.rowCount() == len(DATES)
+    dates = [p.date for p in w.model.photos]
+    assert dates == sorted(dates, reverse=True)
+    assert [s.count for s in w.view.sections] == [2, 1, 2, 1, 1, 1] and w.view.scrubber.isVisible()
+    with qtbot.waitSignal(w.results_shown, timeout=20_000):
+        w.search_bar.set_sort("score")
+    scores = [p.score for p in w.model.photos]
+    assert scores == sorted(scores, reverse=True) and not w.view.sections and not w.view.scrubber.isVisible()
