@@ -302,3 +302,19 @@ def test_a_search_sorted_by_date_is_a_timeline_and_by_relevance_a_flat_grid(qtbo
         w.search_bar.set_sort("score")
     scores = [p.score for p in w.model.photos]
     assert scores == sorted(scores, reverse=True) and not w.view.sections and not w.view.scrubber.isVisible()
+
+
+def test_a_rubber_band_selects_the_photos_it_crosses_in_the_flat_grid(qtbot, gui_window, folder):
+    w = open_window(qtbot, gui_window, folder, sort="name")
+    view = w.view
+    assert not view.sections and view.grid.columns >= 2
+    first, second = view.visualRect(w.model.index(0)), view.visualRect(w.model.index(1))
+    start = QPoint(first.left() + 2, first.top() + 2)
+    end = QPoint(second.center().x(), first.center().y())
+    qtbot.mousePress(view.viewport(), Qt.MouseButton.LeftButton, pos=start)
+    for i in range(1, 6):
+        qtbot.mouseMove(view.viewport(), start + (end - start) * i / 5)
+    assert view._rubber is not None  # drawn while dragging
+    qtbot.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, pos=end)
+    assert sorted(names(w)[:2]) == sorted(os.path.basename(p.path) for p in w.selected_photos())
+    assert view._rubber is None
