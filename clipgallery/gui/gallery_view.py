@@ -287,6 +287,8 @@ class GalleryView(QAbstractItemView):
                 self.sections = []
         cell = self.delegate.cell()
         self.scrubber.setVisible(bool(self.sections))
+        if not self.sections:
+            self.scrubber.bubble.hide()
         margin = SCRUBBER_WIDTH if self.sections else 0
         if self.viewportMargins().right() != margin:
             self.setViewportMargins(0, 0, margin, 0)
