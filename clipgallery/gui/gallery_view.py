@@ -299,8 +299,6 @@ class GalleryView(QAbstractItemView):
                                self.header_height(), SECTION_GAP if self.sections else 0)
         self._place_scrubber()
         self.scrubber.set_marks(self._marks())
-        # The scroll range is set here, not in an updateGeometries() override: PySide 6.11 corrupts memory
-        # when Python overrides QAbstractItemView's slots (updateGeometries, reset).
         self._update_scroll_range()
         self._update_band()
         self.viewport().update()
