@@ -33,7 +33,7 @@ from .dialogs.failed_files import FailedFilesDialog
 from .dialogs.settings_dialog import SettingsDialog
 from .facade import AUTO, RESULT_LIMIT, Facade, FolderListing, Photo, Results
 from .gallery_model import GalleryModel
-from .gallery_view import GalleryView
+from .gallery_view import TIMELINE_SORTS, GalleryView
 from .index_status import IndexStatus
 from .panel_context import PanelContext
 from .search_bar import THRESHOLD_STEP, SearchBar
@@ -110,7 +110,10 @@ class MainWindow(QMainWindow):
             facade=self.facade, settings=self.settings, notify=self.notify, show_photos=self.show_photos,
             show_error=lambda message: self.banner.show_message("error", message),
             selected_photos=self.selected_photos, export=self.export, organized=self._organized,
-            set_faces=self.set_faces, refresh=self.people_changed))
+            set_faces=self.set_faces, refresh=self.people_changed, listing=lambda: self.listing,
+            show_folder=self.search_bar.set_folder))
+        self.search_bar.folder.currentIndexChanged.connect(
+            lambda _: self.side_panel.folders.select(self.search_bar.folder.currentData() or ""))
         self.split = QSplitter()
         self.split.addWidget(self.view)
         self.split.addWidget(self.side_panel)
@@ -362,6 +365,7 @@ class MainWindow(QMainWindow):
         self.listing = FolderListing(self.listing.photos + new,
                                      sorted(set(self.listing.folders) | set(found.folders), key=str.lower))
         self.search_bar.set_folders(self.listing.folders)
+        self.side_panel.folders.reload()
         if not self.search_bar.searching():
             self.refresh()
 
@@ -552,6 +556,7 @@ class MainWindow(QMainWindow):
         if self.search_bar.searching() and photos and photos[0].score is not None:
             self.search_bar.fit_threshold_range(max(p.score for p in photos if p.score is not None))
         request = self._request_key()
+        self.view.set_timeline(request[-1].sort in TIMELINE_SORTS)  # photos by date: months and days
         if photos != self.model.photos:  # a refresh that changes nothing keeps the scroll and the selection
             self.model.set_photos(photos)
             if request != self._shown_request:

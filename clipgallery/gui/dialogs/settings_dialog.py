@@ -85,6 +85,9 @@ class SettingsDialog(QDialog):
         form.addRow("Batch size", self.batch)
         form.addRow("Library location", loc_row)
         form.addRow("Thumbnail size", self.thumb)
+        self.reopen = QCheckBox("Open the last folder when clipgallery starts")
+        self.reopen.setChecked(settings.reopen_last)
+        form.addRow("At start", self.reopen)
         form.addRow("Regional vectors", self.regional)
         self.text = QCheckBox("Read the text in this folder's photos")
         self.text.setChecked(bool(text))
@@ -123,6 +126,7 @@ class SettingsDialog(QDialog):
         s.batch_size = self.batch.value()
         s.library_location = self.location.text().strip()
         s.thumbnail_size = self.thumb.value()
+        s.reopen_last = self.reopen.isChecked()
         s.sync()
         if self._regional is not None and self.regional.isChecked() != self._regional:
             self._regional = self.regional.isChecked()
