@@ -10,14 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import photo
+from conftest import photo, screenshot_dir
 from PySide6.QtCore import QPoint, Qt
 
 from clipgallery.gui.timeline import GridLayout, date_sections, granularity
 
 pytest.importorskip("pytestqt")
 
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "timeline.png"
 # relpath -> local date and time it was taken (its mtime)
 DATES = {
     "trips/paris/louvre.jpg": "2024-03-10 15:00", "trips/paris/eiffel.jpg": "2024-03-10 09:30",
@@ -249,8 +248,7 @@ def test_screenshot_of_the_timeline(qtbot, gui_window, tmp_path):
                                                       for r in view.visible_rows()), timeout=30_000)
     view.viewport().update()
     qtbot.wait(200)
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    assert w.grab().save(str(SCREENSHOT))
+    assert w.grab().save(str(screenshot_dir(tmp_path) / "timeline.png"))
 
 
 @pytest.mark.parametrize("reopen", [True, False])
