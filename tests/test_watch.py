@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import photo
 
 from clipgallery.core.indexer import index_folder
 from clipgallery.core.library import Library
 from clipgallery.core.watch import FolderWatcher, WatchError, index_changes
-
-from conftest import photo
 
 QUIET = 0.4
 
