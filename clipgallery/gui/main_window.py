@@ -113,7 +113,8 @@ class MainWindow(QMainWindow):
             facade=self.facade, settings=self.settings, notify=self.notify, show_photos=self.show_photos,
             show_error=lambda message: self.banner.show_message("error", message),
             selected_photos=self.selected_photos, export=self.export, organized=self._organized,
-            set_faces=self.set_faces, refresh=self.people_changed))
+            set_faces=self.set_faces, refresh=self.people_changed,
+            shown_label=lambda: self.search_bar.restrict_label))
         self.split = QSplitter()
         self.split.addWidget(self.view)
         self.split.addWidget(self.side_panel)
