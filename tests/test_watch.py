@@ -96,7 +96,7 @@ def test_a_missing_folder_cannot_be_watched(tmp_path):
 
 
 @pytest.mark.slow
-def test_watching_indexes_a_copy_reuses_a_move_and_removes_a_deletion(tmp_path, embedders, monkeypatch):
+def test_watching_indexes_a_new_photo_reuses_a_move_and_a_copy_and_removes_a_deletion(tmp_path, embedders, monkeypatch):
     root = tmp_path / "photos"
     root.mkdir()
     for i in range(3):
@@ -139,7 +139,13 @@ def test_watching_indexes_a_copy_reuses_a_move_and_removes_a_deletion(tmp_path, 
         report, changes = runs[-1]
         assert report.removed == 1
         assert [(c.kind, c.path.name) for c in changes] == [("removed", "p2.jpg")]
+
+        shutil.copy(root / "p0.jpg", root / "sub" / "copy.jpg")  # a copy of a known photo: vector copied
+        wait_for(lambda: len(runs) == 4)
+        report, changes = runs[-1]
+        assert report.indexed == 0 and report.reused == 1 and sum(encoded) == 1
+        assert [(c.kind, c.path.name, c.reused) for c in changes] == [("added", "copy.jpg", True)]
         time.sleep(QUIET * 3)  # indexing read every new file: that must not start another run
-    assert sorted(f.relpath for f in lib.files()) == ["new.jpg", "p0.jpg", "sub/moved.jpg"]
-    assert sum(encoded) == 1 and len(runs) == 3  # one run per change, none set off by indexing's own reads
+    assert sorted(f.relpath for f in lib.files()) == ["new.jpg", "p0.jpg", "sub/copy.jpg", "sub/moved.jpg"]
+    assert sum(encoded) == 1 and len(runs) == 4  # one run per change, none set off by indexing's own reads
     lib.close()

@@ -26,10 +26,20 @@ def register(subparsers: Any) -> None:
     s.add_argument("path", type=Path, metavar="PATH")
     s.add_argument("--model", metavar="SPEC", help="model spec (default: $CLIPGALLERY_MODEL or ViT-B-32:laion2b_s34b_b79k)")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    s.add_argument("--quiet-time", type=float, default=None, metavar="SECONDS",
+    s.add_argument("--quiet-time", type=_seconds, default=None, metavar="SECONDS",
                    help="how long a folder must be still before its changes are indexed (default 1)")
     json_option(s)
     s.set_defaults(func=cmd_watch)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.1 <= value <= 600:
+        raise argparse.ArgumentTypeError(f"must be between 0.1 and 600 seconds: {text}")
+    return value
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -68,7 +78,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     quiet = args.quiet_time if args.quiet_time is not None else QUIET_S
-    watcher = FolderWatcher(lib.root, lambda paths: update(), skip=lib.dir, quiet=max(0.1, quiet), on_error=failed)
+    watcher = FolderWatcher(lib.root, lambda paths: update(), skip=lib.dir, quiet=quiet, on_error=failed)
     try:
         watcher.start()  # before the first run: a photo copied in meanwhile is seen
         update(first=True)
