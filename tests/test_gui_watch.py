@@ -85,3 +85,34 @@ def test_the_setting_turns_watching_off_and_on(qtbot, gui_window, tmp_path):
     qtbot.waitUntil(lambda: names(w) == ["a.jpg", "b.jpg", "c.jpg"] and all(p.file_id for p in w.model.photos),
                     timeout=CHANGE_TIMEOUT_MS)
     dialog.close()
+
+
+@pytest.mark.slow
+def test_a_change_during_a_run_is_indexed_by_one_more_run_after_it(qtbot, gui_window, tmp_path):
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i in range(12):
+        photo(i).save(root / f"p{i:02d}.jpg")
+    photo(99).save(tmp_path / "late.jpg")
+    w = gui_window("tiny-random", batch_size=4)
+    starts = []
+    w.indexer.running_changed.connect(lambda running: running and starts.append(time.monotonic()))
+    paused = []
+
+    def pause_after_first_batch(p):
+        if p.phase == "indexing" and p.done and not paused:
+            paused.append(p.done)
+            w.indexer.set_paused(True)  # the run waits before its next batch
+
+    w.indexer.progress.connect(pause_after_first_batch)
+    w.open_folder(root)
+    qtbot.waitUntil(lambda: bool(paused) and w.folder_watch.watching, timeout=INDEX_TIMEOUT_MS)
+    shutil.copy(tmp_path / "late.jpg", root / "late.jpg")  # after the run's walk: it cannot see it
+    qtbot.waitUntil(lambda: w.folder_watch.changes_seen >= 1, timeout=CHANGE_TIMEOUT_MS)
+    assert w.indexer.running and len(starts) == 1  # not restarted: the run in progress is left alone
+    with qtbot.waitSignal(w.indexing_finished, timeout=INDEX_TIMEOUT_MS) as first:
+        w.indexer.set_paused(False)
+    assert first.args[0].indexed == 12
+    qtbot.waitUntil(lambda: "late.jpg" in names(w) and all(p.file_id for p in w.model.photos),
+                    timeout=CHANGE_TIMEOUT_MS)
+    assert len(starts) == 2 and w._last_report.indexed == 1  # one more run, for the late photo only
