@@ -81,9 +81,12 @@ def test_reads_hidden_files_and_other_files_start_nothing(tmp_path):
     assert seen.batches == [["sub/a.jpg", "sub/renamed.jpg"]]
 
 
-def test_stop_ends_the_thread_promptly(tmp_path):
+def test_an_idle_watcher_sleeps_and_stop_ends_it_promptly(tmp_path):
     w = FolderWatcher(tmp_path, lambda paths: None, quiet=QUIET).start()
     assert w.running
+    cpu = time.process_time()
+    time.sleep(1.5)
+    assert time.process_time() - cpu < 0.3  # a busy loop burns most of these 1.5 s (0.65 s on a loaded machine)
     t0 = time.monotonic()
     w.stop()
     assert not w.running
