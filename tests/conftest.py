@@ -136,3 +136,13 @@ def gui_window(qtbot, tmp_path):
     yield make
     for window in windows:
         window.close()
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    """Where a GUI test saves its screenshot: docs/screenshots only when CLIPGALLERY_SCREENSHOTS is set
+    (`CLIPGALLERY_SCREENSHOTS=docs/screenshots make test` refreshes the README's pictures), else the
+    test's own temporary folder, so an ordinary run never changes a tracked file."""
+    shots = os.environ.get("CLIPGALLERY_SCREENSHOTS")
+    target = Path(shots) if shots else tmp_path
+    target.mkdir(parents=True, exist_ok=True)
+    return target

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
+from conftest import screenshot_dir
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
@@ -14,7 +14,6 @@ from clipgallery.gui.gallery_model import MarksRole
 pytest.importorskip("pytestqt")
 
 MODEL = "shapes-tiny"
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "albums.png"
 
 
 @pytest.fixture
@@ -167,7 +166,7 @@ def test_groups_rename_and_merge_in_the_groups_tab(qtbot, window):
     assert set(groups.grouping.groups[0].file_ids) == set(first.file_ids) | set(third.file_ids)
 
 
-def test_screenshot_of_albums_and_badges(qtbot, window):
+def test_screenshot_of_albums_and_badges(qtbot, window, tmp_path):
     w = window
     w.resize(1280, 760)
     w.side_panel.setCurrentWidget(w.side_panel.albums)
@@ -183,5 +182,4 @@ def test_screenshot_of_albums_and_badges(qtbot, window):
                     timeout=10_000)
     w.search_bar.filters_button.setChecked(True)
     qtbot.wait(300)
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    assert w.grab().save(str(SCREENSHOT))
+    assert w.grab().save(str(screenshot_dir(tmp_path) / "albums.png"))

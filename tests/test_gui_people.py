@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import screenshot_dir
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit
 
@@ -17,7 +18,6 @@ if not FACES.is_dir():
     pytest.skip(f"the shared face photos are not at {FACES}", allow_module_level=True)
 
 INDEX_TIMEOUT_MS = 180_000
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def names(w) -> set[str]:
 
 
 @pytest.mark.slow
-def test_people_tab_from_settings_to_names_merge_viewer_and_off(qtbot, gui_window, folder):
+def test_people_tab_from_settings_to_names_merge_viewer_and_off(qtbot, gui_window, folder, tmp_path):
     w = gui_window("tiny-random")
     with qtbot.waitSignal(w.indexing_finished, timeout=INDEX_TIMEOUT_MS):
         w.open_folder(folder)
@@ -82,14 +82,14 @@ def test_people_tab_from_settings_to_names_merge_viewer_and_off(qtbot, gui_windo
     viewer = w.open_viewer(row)
     qtbot.waitUntil(lambda: len(viewer.canvas.faces) == 2 and viewer.canvas.pixmap is not None, timeout=20_000)
     assert sorted(str(n) for _, n, _ in viewer.canvas.faces) == ["Barack Obama", "None"]
-    viewer.canvas.grab().save(str(SCREENSHOTS / "people-viewer.png"))
+    viewer.canvas.grab().save(str(screenshot_dir(tmp_path) / "people-viewer.png"))
     viewer.close()
     qtbot.waitUntil(lambda: panel.faces.count() == 4 and all(
         not panel.faces.item(i).icon().isNull() for i in range(4)), timeout=30_000)
     w.resize(1400, 860)
     panel.faces.doItemsLayout()
     qtbot.wait(300)
-    w.grab().save(str(SCREENSHOTS / "people.png"))
+    w.grab().save(str(screenshot_dir(tmp_path) / "people.png"))
     w.show_photos(None, "")
 
     # Regrouping keeps the named person as it is.

@@ -17,7 +17,7 @@ from PIL import Image
 from clipgallery.cli import main
 from clipgallery.core.errors import ImageError, LibraryError, QueryError
 from clipgallery.core.query import Term, parse_query
-from clipgallery.core.search import TEXT_CACHE, Searcher
+from clipgallery.core.search import TEXT_CACHE, Searcher, SearchOptions, filter_listing
 
 # -- the query language ----------------------------------------------------------------------------
 
@@ -254,6 +254,34 @@ def test_sort_by_date_threshold_k_and_restrict(dated):
         s.search("photo", sort="size")
 
 
+def test_sort_oldest_first_and_by_name(dated):
+    s, root = dated
+    oldest = s.search("photo", sort="oldest")
+    assert [h.path.relative_to(root).as_posix() for h in oldest] == [
+        "ab/camera.jpg", "top.jpg", "a/1.jpg", "a/2.jpg", "a/deep/3.jpg", "ab/4.jpg", "ab/5.jpg"]
+    assert [h.path for h in oldest] == [h.path for h in reversed(s.search("photo", sort="date"))]
+    by_name = s.search("photo", sort="name")  # file names, whatever their folder
+    assert [h.path.name for h in by_name] == ["1.jpg", "2.jpg", "3.jpg", "4.jpg", "5.jpg", "camera.jpg", "top.jpg"]
+    # The sort orders what the filters kept: k takes the best k, then orders them by date.
+    best2 = {h.path for h in s.search("photo", k=2)}
+    two = s.search("photo", k=2, sort="oldest")
+    assert {h.path for h in two} == best2 and two[0].date <= two[1].date
+
+
+def test_sort_keys_of_listings_natural_names_and_unknown_dates(tmp_path):
+    entries = [("b/IMG_10.jpg", 1, 300.0), ("a/img_2.jpg", 2, None), ("c/IMG_1.jpg", 3, 100.0),
+               ("a/IMG_10.jpg", 4, 200.0)]
+    keep = filter_listing(entries, SearchOptions(sort="name"), tmp_path)
+    assert [entries[i][0] for i in keep] == ["c/IMG_1.jpg", "a/img_2.jpg", "a/IMG_10.jpg", "b/IMG_10.jpg"]
+    keep = filter_listing(entries, SearchOptions(sort="oldest"), tmp_path)
+    assert [entries[i][1] for i in keep] == [3, 4, 1, 2]  # the photo of unknown date last
+    keep = filter_listing(entries, SearchOptions(sort="date"), tmp_path)
+    assert [entries[i][1] for i in keep] == [1, 4, 3, 2]
+    keep = filter_listing(entries, SearchOptions(folder="a", sort="oldest"), tmp_path)
+    assert [entries[i][1] for i in keep] == [4, 2]
+    assert filter_listing(entries, SearchOptions(), tmp_path) == [0, 1, 2, 3]  # the listing's own order
+
+
 def test_query_vectors_are_cached_and_terms_can_cancel(dated):
     s, _ = dated
     TEXT_CACHE.clear()
@@ -314,6 +342,20 @@ def test_cli_search_json(cli_library, capsys):
     code, out, _ = run_cli(capsys, "--library-dir", libdir, "search", "--before", "2016-01-01", root, "beach",
                            "--json", "--exact", "--sort", "date", "--threshold", "-1")
     assert code == 0 and [d["path"] for d in json.loads(out)] == [str(root / "sub" / "6.jpg")]
+
+
+def test_cli_search_sort_oldest_and_name(cli_library, capsys):
+    root, libdir = cli_library
+    code, out, err = run_cli(capsys, "--library-dir", libdir, "search", root, "beach", "--sort", "oldest",
+                             "--threshold", "-1", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data[0]["path"] == str(root / "sub" / "6.jpg")  # 2015: older than the photos drawn today
+    assert [d["date"] for d in data] == sorted(d["date"] for d in data)
+    code, out, err = run_cli(capsys, "--library-dir", libdir, "search", root, "beach", "--sort", "name",
+                             "--threshold", "-1", "--json")
+    assert code == 0, err
+    assert [Path(d["path"]).name for d in json.loads(out)] == [f"{i}.jpg" for i in range(7)]
 
 
 def test_cli_options_after_the_query_and_terms_that_look_like_options(cli_library, capsys):

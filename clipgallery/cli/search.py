@@ -70,7 +70,8 @@ def _search_options(s: argparse.ArgumentParser) -> None:
     s.add_argument("--after", type=_date, metavar="DATE", help="only photos taken on or after DATE (YYYY-MM-DD)")
     s.add_argument("--before", type=_date, metavar="DATE", help="only photos taken before DATE (YYYY-MM-DD)")
     s.add_argument("--in", dest="within", metavar="SUBFOLDER", help="only photos in this subfolder of PATH")
-    s.add_argument("--sort", choices=["score", "date"], default="score", help="best first, or newest first")
+    s.add_argument("--sort", choices=["score", "date", "oldest", "name"], default="score",
+                   help="best first (score), newest first (date), oldest first, or by file name")
     s.add_argument("--exact", action="store_true", help="exact search even in a large library (slower)")
     s.add_argument("--model", metavar="SPEC", help="which indexed model to search with (default: the main one)")
     mark_options(s)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -42,7 +43,7 @@ CALIBRATION_PROMPTS = (
 EXACT_BELOW = 20_000  # a full matrix product over fewer vectors takes a few ms: exact and cheap
 MIN_ANN_FRACTION = 0.1  # filters keeping less than this go exact (ANN would need a huge k)
 MAX_ANN_K = 4096
-SORTS = ("score", "date")
+SORTS = ("score", "date", "oldest", "name")  # best first, newest first, oldest first, by file name
 
 
 # -- the request and the answer --------------------------------------------------------------------
@@ -62,7 +63,7 @@ class SearchOptions:
     after: float | None = None  # POSIX seconds, inclusive (when taken, else last modified)
     before: float | None = None  # POSIX seconds, exclusive
     restrict: frozenset[int] | None = None  # only these file ids (a tag, a group)
-    sort: str = "score"  # "score" (best first) | "date" (newest first)
+    sort: str = "score"  # "score" (best first) | "date" (newest first) | "oldest" | "name" (file name)
     exact: bool | None = None  # True: rank every photo; False: ANN even when small; None: decide
     # Hand-made filters (core.organize); all set ones must hold.
     album: str | None = None  # only photos in this album
@@ -81,7 +82,7 @@ class SearchOptions:
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise QueryError(f"the number of results must be a whole number of at least 1, not {k!r}")
         if self.sort not in SORTS:
-            raise QueryError(f"unknown sort order '{self.sort}': use score or date")
+            raise QueryError(f"unknown sort order '{self.sort}': use score, date (newest first), oldest or name")
         t = self.threshold
         if t is not None and t != AUTO and (isinstance(t, str) or not math.isfinite(float(t))):
             raise QueryError(f"the relevance threshold must be a number or '{AUTO}', not {t!r}")
@@ -241,6 +242,13 @@ def _with_marks(library: Library | None, options: SearchOptions,
     return replace(options, restrict=ids if options.restrict is None else options.restrict & ids)
 
 
+def sort_hits(hits: list[Hit], sort: str) -> list[Hit]:
+    """Hits in the options' order: as they are for "score" (best first), else by `sort_key`."""
+    if sort == "score":
+        return hits
+    return sorted(hits, key=lambda h: sort_key(sort, h.date, h.path.as_posix(), h.score))
+
+
 def filter_listing(entries: Sequence[tuple[str, int | None, float | None]], options: SearchOptions,
                    root: Path, library: Library | None = None) -> list[int]:
     """The positions of the (relpath, file id or None, date or None) entries that the options'
@@ -257,9 +265,29 @@ def filter_listing(entries: Sequence[tuple[str, int | None, float | None]], opti
     folder = relative_folder(options.folder, root) if options.folder else ""
     mask = rows.mask(folder, options)
     keep = list(range(len(entries))) if mask is None else np.flatnonzero(mask).tolist()
-    if options.sort == "date":
-        keep.sort(key=lambda i: (-(entries[i][2] or 0.0), entries[i][0]))
+    if options.sort != "score":  # "score" keeps the listing's own order (by path)
+        keep.sort(key=lambda i: sort_key(options.sort, entries[i][2], entries[i][0]))
     return keep
+
+
+def sort_key(sort: str, date: float | None, relpath: str, score: float = 0.0) -> tuple:
+    """The key that puts photos in a non-score order: "date" newest first, "oldest" oldest first
+    (photos of unknown date last in both), "name" by file name in natural order ("IMG_2" before
+    "IMG_10", case ignored), then by the rest of the path. Ties: the better score, then the path."""
+    if sort == "name":
+        return (_natural(PurePosixPath(relpath).name), _natural(relpath), -score)
+    if sort == "oldest":
+        return (date is None, date or 0.0, -score, relpath)
+    return (-(date or 0.0), -score, relpath)  # "date" (an unknown date counts as 1970, as before)
+
+
+def _natural(name: str) -> tuple:
+    """Digits compare as numbers: the odd parts of the split are the runs of digits."""
+    parts = _DIGITS.split(name.casefold())
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
+
+
+_DIGITS = re.compile(r"(\d+)")
 
 
 # -- the searcher ----------------------------------------------------------------------------------
@@ -604,7 +632,7 @@ class Searcher:
         snap = self._snapshot()
         mask = self._candidates(snap, o)
         rows = np.flatnonzero(mask) if mask is not None else np.arange(len(snap.ids))
-        o = replace(o, sort="date", threshold=None)
+        o = replace(o, sort=o.sort if o.sort != "score" else "date", threshold=None)
         return SearchResult(self._hits(snap, rows, np.ones(len(rows), np.float32), o), notes, "exact")
 
     def _folder_relpath(self, folder: str) -> str:
@@ -659,9 +687,7 @@ class Searcher:
             rows, scores = rows[keep], scores[keep]
         hits = [Hit(int(snap.ids[r]), self.library.root / snap.relpaths[r], float(s), float(snap.dates[r]))
                 for r, s in zip(rows, scores)]
-        if o.sort == "date":
-            hits.sort(key=lambda h: (-(h.date or 0.0), -h.score))
-        return hits
+        return sort_hits(hits, o.sort)
 
     def _ann_rank(self, snap: _Snapshot, q: np.ndarray, k: int, mask: np.ndarray | None, count: int,
                   forced: bool) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -281,6 +281,6 @@ def _finish(searcher: Searcher, q: np.ndarray, hits: list[Hit], o: SearchOptions
                                        snap.mat[background_sample(len(snap.ids))] @ q)
     if threshold is not None and threshold != AUTO:
         hits = [h for h in hits if h.score >= float(threshold)]
-    if o.sort == "date":
-        hits = sorted(hits, key=lambda h: (-(h.date or 0.0), -h.score))
-    return hits
+    from .search import sort_hits  # (search imports this module)
+
+    return sort_hits(hits, o.sort)

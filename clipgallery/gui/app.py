@@ -69,6 +69,8 @@ def run(folder: Path | None = None, library_dir: Path | None = None, model: str 
     if benchmark:
         QTimer.singleShot(0, lambda: _report_shown(app))
         return app.exec()
+    if folder is None and screenshot is None:
+        folder = settings.folder_to_reopen()  # started without a folder: the last one, when the setting says so
     if folder is not None:
         QTimer.singleShot(0, lambda: window.open_folder(folder))
     driver = ScreenshotDriver(window, screenshot, query, panel) if screenshot is not None else None

@@ -21,6 +21,7 @@ from ..core.errors import (  # noqa: F401 (re-export)
     NothingIndexedError,
     QueryError,
 )
+from ..core.exif import ExifInfo  # noqa: F401 (re-export: the viewer's EXIF panel)
 from ..core.library import FileInfo, Library
 from ..core.names import shown  # noqa: F401 (re-export: file names as people see them)
 from ..core.relevance import AUTO  # noqa: F401 (re-export: the search bar's default)
@@ -618,6 +619,11 @@ class Facade:
     def decode_for_display(self, path: Path, max_side: int, at: float | None = None) -> Any:
         """An upright RGB PIL image no larger than needed for `max_side` pixels (ImageError if bad);
         for a video, its frame at `at` seconds (where a search matched it) or its middle frame."""
+        return self.display_image(path, max_side, at)[0]
+
+    def display_image(self, path: Path, max_side: int, at: float | None = None) -> tuple[Any, int, int]:
+        """decode_for_display's picture and the photo's own (width, height) as shown, upright: the viewer
+        zooms in the photo's pixels while it shows this preview."""
         from PIL import Image
 
         from ..core.images import decode
@@ -625,12 +631,34 @@ class Facade:
         if at is not None:
             from ..core.formats import poster
 
-            im = poster(Path(path), min_side=max_side, at=at).frames[0][1]
+            clip = poster(Path(path), min_side=max_side, at=at)
+            im, width, height = clip.frames[0][1], clip.width, clip.height
         else:
-            im = decode(Path(path), min_side=max_side).image
+            decoded = decode(Path(path), min_side=max_side)
+            im, width, height = decoded.image, decoded.width, decoded.height
         if max(im.size) > max_side:
             im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        return im
+        return im, width, height
+
+    def decode_full(self, path: Path, at: float | None = None) -> Any:
+        """The photo at full resolution, upright (ImageError if bad): what the viewer shows at 1:1. A RAW
+        file is demosaiced whole (its embedded preview is usually smaller than the sensor)."""
+        from ..core import formats
+        from ..core.images import decode, open_regular
+
+        if formats.kind_of(Path(path)) == formats.RAW:
+            return formats.decode_raw(open_regular(Path(path)), None, prefer_preview=False, half_size=False).image
+        if at is not None:
+            from ..core.formats import poster
+
+            return poster(Path(path), min_side=None, at=at).frames[0][1]
+        return decode(Path(path), min_side=None).image
+
+    def exif(self, path: Path) -> ExifInfo:
+        """Camera, lens, exposure, date and GPS position of a photo (fields it lacks are None)."""
+        from ..core.exif import read_exif
+
+        return read_exif(Path(path))
 
     def thumbnail_keys(self, lib: Library) -> list[tuple[str, int, int]]:
         """(path, size, mtime_ns) of every indexed photo: what the thumbnail cache may keep."""

@@ -34,7 +34,7 @@ from .dialogs.settings_dialog import SettingsDialog
 from .facade import AUTO, RESULT_LIMIT, Facade, FolderListing, Photo, Results
 from .folder_watch import FolderWatch
 from .gallery_model import GalleryModel
-from .gallery_view import GalleryView
+from .gallery_view import TIMELINE_SORTS, GalleryView
 from .index_status import IndexStatus
 from .panel_context import PanelContext
 from .search_bar import THRESHOLD_STEP, SearchBar
@@ -113,8 +113,10 @@ class MainWindow(QMainWindow):
             facade=self.facade, settings=self.settings, notify=self.notify, show_photos=self.show_photos,
             show_error=lambda message: self.banner.show_message("error", message),
             selected_photos=self.selected_photos, export=self.export, organized=self._organized,
-            set_faces=self.set_faces, refresh=self.people_changed,
-            shown_label=lambda: self.search_bar.restrict_label))
+            set_faces=self.set_faces, refresh=self.people_changed, listing=lambda: self.listing,
+            show_folder=self.search_bar.set_folder, shown_label=lambda: self.search_bar.restrict_label))
+        self.search_bar.folder.currentIndexChanged.connect(
+            lambda _: self.side_panel.folders.select(self.search_bar.folder.currentData() or ""))
         self.split = QSplitter()
         self.split.addWidget(self.view)
         self.split.addWidget(self.side_panel)
@@ -208,6 +210,8 @@ class MainWindow(QMainWindow):
         self.stop_action = act("&Stop Indexing", self.cancel_indexing)
         self.failed_action = act("Files That Could &Not Be Read…", self.show_failed_files)
         self.about_action = act("&About clipgallery", self._about)
+        self.shortcuts_action = act("&Keyboard Shortcuts", self.show_shortcuts, "F1")
+        self.shortcuts_action.setShortcuts([QKeySequence("F1"), QKeySequence("?")])
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
@@ -238,7 +242,9 @@ class MainWindow(QMainWindow):
             m.addAction(a)
         m.addSeparator()
         m.addAction(self.failed_action)
-        mb.addMenu("&Help").addAction(self.about_action)
+        help_menu = mb.addMenu("&Help")
+        help_menu.addAction(self.shortcuts_action)
+        help_menu.addAction(self.about_action)
         self._fill_recent_menu()
         tb = self.addToolBar("Main")
         tb.setObjectName("main-toolbar")
@@ -363,6 +369,7 @@ class MainWindow(QMainWindow):
         self.listing = FolderListing(self.listing.photos + new,
                                      sorted(set(self.listing.folders) | set(found.folders), key=str.lower))
         self.search_bar.set_folders(self.listing.folders)
+        self.side_panel.folders.reload()
         if not self.search_bar.searching():
             self.refresh()
 
@@ -555,6 +562,7 @@ class MainWindow(QMainWindow):
         if self.search_bar.searching() and photos and photos[0].score is not None:
             self.search_bar.fit_threshold_range(max(p.score for p in photos if p.score is not None))
         request = self._request_key()
+        self.view.set_timeline(request[-1].sort in TIMELINE_SORTS)  # photos by date: months and days
         if photos != self.model.photos:  # a refresh that changes nothing keeps the scroll and the selection
             self.model.set_photos(photos)
             if request != self._shown_request:
@@ -710,7 +718,7 @@ class MainWindow(QMainWindow):
         if self._viewer is not None:
             self._viewer.close()
         self.facade.preferred_model = self.search_spec or self.settings.model
-        viewer = PhotoViewer(self.facade, self.library, list(self.model.photos), row, self)
+        viewer = PhotoViewer(self.facade, self.library, list(self.model.photos), row, self, settings=self.settings)
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         viewer.current_changed.connect(lambda r: self.view.setCurrentIndex(self.model.index(r)))
         viewer.find_shared.connect(self.find_shared_with)
@@ -919,6 +927,14 @@ class MainWindow(QMainWindow):
         """A short note in the status bar about something that just finished."""
         self.note_label.setText(f"  ·  {text}" if text else "")
         self._note_timer.start(msecs)
+
+    def show_shortcuts(self):
+        from .shortcuts_dialog import ShortcutsDialog, main_window_sections
+
+        dialog = ShortcutsDialog(main_window_sections(self), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def _about(self) -> None:
         from .dialogs.about_dialog import AboutDialog

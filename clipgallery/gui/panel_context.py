@@ -25,4 +25,6 @@ class PanelContext:
     organized: Callable[[Any], None] | None = None  # marks or albums changed: facade.Organized for the grid
     set_faces: Callable[[bool], None] = lambda enabled: None  # the folder's faces setting (People tab)
     refresh: Callable[[], None] = lambda: None  # run the shown search again (a person was renamed, merged)
+    listing: Callable[[], Any] = lambda: None  # the folder's photos as browsing shows them (FolderListing)
+    show_folder: Callable[[str], None] = lambda rel: None  # narrow the gallery to a subfolder ("": all)
     shown_label: Callable[[], str] = lambda: ""  # what the grid is narrowed to ("Tag: happy"), "" when not

@@ -118,7 +118,10 @@ class SearchBar(QWidget):
         self.sort = QComboBox()
         self.sort.addItem("Best match", "score")
         self.sort.addItem("Newest first", "date")
-        self.sort.setToolTip("Order of the photos")
+        self.sort.addItem("Oldest first", "oldest")
+        self.sort.addItem("By name", "name")
+        self.sort.setToolTip("Order of the photos (by date: grouped by month or day, with a scrubber to jump "
+                             "through the years)")
         self.sketch_button = QToolButton(text="Sketch", autoRaise=True)
         self.sketch_button.setToolTip("Search by a drawing: sketch what you are looking for")
         self.sketch_button.clicked.connect(self.open_sketch)
@@ -326,6 +329,10 @@ class SearchBar(QWidget):
         i = self.folder.findData(current) if current else 0
         self.folder.setCurrentIndex(max(0, i))
         self.folder.blockSignals(False)
+
+    def set_folder(self, rel: str) -> None:
+        """Show only the photos of this subfolder ("" for all of them)."""
+        self.folder.setCurrentIndex(max(0, self.folder.findData(rel)) if rel else 0)
 
     def set_sort(self, sort: str) -> None:
         self.sort.setCurrentIndex(max(0, self.sort.findData(sort)))

@@ -66,8 +66,10 @@ class Settings(QObject):
     best_matches: _Option[bool] = _Option("search/best_matches", bool, True)  # the adaptive relevance cut
     sort: _Option[str] = _Option("search/sort", str, "score")
     side_panel: _Option[bool] = _Option("view/side_panel", bool, True)
+    reopen_last: _Option[bool] = _Option("library/reopen_last", bool, True)  # open the last folder at start
     export_dir: _Option[str] = _Option("export/folder", str, "")
     export_mode: _Option[str] = _Option("export/mode", str, "copy")
+    slideshow_seconds: _Option[float] = _Option("viewer/slideshow_seconds", float, 4.0)  # per photo
     geometry: _Option[bytes] = _Option("window/geometry", bytes, b"")
     window_state: _Option[bytes] = _Option("window/state", bytes, b"")
 
@@ -94,9 +96,11 @@ class Settings(QObject):
             return default
         if opt.name == "thumbnail_size":
             return max(THUMB_MIN, min(THUMB_MAX, value))
+        if opt.name == "slideshow_seconds":
+            return max(0.5, min(3600.0, value)) if value == value else default  # (NaN is junk too)
         if opt.name == "batch_size":
             return max(0, value)
-        if opt.name == "sort" and value not in ("score", "date"):
+        if opt.name == "sort" and value not in ("score", "date", "oldest", "name"):
             return default
         return value
 
@@ -116,6 +120,13 @@ class Settings(QObject):
     def clear_recent_folders(self) -> None:
         self.qsettings.setValue("library/recent", [])
         self.changed.emit("recent_folders")
+
+    def folder_to_reopen(self) -> Path | None:
+        """The most recent folder, when the app should open it at start (the setting) and it is still there."""
+        recent = self.recent_folders()
+        if not self.reopen_last or not recent or not recent[0].is_dir():
+            return None
+        return recent[0]
 
     # -- derived ----------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The side panel: Tags, Groups, Duplicates, Albums and People tabs, each running its long jobs in the background."""
+"""The side panel: Tags, Groups, Duplicates, Albums, People and Folders tabs, each running its long jobs in the background."""
 
 from __future__ import annotations
 
@@ -155,6 +155,7 @@ class SidePanel(QTabWidget):
         super().__init__()
         from .albums_panel import AlbumsPanel
         from .duplicates_panel import DuplicatesPanel
+        from .folder_tree import FoldersPanel
         from .groups_panel import GroupsPanel
         from .people_panel import PeoplePanel
         from .tags_panel import TagsPanel
@@ -172,11 +173,13 @@ class SidePanel(QTabWidget):
         self.addTab(self.albums, "Albums")
         self.people = PeoplePanel(self)
         self.addTab(self.people, "People")
+        self.folders = FoldersPanel(self)
+        self.addTab(self.folders, "Folders")
         self.setMinimumWidth(260)
         self.setDocumentMode(True)
 
     def panels(self) -> list[PanelBase]:
-        return [self.tags, self.groups, self.duplicates, self.albums, self.people]
+        return [self.tags, self.groups, self.duplicates, self.albums, self.people, self.folders]
 
     def folder_opened(self, lib: Any) -> None:
         for p in self.panels():

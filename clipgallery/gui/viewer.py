@@ -1,7 +1,8 @@
-"""The photo viewer: one photo large (decoded off the UI thread), arrow keys through the result, details,
-a box drawn on the photo to find that part of it in other photos, and the text read in it outlined. A video
-shows its poster frame and plays in the desktop's default player (see docs/ARCHITECTURE.md: why not Qt
-Multimedia)."""
+"""The photo viewer: one photo large (decoded off the UI thread), zoom and pan with the photo at full
+resolution for 1:1, full screen and a slideshow, arrow keys through the result, details and the camera's
+EXIF, a box drawn on the photo to find that part of it in other photos, and the text read in it outlined.
+A video shows its poster frame and plays in the desktop's default player (see docs/ARCHITECTURE.md: why
+not Qt Multimedia). Every key the viewer answers is one row of `KEYS`, which the keyboard help lists."""
 
 from __future__ import annotations
 
@@ -9,38 +10,33 @@ import html
 import os
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from PySide6.QtCore import QPoint, QPointF, QRect, QSize, Qt, Signal
-from PySide6.QtGui import (
-    QColor,
-    QImage,
-    QKeyEvent,
-    QMouseEvent,
-    QPainter,
-    QPaintEvent,
-    QPen,
-    QPixmap,
-    QPolygon,
-    QPolygonF,
-    QRegion,
-)
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QImage, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QFormLayout,
+    QFrame,
     QLabel,
-    QSizePolicy,
+    QMenu,
+    QScrollArea,
     QSplitter,
     QStyle,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from .desktop import open_with_default_app, show_in_file_manager
-from .facade import Facade, Photo, PhotoDetails, Why, shown
+from .exif_panel import ExifPanel
+from .facade import ExifInfo, Facade, Photo, PhotoDetails, Why, shown
+from .image_canvas import MOUSE, ZOOM_STEP, ImageCanvas  # noqa: F401 (ImageCanvas: its old home was here)
 from .text_panel import TextPanel
 from .thumbnails import pil_to_qimage
 from .why_panel import WhyPanel
@@ -49,192 +45,66 @@ from .workers import Jobs
 DISPLAY_PX = 2560  # decode at most this large: sharp on a 4K screen without decoding 50 megapixels
 PREFETCH = 2  # neighbours decoded ahead in each direction
 CACHE = 8
+SLIDESHOW_CHOICES = (2.0, 4.0, 8.0, 15.0, 30.0)  # seconds per photo offered in the Slideshow button's menu
+DEFAULT_SLIDESHOW_S = 4.0
+FULL_MAX_PIXELS = 80_000_000  # larger photos are zoomed from a decode of this many pixels
 
 
-def decode_for_viewer(facade: Facade, path: str, max_side: int, at: float | None = None) -> QImage:
-    return pil_to_qimage(facade.decode_for_display(Path(path), max_side, at))
+def decode_for_viewer(facade: Facade, path: str, max_side: int, at: float | None = None) -> tuple[QImage, QSize]:
+    """The fitted preview and the photo's own size (zoom works in the photo's pixels)."""
+    image, width, height = facade.display_image(Path(path), max_side, at)
+    return pil_to_qimage(image), QSize(width, height)
 
 
-class ImageCanvas(QWidget):
-    """Paints one picture fitted to the widget, or a message. Dragging across the picture marks a
-    part of it (a box, kept as fractions of the picture) for "find this part"."""
+def decode_full(facade: Facade, path: str, at: float | None = None, max_side: int | None = None) -> QImage:
+    """The photo whole for 1:1, or at `max_side` for a panorama too large to hold whole twice (QImage and
+    QPixmap) without risking the memory of a small machine."""
+    if max_side is not None:
+        return pil_to_qimage(facade.display_image(Path(path), max_side, at)[0])
+    return pil_to_qimage(facade.decode_full(Path(path), at))
 
-    box_changed = Signal(object)  # (left, top, right, bottom) fractions, or None
-    play_requested = Signal()  # a double click on a video's poster
-    text_clicked = Signal(int)  # the index of the line of text whose outline was clicked
 
-    MIN_BOX_PX = 12  # a smaller drag is a click: it clears the box
+@dataclass(frozen=True)
+class ViewerKey:
+    keys: tuple[str, ...]  # QKeySequence's portable text: "Ctrl+0", "PgDown", "?"
+    text: str  # what it does, as the keyboard help says it
+    method: str  # the PhotoViewer method it calls (rate gets the digit)
 
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.pixmap: QPixmap | None = None
-        self.message = ""
-        self.box: tuple[float, float, float, float] | None = None
-        self.video = False  # the picture is a video's poster frame: a play sign is drawn over it
-        self.faces: list[tuple[tuple[float, float, float, float], str | None, int]] = []  # outlined, named
-        self._drag: tuple[QPoint, QPoint] | None = None
-        self.text_boxes: list[tuple[tuple[float, float], ...]] = []  # quadrilaterals, fractions of the picture
-        self.highlighted: set[int] = set()
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(200, 150)
-        self.setCursor(Qt.CursorShape.CrossCursor)
 
-    def set_image(self, image: QImage | None, message: str = "") -> None:
-        self.pixmap = QPixmap.fromImage(image) if image is not None else None
-        self.message = message
-        self.faces = []
-        self.set_box(None)
-        self.update()
+KEYS: tuple[ViewerKey, ...] = (
+    ViewerKey(("Right", "Down", "PgDown", "Space"), "Next photo", "next_photo"),
+    ViewerKey(("Left", "Up", "PgUp", "Backspace"), "Previous photo", "previous_photo"),
+    ViewerKey(("Home",), "First photo", "first_photo"),
+    ViewerKey(("End",), "Last photo", "last_photo"),
+    ViewerKey(("+", "=", "Ctrl++", "Ctrl+="), "Zoom in", "zoom_in"),
+    ViewerKey(("-", "Ctrl+-"), "Zoom out", "zoom_out"),
+    ViewerKey(("Ctrl+0",), "Fit the photo to the window", "fit"),
+    ViewerKey(("Ctrl+1",), "Actual pixels (1:1)", "actual_size"),
+    ViewerKey(("F", "F11"), "Full screen on or off", "toggle_full_screen"),
+    ViewerKey(("S",), "Slideshow (any key or click stops it)", "toggle_slideshow"),
+    ViewerKey(("0", "1", "2", "3", "4", "5"), "Rate the photo with 0 to 5 stars (0 clears)", "rate"),
+    ViewerKey((".",), "Favourite on or off", "toggle_favourite"),
+    ViewerKey(("Return", "Enter"), "Find the marked part in other photos", "find_part"),
+    ViewerKey(("Esc",), "Leave full screen, else drop the marked part, else close the viewer", "escape"),
+    ViewerKey(("F1", "?"), "Keyboard shortcuts", "show_shortcuts"),
+)
 
-    def set_faces(self, faces: list[tuple[tuple[float, float, float, float], str | None, int]]) -> None:
-        self.faces = list(faces)
-        self.update()
 
-    def set_box(self, box: tuple[float, float, float, float] | None) -> None:
-        if box != self.box:
-            self.box = box
-            self.box_changed.emit(box)
-        self.update()
+def key_text(key: str) -> str:
+    return QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText)
 
-    def set_text_boxes(self, boxes: list[tuple[tuple[float, float], ...]]) -> None:
-        self.text_boxes, self.highlighted = list(boxes), set()
-        self.update()
 
-    def set_highlighted(self, indices) -> None:
-        self.highlighted = set(indices)
-        self.update()
-
-    def _text_polygon(self, quad, pic: QRect) -> QPolygonF:
-        return QPolygonF([QPointF(pic.left() + x * pic.width(), pic.top() + y * pic.height()) for x, y in quad])
-
-    def text_at(self, pos: QPoint) -> int | None:
-        pic = self.picture_rect()
-        for i, quad in enumerate(self.text_boxes):
-            if self._text_polygon(quad, pic).containsPoint(QPointF(pos), Qt.FillRule.OddEvenFill):
-                return i
-        return None
-
-    def picture_rect(self) -> QRect:
-        """Where the picture is painted (fitted and centred); empty without a picture."""
-        if self.pixmap is None or self.pixmap.isNull():
-            return QRect()
-        size = self.pixmap.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
-        target = QRect(0, 0, size.width(), size.height())
-        target.moveCenter(self.rect().center())
-        return target
-
-    def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:
-        if self.video and self.picture_rect().contains(e.position().toPoint()):
-            self.play_requested.emit()
-        else:
-            super().mouseDoubleClickEvent(e)
-
-    def mousePressEvent(self, e: QMouseEvent) -> None:
-        pos = e.position().toPoint()
-        if e.button() == Qt.MouseButton.LeftButton and self.picture_rect().contains(pos):
-            self._drag = (pos, pos)
-            self.update()
-        else:
-            super().mousePressEvent(e)
-
-    def mouseMoveEvent(self, e: QMouseEvent) -> None:
-        if self._drag is not None:
-            self._drag = (self._drag[0], e.position().toPoint())
-            self.update()
-        else:
-            super().mouseMoveEvent(e)
-
-    def mouseReleaseEvent(self, e: QMouseEvent) -> None:
-        if self._drag is None:
-            return super().mouseReleaseEvent(e)
-        start, end = self._drag[0], e.position().toPoint()
-        self._drag = None
-        pic = self.picture_rect()
-        rect = QRect(start, end).normalized().intersected(pic)
-        if rect.width() < self.MIN_BOX_PX or rect.height() < self.MIN_BOX_PX:
-            self.set_box(None)
-            line = self.text_at(end)
-            if line is not None:
-                self.text_clicked.emit(line)
-            return
-        w, h = pic.width(), pic.height()
-        self.set_box((round((rect.left() - pic.left()) / w, 4), round((rect.top() - pic.top()) / h, 4),
-                      round((rect.right() + 1 - pic.left()) / w, 4), round((rect.bottom() + 1 - pic.top()) / h, 4)))
-
-    def _box_rect(self) -> QRect | None:
-        pic = self.picture_rect()
-        if self._drag is not None:
-            return QRect(*self._drag).normalized().intersected(pic)
-        if self.box is None or pic.isEmpty():
-            return None
-        left, top, right, bottom = self.box
-        return QRect(QPoint(pic.left() + round(left * pic.width()), pic.top() + round(top * pic.height())),
-                     QPoint(pic.left() + round(right * pic.width()) - 1, pic.top() + round(bottom * pic.height()) - 1))
-
-    def paintEvent(self, e: QPaintEvent) -> None:
-        p = QPainter(self)
-        p.fillRect(self.rect(), QColor(24, 24, 24))
-        if self.pixmap is not None and not self.pixmap.isNull():
-            target = self.picture_rect()
-            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-            p.drawPixmap(target, self.pixmap)
-            self._paint_text(p, target)
-            self._paint_faces(p, target)
-            box = self._box_rect()
-            if box is not None and not box.isEmpty():
-                outside = QRegion(target).subtracted(QRegion(box))
-                p.setClipRegion(outside)
-                p.fillRect(target, QColor(0, 0, 0, 110))  # dim what is not in the box
-                p.setClipping(False)
-                p.setPen(QPen(QColor(255, 255, 255), 2, Qt.PenStyle.DashLine))
-                p.drawRect(box)
-            if self.video:
-                self._play_sign(p, target)
-        elif self.message:
-            p.setPen(QColor(220, 220, 220))
-            p.drawText(self.rect().adjusted(20, 20, -20, -20),
-                       Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message)
-
-    def _play_sign(self, p: QPainter, target: QRect) -> None:
-        r = max(18, min(target.width(), target.height()) // 10)
-        c = target.center()
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(QColor(0, 0, 0, 140))
-        p.drawEllipse(c, r, r)
-        p.setBrush(QColor(255, 255, 255, 230))
-        k = r // 2
-        p.drawPolygon(QPolygon([QPoint(c.x() - k + k // 3, c.y() - k), QPoint(c.x() - k + k // 3, c.y() + k),
-                                QPoint(c.x() + k + k // 3, c.y())]))
-    def _paint_text(self, p: QPainter, target: QRect) -> None:
-        """Every line read outlined thinly; the selected ones filled, so they stand out."""
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        for i, quad in enumerate(self.text_boxes):
-            poly = self._text_polygon(quad, target)
-            if i in self.highlighted:
-                p.setBrush(QColor(255, 210, 0, 90))
-                p.setPen(QPen(QColor(255, 210, 0), 2.5))
-            else:
-                p.setBrush(Qt.BrushStyle.NoBrush)
-                p.setPen(QPen(QColor(255, 210, 0, 170), 1.2))
-            p.drawPolygon(poly)
-        p.setBrush(Qt.BrushStyle.NoBrush)
-    def _paint_faces(self, p: QPainter, pic: QRect) -> None:
-        for (left, top, right, bottom), name, _ in self.faces:
-            rect = QRect(QPoint(pic.left() + round(left * pic.width()), pic.top() + round(top * pic.height())),
-                         QPoint(pic.left() + round(right * pic.width()), pic.top() + round(bottom * pic.height())))
-            p.setPen(QPen(QColor(255, 210, 60) if name else QColor(255, 255, 255, 200), 2))
-            p.drawRect(rect)
-            if name:
-                metrics = p.fontMetrics()
-                label = QRect(rect.left(), rect.bottom() + 2, metrics.horizontalAdvance(name) + 10,
-                              metrics.height() + 4)
-                p.fillRect(label, QColor(0, 0, 0, 170))
-                p.setPen(QColor(255, 210, 60))
-                p.drawText(label, Qt.AlignmentFlag.AlignCenter, name)
-
-    def sizeHint(self) -> QSize:
-        return QSize(960, 720)
+def key_rows() -> list[tuple[str, str]]:
+    """(keys, what they do) for every key and mouse gesture of the viewer, for the keyboard help."""
+    rows = [(", ".join(key_text(k) for k in entry.keys), entry.text) for entry in KEYS]
+    rows += list(MOUSE)
+    panel = TextPanel()  # its own shortcuts (Ctrl+C copies lines), read from the actions it registers
+    for action in panel.findChildren(QAction):
+        if action.shortcuts():
+            keys = ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts())
+            rows.append((keys, f"{action.text().replace('&', '')}: the selected lines of text in the photo"))
+    panel.deleteLater()
+    return rows
 
 
 class InfoPanel(QWidget):
@@ -251,7 +121,6 @@ class InfoPanel(QWidget):
         self._show_rows(video=False, raw=False)
         col = QVBoxLayout(self)
         col.addLayout(form)
-        col.addStretch(1)
         self.setMinimumWidth(240)
 
     def show_photo(self, photo: Photo) -> None:
@@ -303,29 +172,40 @@ class InfoPanel(QWidget):
 
 
 class PhotoViewer(QWidget):
-    """A window over the current result; Left/Right/Home/End move, Esc closes."""
+    """A window over the current result: keys in `KEYS` (arrows move, F full screen, S slideshow, Esc
+    leaves full screen or closes), the wheel zooms, a drag pans."""
 
     current_changed = Signal(int)
     image_shown = Signal(str)  # path, once its picture (or its error) is on screen
+    full_resolution_shown = Signal(str)  # path, once the 1:1 picture replaced the preview
     find_shared = Signal(object, object)  # (Photo, box fractions or None): photos sharing its objects
     marks_changed = Signal()  # stars, favourite or a tag of a photo changed here
+    shortcuts_requested = Signal()  # F1 or ?: the keyboard help
 
-    def __init__(self, facade: Facade, library, photos: list[Photo], row: int, parent: QWidget | None = None):
+    def __init__(self, facade: Facade, library, photos: list[Photo], row: int, parent: QWidget | None = None,
+                 settings: Any = None):
         super().__init__(parent, Qt.WindowType.Window)
-        self.facade, self.library, self.photos = facade, library, photos
+        self.facade, self.library, self.photos, self.settings = facade, library, photos, settings
         self.row = -1
         self.setWindowTitle("clipgallery")
         self.resize(1200, 800)
         self.jobs = Jobs(max_threads=2, parent=self)
-        self._cache: OrderedDict[str, QImage] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[QImage, QSize]] = OrderedDict()
         self._loading: set[str] = set()
         self._errors: dict[str, str] = {}
         self._faces: dict[str, list] = {}  # path -> the faces found in it (core.faces), when faces are on
+        self._full: tuple[str, QImage] | None = None  # the current photo at full resolution (one at a time)
+        self._full_loading: str | None = None
+        self._shown: str | None = None  # the path whose picture the canvas holds
+        self._keys = self._key_map()
 
         self.canvas = ImageCanvas()
+        self.canvas.zoom_changed.connect(self._zoom_changed)
         self.info = InfoPanel()
         self.info.fields["Tags"].setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         self.info.fields["Tags"].linkActivated.connect(self._tag_link)
+        self.exif_panel = ExifPanel(skip=("Dimensions", "File size"))  # the file rows above show those
+        self.exif: ExifInfo | None = None
         self.details: PhotoDetails | None = None
         self.text_panel = TextPanel()
         self.text_panel.selection_changed.connect(self.canvas.set_highlighted)
@@ -337,13 +217,35 @@ class PhotoViewer(QWidget):
         self.device = "auto"
         self._why: dict[str, Why] = {}
         self.counter = QLabel()
-        bar = QToolBar()
+        self.zoom_label = QLabel()
+        self.zoom_label.setMinimumWidth(48)
+        self.zoom_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        self._slideshow_s = DEFAULT_SLIDESHOW_S  # without settings (a viewer made alone)
+        self.slideshow_timer = QTimer(self)
+        self.slideshow_timer.timeout.connect(self._slideshow_step)
+        self._slideshow_entered_full_screen = False
+        self._was_maximized = False
+
+        self.bar = bar = QToolBar()
         style = self.style()
         self.prev_action = bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_ArrowBack), "Previous",
-                                         lambda: self.go(self.row - 1))
+                                         self.previous_photo)
         self.next_action = bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_ArrowForward), "Next",
-                                         lambda: self.go(self.row + 1))
+                                         self.next_photo)
         bar.addWidget(self.counter)
+        bar.addSeparator()
+        self.zoom_out_action = bar.addAction("\u2212", self.zoom_out)
+        bar.addWidget(self.zoom_label)
+        self.zoom_in_action = bar.addAction("+", self.zoom_in)
+        self.fit_action = bar.addAction("Fit", self.fit)
+        self.actual_action = bar.addAction("1:1", self.actual_size)
+        self.full_screen_action = bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_TitleBarMaxButton),
+                                                "Full screen", self.toggle_full_screen)
+        self.slideshow_action = bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Slideshow",
+                                              self.toggle_slideshow)
+        self.slideshow_action.setCheckable(True)
+        self._slideshow_menu()
         bar.addSeparator()
         self.shared_action = bar.addAction(
             style.standardIcon(QStyle.StandardPixmap.SP_FileDialogContentsView), "Find photos sharing objects",
@@ -352,7 +254,8 @@ class PhotoViewer(QWidget):
         self.part_action = bar.addAction(
             style.standardIcon(QStyle.StandardPixmap.SP_FileDialogListView), "Find this part",
             lambda: self.find_shared.emit(self.photos[self.row], self.canvas.box))
-        self.part_action.setToolTip("Drag across the photo to mark an object, then find it in other photos")
+        self.part_action.setToolTip("Drag across the photo to mark an object (Shift+drag when zoomed), "
+                                    "then find it in other photos")
         self.part_action.setEnabled(False)
         self.canvas.box_changed.connect(lambda box: self.part_action.setEnabled(box is not None))
         self.play_action = bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Play video",
@@ -366,28 +269,290 @@ class PhotoViewer(QWidget):
         self.why_action.setEnabled(False)
         self.why_action.setToolTip("Which parts of the photo match the search, and the concepts that make the match")
         bar.addSeparator()
-        bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon), "Show in file manager",
-                      lambda: show_in_file_manager(self.current_path()))
-        bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_FileIcon), "Open with default app",
-                      lambda: open_with_default_app(self.current_path()))
+        reveal = bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon), "Show in file manager",
+                               lambda: show_in_file_manager(self.current_path()))
+        default_app = bar.addAction(style.standardIcon(QStyle.StandardPixmap.SP_FileIcon), "Open with default app",
+                                    lambda: open_with_default_app(self.current_path()))
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for a in (self.prev_action, self.next_action, self.full_screen_action, reveal, default_app):
+            button = bar.widgetForAction(a)
+            if isinstance(button, QToolButton):  # their icons say it; the toolbar fits 1200 pixels
+                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
         for a in bar.actions():
             a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self._key_tips()
+
+        details = QWidget()
+        column = QVBoxLayout(details)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.info)
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        column.addWidget(line)
+        column.addWidget(self.exif_panel)
+        column.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(details)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setMinimumWidth(280)
         split = QSplitter()
         split.addWidget(self.canvas)
-        side = QSplitter(Qt.Orientation.Vertical)
-        side.addWidget(self.info)
+        self.side = side = QSplitter(Qt.Orientation.Vertical)
+        side.addWidget(scroll)
         side.addWidget(self.text_panel)
         side.addWidget(self.why_panel)
         split.addWidget(side)
         split.setStretchFactor(0, 1)
-        split.setSizes([900, 280])
+        split.setSizes([880, 320])
         col = QVBoxLayout(self)
         col.setContentsMargins(0, 0, 0, 0)
         col.setSpacing(0)
         col.addWidget(bar)
         col.addWidget(split, 1)
         self.go(row)
+
+    # -- keys -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _key_map() -> dict[tuple[int, int], tuple[ViewerKey, str]]:
+        out: dict[tuple[int, int], tuple[ViewerKey, str]] = {}
+        for entry in KEYS:
+            for key in entry.keys:
+                combo = QKeySequence(key)[0]
+                out[(int(combo.key().value), int(combo.keyboardModifiers().value))] = (entry, key)
+        return out
+
+    def _key_tips(self) -> None:
+        """Toolbar tooltips name their keys from KEYS, so they cannot disagree with what the keys do."""
+        by_method = {entry.method: entry for entry in KEYS}
+        for action, method in ((self.prev_action, "previous_photo"), (self.next_action, "next_photo"),
+                               (self.zoom_in_action, "zoom_in"), (self.zoom_out_action, "zoom_out"),
+                               (self.fit_action, "fit"), (self.actual_action, "actual_size"),
+                               (self.full_screen_action, "toggle_full_screen"),
+                               (self.slideshow_action, "toggle_slideshow")):
+            entry = by_method[method]
+            action.setToolTip(f"{entry.text} ({', '.join(key_text(k) for k in entry.keys)})")
+        self.actual_action.setToolTip(self.actual_action.toolTip() + "; or double-click the photo")
+
+    def _lookup(self, e: QKeyEvent) -> tuple[ViewerKey, str] | None:
+        mods = e.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        found = self._keys.get((int(e.key()), int(mods.value)))
+        if found is None and mods & Qt.KeyboardModifier.ShiftModifier and not Qt.Key.Key_A <= e.key() <= Qt.Key.Key_Z:
+            # "+" and "?" need Shift on most keyboards; the key itself says which it is
+            found = self._keys.get((int(e.key()), int((mods & ~Qt.KeyboardModifier.ShiftModifier).value)))
+        return found
+
+    def keyPressEvent(self, e: QKeyEvent) -> None:
+        found = self._lookup(e)
+        if found is None:
+            super().keyPressEvent(e)
+            return
+        entry, key = found
+        handler = getattr(self, entry.method)
+        handler(int(key)) if entry.method == "rate" else handler()
+        e.accept()
+
+    def next_photo(self) -> None:
+        self.go(self.row + 1)
+
+    def previous_photo(self) -> None:
+        self.go(self.row - 1)
+
+    def first_photo(self) -> None:
+        self.go(0)
+
+    def last_photo(self) -> None:
+        self.go(len(self.photos) - 1)
+
+    def find_part(self) -> None:
+        if self.canvas.box is not None:
+            self.part_action.trigger()
+
+    def escape(self) -> None:
+        if self.isFullScreen():
+            self.leave_full_screen()
+        elif self.canvas.box is not None:
+            self.canvas.set_box(None)  # Esc first drops the marked part, then closes
+        else:
+            self.close()
+
+    def show_shortcuts(self) -> None:
+        from .shortcuts_dialog import ShortcutsDialog
+
+        self.shortcuts_requested.emit()
+        dialog = ShortcutsDialog([("Viewer", key_rows())], self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    # -- zoom -------------------------------------------------------------------------------------
+
+    def zoom_in(self) -> None:
+        self.canvas.zoom_by(ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        self.canvas.zoom_by(1 / ZOOM_STEP)
+
+    def fit(self) -> None:
+        self.canvas.fit()
+
+    def actual_size(self) -> None:
+        self.canvas.actual_size()
+
+    def _zoom_changed(self) -> None:
+        c = self.canvas
+        self.zoom_label.setText(f"{c.scale * 100:.0f}%" if c.pixmap is not None else "")
+        self.fit_action.setEnabled(not c.fitted)
+        if self.row < 0 or c.pixmap is None or c.full_size.isEmpty():
+            return
+        # More photo pixels on screen than the preview holds: decode the photo whole, in the background.
+        wanted = c.full_size.width() * c.scale
+        if wanted > c.pixmap.width() * 1.05 and c.pixmap.width() < c.full_size.width():
+            self._load_full(self.photos[self.row].path)
+
+    def _load_full(self, path: str) -> None:
+        if self._full_loading == path or (self._full is not None and self._full[0] == path):
+            return
+        self._full_loading = path
+        at = self.photos[self.row].at
+        size = self.canvas.full_size
+        pixels = size.width() * size.height()
+        max_side = None if pixels <= FULL_MAX_PIXELS else int(max(size.width(), size.height())
+                                                              * (FULL_MAX_PIXELS / pixels) ** 0.5)
+        self.jobs.submit(decode_full, self.facade, path, at, max_side,
+                         on_done=lambda img, p=path: self._full_loaded(p, img),
+                         on_error=lambda _m, p=path: setattr(self, "_full_loading", None))
+
+    def _full_loaded(self, path: str, image: QImage) -> None:
+        if self._full_loading == path:
+            self._full_loading = None
+        if self.photos[self.row].path != path:
+            return  # moved on meanwhile: not worth its memory
+        self._full = (path, image)
+        if self._shown == path and not self.why_action.isChecked():
+            self.canvas.set_image(image, full_size=self.canvas.full_size, keep_view=True)
+            self.full_resolution_shown.emit(path)
+
+    # -- full screen and slideshow ----------------------------------------------------------------
+
+    def toggle_full_screen(self) -> None:
+        if self.isFullScreen():
+            self.leave_full_screen()
+        else:
+            self.enter_full_screen()
+
+    def enter_full_screen(self) -> None:
+        if self.isFullScreen():
+            return
+        self._was_maximized = self.isMaximized()
+        self.bar.hide()
+        self.side.hide()
+        self.showFullScreen()
+
+    def leave_full_screen(self) -> None:
+        if not self.isFullScreen():
+            return
+        self.bar.show()
+        self.side.show()
+        if self._was_maximized:
+            self.showMaximized()
+        else:
+            self.showNormal()
+
+    @property
+    def slideshow_seconds(self) -> float:
+        value = getattr(self.settings, "slideshow_seconds", None) if self.settings is not None else None
+        return float(value) if value else self._slideshow_s
+
+    @slideshow_seconds.setter
+    def slideshow_seconds(self, seconds: float) -> None:
+        self._slideshow_s = float(seconds)
+        if self.settings is not None:
+            self.settings.slideshow_seconds = float(seconds)
+        if self.slideshow_timer.isActive():
+            self.slideshow_timer.start(round(self.slideshow_seconds * 1000))
+        for action in self._interval_group.actions():
+            action.setChecked(action.data() == self.slideshow_seconds)
+
+    def _slideshow_menu(self) -> None:
+        """The Slideshow button's menu picks the seconds per photo (a setting)."""
+        menu = QMenu(self)
+        self._interval_group = QActionGroup(self)
+        for seconds in SLIDESHOW_CHOICES:
+            action = menu.addAction(f"{seconds:g} seconds per photo")
+            action.setCheckable(True)
+            action.setData(seconds)
+            action.setChecked(seconds == self.slideshow_seconds)
+            action.triggered.connect(lambda _=False, s=seconds: setattr(self, "slideshow_seconds", s))
+            self._interval_group.addAction(action)
+        self.slideshow_action.setMenu(menu)
+        button = self.bar.widgetForAction(self.slideshow_action)
+        if isinstance(button, QToolButton):
+            button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+
+    @property
+    def slideshow_running(self) -> bool:
+        return self.slideshow_timer.isActive()
+
+    def toggle_slideshow(self) -> None:
+        if self.slideshow_running:
+            self.stop_slideshow()
+        else:
+            self.start_slideshow()
+
+    def start_slideshow(self) -> None:
+        """Full screen, then the next photo every `slideshow_seconds` until the last; any key or click stops."""
+        if self.slideshow_running or not self.photos:
+            return
+        if self.row >= len(self.photos) - 1 and len(self.photos) > 1:
+            self.go(0)  # from the last photo: the whole result again
+        self._slideshow_entered_full_screen = not self.isFullScreen()
+        self.enter_full_screen()
+        self.canvas.fit()
+        self.canvas.cursor_hidden = True
+        self.canvas.update_cursor()
+        self.slideshow_action.setChecked(True)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+        self.slideshow_timer.start(round(self.slideshow_seconds * 1000))
+
+    def stop_slideshow(self) -> None:
+        was = self.slideshow_running
+        self.slideshow_timer.stop()
+        self.slideshow_action.setChecked(False)
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        self.canvas.cursor_hidden = False
+        self.canvas.update_cursor()
+        if was and self._slideshow_entered_full_screen:
+            self.leave_full_screen()
+        self._slideshow_entered_full_screen = False
+
+    def _slideshow_step(self) -> None:
+        if self.row >= len(self.photos) - 1:
+            self.stop_slideshow()
+        else:
+            self.go(self.row + 1)
+
+    _STOPPERS = (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick,
+                 QEvent.Type.Wheel)
+    _MODIFIER_KEYS = (Qt.Key.Key_Shift, Qt.Key.Key_Control, Qt.Key.Key_Alt, Qt.Key.Key_Meta, Qt.Key.Key_AltGr)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """While the slideshow runs, the first key or click anywhere in this window stops it and does
+        nothing else."""
+        if self.slideshow_running and event.type() in self._STOPPERS:
+            if isinstance(event, QKeyEvent) and event.key() in self._MODIFIER_KEYS:
+                return False
+            if isinstance(watched, QWidget) and watched.window() is self:
+                self.stop_slideshow()
+                return True
+        return False
+
+    # -- the photo --------------------------------------------------------------------------------
 
     def set_query(self, query: str, spec: str | None, device: str = "auto") -> None:
         """The text search these photos came from: "Why this result" explains a photo for it."""
@@ -431,11 +596,15 @@ class PhotoViewer(QWidget):
     def go(self, row: int) -> None:
         if not self.photos:
             return
+        if self.slideshow_running and row != self.row:
+            self.slideshow_timer.start()  # a photo chosen by hand gets its full time too
         row = max(0, min(len(self.photos) - 1, row))
         if row == self.row:
             return
         self.row = row
         photo = self.photos[row]
+        if self._full is not None and self._full[0] != photo.path:
+            self._full = None  # one full-resolution photo in memory at a time
         self.setWindowTitle(f"{shown(os.path.basename(photo.path))} – clipgallery")
         self.counter.setText(f"  {row + 1:,} / {len(self.photos):,}  ")
         self.prev_action.setEnabled(row > 0)
@@ -445,6 +614,10 @@ class PhotoViewer(QWidget):
         self.canvas.video = photo.is_video
         self._show_current()
         self._show_text([])
+        self.exif = None
+        self.exif_panel.clear()
+        self.jobs.submit(self.facade.exif, Path(photo.path),
+                         on_done=lambda info, r=row: self._exif(r, info), on_error=lambda m: None)
         self.jobs.submit(self.facade.text_lines, self.library, photo.file_id,
                          on_done=lambda lines, r=row: self._text(r, lines), on_error=lambda m: None)
         if photo.path not in self._faces:
@@ -466,17 +639,24 @@ class PhotoViewer(QWidget):
 
     def _show_current(self) -> None:
         path = self.photos[self.row].path
+        same = path == self._shown
         if self.why_action.isChecked() and path in self._why:
+            self._shown = None  # the overlay is not the photo: coming back to it starts afresh
             self.canvas.set_image(self._why[path].overlay)
             self.image_shown.emit(path)
         elif path in self._cache:
-            self.canvas.set_image(self._cache[path])
+            preview, size = self._cache[path]
+            full = self._full[1] if self._full is not None and self._full[0] == path else None
+            self._shown = path
+            self.canvas.set_image(full if full is not None else preview, full_size=size, keep_view=same)
             self.canvas.set_faces(self._faces.get(path, []))
             self.image_shown.emit(path)
         elif path in self._errors:
+            self._shown = None
             self.canvas.set_image(None, f"This photo cannot be shown: {self._errors[path]}")
             self.image_shown.emit(path)
         else:
+            self._shown = None
             self.canvas.set_image(None, "Loading…")
             self._load(path)
 
@@ -489,7 +669,7 @@ class PhotoViewer(QWidget):
                          on_done=lambda img, p=path: self._loaded(p, img),
                          on_error=lambda msg, p=path: self._failed(p, msg))
 
-    def _loaded(self, path: str, image: QImage) -> None:
+    def _loaded(self, path: str, image: tuple[QImage, QSize]) -> None:
         self._loading.discard(path)
         self._cache[path] = image
         while len(self._cache) > CACHE:
@@ -514,6 +694,11 @@ class PhotoViewer(QWidget):
         self._faces[path] = faces
         if self.photos[self.row].path == path and path in self._cache:
             self.canvas.set_faces(faces)
+
+    def _exif(self, row: int, info: ExifInfo) -> None:
+        if row == self.row:
+            self.exif = info
+            self.exif_panel.show_exif(info)
 
     def _details(self, row: int, d: PhotoDetails) -> None:
         if row == self.row:
@@ -557,33 +742,13 @@ class PhotoViewer(QWidget):
         if row == self.row:
             self.info.fields["Size"].setText(message)
 
-    def keyPressEvent(self, e: QKeyEvent) -> None:
-        moves = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1, Qt.Key.Key_Up: -1, Qt.Key.Key_Down: 1,
-                 Qt.Key.Key_PageUp: -1, Qt.Key.Key_PageDown: 1, Qt.Key.Key_Backspace: -1, Qt.Key.Key_Space: 1}
-        if e.key() in moves:
-            self.go(self.row + moves[e.key()])
-        elif e.key() == Qt.Key.Key_Home:
-            self.go(0)
-        elif e.key() == Qt.Key.Key_End:
-            self.go(len(self.photos) - 1)
-        elif e.key() == Qt.Key.Key_Escape:
-            if self.canvas.box is not None:
-                self.canvas.set_box(None)  # Esc first drops the marked part, then closes
-            else:
-                self.close()
-        elif e.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.canvas.box is not None:
-            self.part_action.trigger()
-        elif Qt.Key.Key_0 <= e.key() <= Qt.Key.Key_5 and not e.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
-            self.rate(int(e.key() - Qt.Key.Key_0))
-        elif e.key() == Qt.Key.Key_Period:
-            self.toggle_favourite()
-        else:
-            super().keyPressEvent(e)
-
     def closeEvent(self, e) -> None:
+        self.stop_slideshow()
         self.jobs.forget()
         self.jobs.wait()
         super().closeEvent(e)
+
+
 
 
 def _human_size(n: int) -> str:

@@ -91,6 +91,9 @@ class SettingsDialog(QDialog):
         form.addRow("Library location", loc_row)
         form.addRow("Watched folders", self.watch)
         form.addRow("Thumbnail size", self.thumb)
+        self.reopen = QCheckBox("Open the last folder when clipgallery starts")
+        self.reopen.setChecked(settings.reopen_last)
+        form.addRow("At start", self.reopen)
         form.addRow("Regional vectors", self.regional)
         self.text = QCheckBox("Read the text in this folder's photos")
         self.text.setChecked(bool(text))
@@ -130,6 +133,7 @@ class SettingsDialog(QDialog):
         s.library_location = self.location.text().strip()
         s.thumbnail_size = self.thumb.value()
         s.watch_folder = self.watch.isChecked()
+        s.reopen_last = self.reopen.isChecked()
         s.sync()
         if self._regional is not None and self.regional.isChecked() != self._regional:
             self._regional = self.regional.isChecked()
