@@ -28,9 +28,10 @@ from . import (
     search,
     tags,
     text,
+    watch,
 )
 
-FAMILIES = (library, text, evaluation, app, search, tags, organize, groups, export, explain, draw, desktop, people, repair)  # `--help` order
+FAMILIES = (library, text, evaluation, app, search, tags, organize, groups, export, explain, draw, desktop, people, repair, watch)  # `--help` order
 
 
 def build_parser() -> argparse.ArgumentParser:

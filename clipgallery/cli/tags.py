@@ -31,6 +31,9 @@ def register(subparsers: Any) -> None:
                       help="put a hand-made tag on photos (kept when re-tagging)")
     hand.add_argument("--remove", nargs="+", metavar=("LABEL", "PHOTO"),
                       help="take a tag off photos: a hand-made one, or a wrong zero-shot one (for good)")
+    hand.add_argument("--rename", nargs=2, metavar=("OLD", "NEW"),
+                      help="rename a hand-made tag on every photo (into an existing tag: the two become one)")
+    hand.add_argument("--delete", metavar="LABEL", help="take a hand-made tag off every photo")
     json_option(s)
     s.set_defaults(func=cmd_tag)
 
@@ -62,6 +65,8 @@ def cmd_tag(args: argparse.Namespace) -> int:
         return _hand_tag(args)
     if args.photos:
         raise QueryError("photos go with --add LABEL or --remove LABEL (plain `tag PATH` tags every photo)")
+    if args.rename is not None or args.delete is not None:
+        return _edit_tag(args)
     job = LibraryJob(args)
     lib, spec = job.lib, job.spec
     if args.labels.strip().lower() == tagging.TAUGHT:
@@ -145,4 +150,28 @@ def _hand_tag(args: argparse.Namespace) -> int:
     data = {"label": label, "action": "add" if adding else "remove",
             "photos": [{"path": str(paths[i]), "tags": list(m.tags)} for i, m in org.marks_of(lib, ids).items()]}
     emit(args, data, f"{'tagged' if adding else 'untagged'} {len(ids)} photos {'with' if adding else 'from'} '{label}'")
+    return 0
+
+
+def _edit_tag(args: argparse.Namespace) -> int:
+    """--rename OLD NEW / --delete LABEL: a hand-made tag on every photo that carries it."""
+    from ..core import organize as org
+    from .common import open_library
+
+    lib = open_library(args)
+    if args.rename is not None:
+        old, new = args.rename
+        ids = org.rename_tag(lib, old, new)
+        label = org.clean_name(new, "tag")
+        action, text = "rename", f"renamed '{org.clean_name(old, 'tag')}' to '{label}' on {len(ids)} photos"
+    else:
+        ids = org.delete_tag(lib, args.delete)
+        label = org.clean_name(args.delete, "tag")
+        action, text = "delete", f"deleted the tag '{label}' from {len(ids)} photos"
+    paths = {f.id: f.path for f in lib.files(ids)}
+    data = {"label": label, "action": action,
+            "photos": [{"path": str(paths[i]), "tags": list(m.tags)} for i, m in org.marks_of(lib, ids).items()]}
+    if args.rename is not None:
+        data["from"] = org.clean_name(args.rename[0], "tag")
+    emit(args, data, text)
     return 0

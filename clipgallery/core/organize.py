@@ -163,15 +163,30 @@ def remove_tag(library: Library, label: str, file_ids: Iterable[int]) -> None:
     library.marks.remove_tag(clean_name(label, "tag"), _check_ids(library, file_ids))
 
 
-def rename_tag(library: Library, old: str, new: str) -> None:
-    old, new = clean_name(old, "tag"), clean_name(new, "tag")
-    if old.casefold() not in {lab.casefold() for lab in library.marks.manual_labels()}:
-        raise OrganizeError(f"no hand-made tag '{old}'")
+def rename_tag(library: Library, old: str, new: str) -> list[int]:
+    """Rename a hand-made tag on every photo (into an existing tag's name: the two become one);
+    returns the photos that carry the new name."""
+    old, new = _manual_label(library, old), clean_name(new, "tag")
     library.marks.rename_tag(old, new)
+    return library.marks.manual_tagged(new)
 
 
-def delete_tag(library: Library, label: str) -> None:
-    library.marks.delete_tag(clean_name(label, "tag"))
+def delete_tag(library: Library, label: str) -> list[int]:
+    """Take a hand-made tag off every photo; returns the photos that carried it."""
+    label = _manual_label(library, label)
+    ids = library.marks.manual_tagged(label)
+    library.marks.delete_tag(label)
+    return ids
+
+
+def _manual_label(library: Library, label: str) -> str:
+    """A hand-made tag's name as given (cleaned); OrganizeError naming the known ones when no photo has it."""
+    label = clean_name(label, "tag")
+    known = library.marks.manual_labels()
+    if label.casefold() not in {lab.casefold() for lab in known}:
+        raise OrganizeError(f"no hand-made tag '{label}'" + (f"; hand-made tags: {', '.join(known)}" if known
+                                                              else "; there is none yet"))
+    return label
 
 
 def manual_labels(library: Library) -> dict[str, int]:

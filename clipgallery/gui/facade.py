@@ -316,6 +316,14 @@ class Facade:
             report.cancelled = report.faces.cancelled
         return report
 
+    def watch(self, lib: Library, on_change: Callable[[list[str]], None]) -> Any:
+        """Start watching the folder of `lib`: `on_change(relpaths)` on the watcher's thread after each
+        settled burst of photo changes. Returns core's FolderWatcher (`stop()` ends it). Adding the
+        watches walks the folder's tree: call it from a worker."""
+        from ..core.watch import FolderWatcher
+
+        return FolderWatcher(lib.root, on_change, skip=lib.dir).start()
+
     def text_reading(self, lib: Library) -> bool:
         """Whether this folder's photos get their text read (Settings: text in photos)."""
         return lib.text.enabled
@@ -507,6 +515,18 @@ class Facade:
         from ..core import organize
 
         organize.remove_tag(lib, label, file_ids)
+
+    def rename_tag(self, lib: Library, old: str, new: str) -> list[int]:
+        """Rename a hand-made tag on every photo (into an existing one: they merge); the photos carrying it."""
+        from ..core import organize
+
+        return organize.rename_tag(lib, old, new)
+
+    def delete_tag(self, lib: Library, label: str) -> list[int]:
+        """Take a hand-made tag off every photo; the photos that carried it."""
+        from ..core import organize
+
+        return organize.delete_tag(lib, label)
 
     def rename_group(self, lib: Library, spec: str, cluster: int, name: str) -> Any:
         """Rename a group of the latest grouping; returns the grouping as it now is."""

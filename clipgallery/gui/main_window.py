@@ -32,6 +32,7 @@ from .dialogs.export_dialog import ExportDialog, ExportSource
 from .dialogs.failed_files import FailedFilesDialog
 from .dialogs.settings_dialog import SettingsDialog
 from .facade import AUTO, RESULT_LIMIT, Facade, FolderListing, Photo, Results
+from .folder_watch import FolderWatch
 from .gallery_model import GalleryModel
 from .gallery_view import TIMELINE_SORTS, GalleryView
 from .index_status import IndexStatus
@@ -81,6 +82,8 @@ class MainWindow(QMainWindow):
         self.scans = Jobs(max_threads=1, parent=self)  # folder walks, which may take a while
         self.scans.error.connect(self._job_error)
         self.indexer = IndexController(self.facade, self)
+        self.folder_watch = FolderWatch(self.facade, settings, self.indexer, self.start_indexing, self)
+        self.folder_watch.failed.connect(lambda m: self.notify(f"Not watching this folder: {m}", 15000))
         self.loader = ThumbnailLoader(self.facade, threads=2, parent=self)
         self.model = GalleryModel(self.loader, self)
 
@@ -111,7 +114,7 @@ class MainWindow(QMainWindow):
             show_error=lambda message: self.banner.show_message("error", message),
             selected_photos=self.selected_photos, export=self.export, organized=self._organized,
             set_faces=self.set_faces, refresh=self.people_changed, listing=lambda: self.listing,
-            show_folder=self.search_bar.set_folder))
+            show_folder=self.search_bar.set_folder, shown_label=lambda: self.search_bar.restrict_label))
         self.search_bar.folder.currentIndexChanged.connect(
             lambda _: self.side_panel.folders.select(self.search_bar.folder.currentData() or ""))
         self.split = QSplitter()
@@ -353,6 +356,7 @@ class MainWindow(QMainWindow):
                           on_done=lambda found, lib=lib: self._merge_scan(lib, found))
         self.folder_opened.emit(lib.root)
         self.start_indexing()
+        self.folder_watch.set_folder(lib)  # new, changed, moved, deleted photos: indexed as they come
 
     def _merge_scan(self, lib: Any, found: FolderListing) -> None:
         if lib is not self.library:
@@ -371,6 +375,7 @@ class MainWindow(QMainWindow):
 
     def close_folder(self) -> None:
         """Stop everything about the open folder (indexing commits what it has)."""
+        self.folder_watch.set_folder(None)
         self.indexer.stop()
         self.jobs.forget()  # results of jobs still running are dropped, so nothing waits for them
         self.scans.forget()
@@ -438,6 +443,7 @@ class MainWindow(QMainWindow):
                                          "(or press F5). Nothing indexed so far is lost.")
         else:
             self.index_status.finished(f"Up to date · {report.model}")
+            self._scanned = None  # every photo the walk found is indexed or failed now; deleted ones stay out
             self.index_status.setToolTip(_report_text(report))
             if (report.indexed or report.reused or report.removed) and self.loader.cache_dir is not None:
                 self.jobs.submit(self._prune_thumbnails, self.library, self.loader.cache_dir)
@@ -957,6 +963,7 @@ class MainWindow(QMainWindow):
             self.count_label.setText("Stopping indexing (what is done is kept)…")
             QGuiApplication.processEvents()
         self.settings.geometry = bytes(self.saveGeometry().data())
+        self.folder_watch.shutdown()
         self.indexer.stop()  # cancel, then wait: the batch in flight is committed or dropped whole
         self.facade.close()  # background index builds stop at their next step; none outlives the window
         self.side_panel.shutdown()

@@ -27,3 +27,4 @@ class PanelContext:
     refresh: Callable[[], None] = lambda: None  # run the shown search again (a person was renamed, merged)
     listing: Callable[[], Any] = lambda: None  # the folder's photos as browsing shows them (FolderListing)
     show_folder: Callable[[str], None] = lambda rel: None  # narrow the gallery to a subfolder ("": all)
+    shown_label: Callable[[], str] = lambda: ""  # what the grid is narrowed to ("Tag: happy"), "" when not

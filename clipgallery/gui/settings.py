@@ -60,6 +60,7 @@ class Settings(QObject):
     device: _Option[str] = _Option("indexing/device", str, "auto")
     batch_size: _Option[int] = _Option("indexing/batch_size", int, 0)  # 0: chosen by device
     library_location: _Option[str] = _Option("library/location", str, "")  # "": the user data dir
+    watch_folder: _Option[bool] = _Option("library/watch", bool, True)  # index changes as they happen
     thumbnail_size: _Option[int] = _Option("view/thumbnail_size", int, THUMB_DEFAULT)
     threshold: _Option[float] = _Option("search/threshold", float, 0.0)
     best_matches: _Option[bool] = _Option("search/best_matches", bool, True)  # the adaptive relevance cut

@@ -1,4 +1,5 @@
-"""The Tags tab: tag the photos with a label set, see how many carry each label, click one to show them."""
+"""The Tags tab: tag the photos with a label set, see how many carry each label, click one to show them;
+rename or delete a hand-made tag, take a wrong tag off the selected photos (its context menu)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ from PySide6.QtWidgets import (
 )
 
 from .dialogs.export_dialog import ExportSource
+from .facade import ClipGalleryError
 from .side_panel import PanelBase, SidePanel
 
 _LOAD_FILE = "__file__"
+HAND_MADE = "hand-made"  # core.organize.MANUAL: the label set of hand-made tags
 
 
 class TagsPanel(PanelBase):
@@ -162,15 +165,81 @@ class TagsPanel(PanelBase):
 
     def _tree_menu(self, pos) -> None:
         item = self.tree.itemAt(pos)
-        if item is None:
-            return
-        label_set, _ = item.data(0, Qt.ItemDataRole.UserRole)
+        if item is not None:
+            self.item_menu(item).exec(self.tree.viewport().mapToGlobal(pos))
+
+    def item_menu(self, item: QTreeWidgetItem) -> QMenu:
+        """A label's menu: show it, take it off the selected photos (a wrong zero-shot tag stays off),
+        and for a hand-made tag rename or delete it; a label set's: forget it."""
+        label_set, label = item.data(0, Qt.ItemDataRole.UserRole)
         menu = QMenu(self)
+        if label is not None:
+            photos = [p for p in self.ctx.selected_photos() if p.file_id is not None]
+            menu.addAction(f"Show the photos tagged “{label}”", lambda: self.show_tag(label_set, label))
+            n = len(photos)
+            remove = menu.addAction(f"Remove “{label}” from the {n} selected photo{'s' if n != 1 else ''}"
+                                    if n else f"Remove “{label}” from the selected photos",
+                                    lambda: self.remove_from(label, photos))
+            remove.setEnabled(bool(photos))
+            remove.setToolTip("Tagging again does not put it back")
+            if label_set == HAND_MADE:
+                menu.addAction(f"Rename “{label}”…", lambda: self.ask_rename(label))
+                menu.addAction(f"Delete “{label}”…", lambda: self.ask_delete(label))
+            menu.addSeparator()
         menu.addAction(f"Forget the label set “{label_set}”", lambda: self.forget(label_set))
-        menu.exec(self.tree.viewport().mapToGlobal(pos))
+        return menu
+
+    # -- fixing tags --------------------------------------------------------------------------------
+
+    def remove_from(self, label: str, photos: list[Any]) -> None:
+        """Take a tag off these photos: a hand-made one, or a wrong zero-shot one, for good."""
+        ids = [p.file_id for p in photos if p.file_id is not None]
+        if ids:
+            self._edit(lambda lib, spec: self.ctx.facade.remove_tag(lib, label, ids),
+                       f"“{label}” taken off {len(ids)} photo{'s' if len(ids) != 1 else ''}.", label)
+
+    def _show_again(self, label: str) -> None:
+        facade = self.ctx.facade
+
+        def ids(lib: Any, spec: str) -> frozenset[int]:
+            try:
+                return facade.files_with_tag(lib, spec, label, None)
+            except ClipGalleryError:  # no photo carries it any more
+                return frozenset()
+
+        self.run("filter", "", ids, on_done=lambda found: self.ctx.show_photos(found, f"Tag: {label}"), long=False)
+
+    def ask_rename(self, label: str) -> None:
+        new, ok = QInputDialog.getText(self, "Rename tag", f"New name of the tag “{label}” (on every photo; "
+                                       "an existing tag's name joins the two):", text=label)
+        if ok and new.strip() and new.strip() != label:
+            self.rename_tag(label, new.strip())
+
+    def rename_tag(self, old: str, new: str) -> None:
+        self._edit(lambda lib, spec: self.ctx.facade.rename_tag(lib, old, new), f"Tag “{old}” renamed to “{new}”.",
+                   old, new)
+
+    def ask_delete(self, label: str) -> None:
+        if QMessageBox.question(self, "Delete tag", f"Take the tag “{label}” off every photo? The photos stay "
+                                "where they are.") == QMessageBox.StandardButton.Yes:
+            self.delete_tag(label)
+
+    def delete_tag(self, label: str) -> None:
+        self._edit(lambda lib, spec: self.ctx.facade.delete_tag(lib, label), f"Tag “{label}” deleted.", label)
+
+    def _edit(self, fn: Any, done: str, label: str, renamed: str | None = None) -> None:
+        shown = self.ctx.shown_label().casefold() == f"Tag: {label}".casefold()
+
+        def finished(_: Any) -> None:
+            self.ctx.notify(done, 6000)
+            self.reload()
+            if shown:  # the grid shows that tag: show what carries it now
+                self._show_again(renamed or label)
+
+        self.run("edit", "", fn, on_done=finished, long=False)
 
     def forget(self, label_set: str) -> None:
-        if label_set == "hand-made" and QMessageBox.question(
+        if label_set == HAND_MADE and QMessageBox.question(
                 self, "Forget hand-made tags", "Take every hand-made tag off every photo? This cannot be "
                 "undone.") != QMessageBox.StandardButton.Yes:
             return  # a person's own work: asked first

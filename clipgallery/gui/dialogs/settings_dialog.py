@@ -1,4 +1,5 @@
-"""Preferences: model, device, batch size, library location, thumbnail size, the folder's regional vectors."""
+"""Preferences: model, device, batch size, library location, watched folders, thumbnail size, the folder's
+regional vectors, text in photos and faces."""
 
 from __future__ import annotations
 
@@ -69,6 +70,10 @@ class SettingsDialog(QDialog):
         loc_row = QHBoxLayout()
         loc_row.addWidget(self.location, 1)
         loc_row.addWidget(browse)
+        self.watch = QCheckBox("Watch the open folder")
+        self.watch.setChecked(settings.watch_folder)
+        self.watch.setToolTip("Photos copied in, changed, moved or deleted are indexed within seconds, without F5.\n"
+                              "Moved and copied photos keep their vectors: nothing is encoded twice.")
         self.thumb = QSpinBox(minimum=THUMB_MIN, maximum=THUMB_MAX, singleStep=16, suffix=" px")
         self.thumb.setValue(settings.thumbnail_size)
         self.regional = QCheckBox("Store regional vectors for this folder")
@@ -84,6 +89,7 @@ class SettingsDialog(QDialog):
         form.addRow("Device", self.device)
         form.addRow("Batch size", self.batch)
         form.addRow("Library location", loc_row)
+        form.addRow("Watched folders", self.watch)
         form.addRow("Thumbnail size", self.thumb)
         self.reopen = QCheckBox("Open the last folder when clipgallery starts")
         self.reopen.setChecked(settings.reopen_last)
@@ -126,6 +132,7 @@ class SettingsDialog(QDialog):
         s.batch_size = self.batch.value()
         s.library_location = self.location.text().strip()
         s.thumbnail_size = self.thumb.value()
+        s.watch_folder = self.watch.isChecked()
         s.reopen_last = self.reopen.isChecked()
         s.sync()
         if self._regional is not None and self.regional.isChecked() != self._regional:
