@@ -26,11 +26,12 @@ from . import (
     people,
     repair,
     search,
+    shards,
     tags,
     text,
 )
 
-FAMILIES = (library, text, evaluation, app, search, tags, organize, groups, export, explain, draw, desktop, people, repair)  # `--help` order
+FAMILIES = (library, shards, text, evaluation, app, search, tags, organize, groups, export, explain, draw, desktop, people, repair)  # `--help` order
 
 
 def build_parser() -> argparse.ArgumentParser:
