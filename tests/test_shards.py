@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import hash_tree, photo
+from PIL import Image
 
 pa = pytest.importorskip("pyarrow")
 import pyarrow.parquet as pq  # noqa: E402
@@ -328,3 +329,45 @@ def test_embed_and_import_commands(tmp_path):
     assert out.returncode == 1 and out.stdout == ""
     assert out.stderr.strip().splitlines()[-1].startswith("clipgallery: error: ")
     assert "escapes the photo folder" in out.stderr and "Traceback" not in out.stderr
+
+
+# -- a Ray Data job on a local Ray instance ------------------------------------------------------------
+
+
+@pytest.mark.slow  # starting Ray takes 10-20 s
+def test_embed_on_a_local_ray_cluster_gives_index_vectors(tmp_path, make_library, embedders):
+    ray = pytest.importorskip("ray")
+    from clipgallery import samples
+    from clipgallery.shapes import write_folder
+
+    root = tmp_path / "photos"
+    truth = write_folder(root / "drawn", per_class=1, seed=7_200_000,
+                         classes=[("red", "circle"), ("blue", "square"), ("green", "triangle"), ("yellow", "star")])
+    pictures = [Image.open(p).convert("RGB") for p in sorted(truth)[:2]]
+    samples.write_video(root / "clip.mp4", pictures, seconds_each=1.0)  # its frames go through the job too
+    (root / "broken.png").write_bytes(b"\x89PNG but not really")
+    indexed, rep = make_library(root, "shapes-tiny")
+    assert rep.indexed == 5
+
+    import clipgallery
+
+    package_root = str(Path(clipgallery.__file__).parent.parent)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")])}})
+    try:
+        report = embed_folder(root, tmp_path / "shards", "shapes-tiny", engine="ray")
+    finally:
+        ray.shutdown()
+    assert report.plan["encoders"] == 1 and report.plan["gpus_per_encoder"] == 0
+    assert report.embedded == 5 and [f["path"] for f in report.failed] == [str(root / "broken.png")]
+
+    lib = Library(root, tmp_path / "imported")
+    r = import_shards(lib, [tmp_path / "shards"])
+    assert (r.imported, r.skipped) == (5, 0)
+    got, want = vectors_by_path(lib, "shapes-tiny"), vectors_by_path(indexed, "shapes-tiny")
+    assert got.keys() == want.keys()
+    assert max(float(np.abs(got[p] - want[p]).max()) for p in got) < 1e-5
+    hashes = dict(lib.conn.execute("SELECT relpath, content_hash FROM files"))
+    assert hashes == dict(indexed.conn.execute("SELECT relpath, content_hash FROM files WHERE status='ok'"))
+    hits = Searcher(lib, embedders("shapes-tiny")).search("blue square", k=1)
+    assert hits[0].path.name.startswith("blue_square")
