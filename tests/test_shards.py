@@ -238,15 +238,31 @@ def test_a_malformed_shard_imports_nothing(tmp_path, case):
     write(tmp_path / "first.parquet", table(n=4, seed=1, relpath=pa.array([f"old/{i}.jpg" for i in range(4)])))
     import_shards(lib, [tmp_path / "first.parquet"])
     generation, rows = lib.generation, lib.conn.execute("SELECT * FROM files ORDER BY id").fetchall()
-    good = write(tmp_path / "a-good.parquet", table(n=5, seed=2, relpath=pa.array([f"new/{i}.jpg" for i in range(5)])))
     dim = changes.pop("dim", 32)
     bad = write(tmp_path / "b-bad.parquet", table(dim=dim, **changes), model)
-    # The good shard given with it is not imported either (with another model, the pair is refused as such).
-    given = [bad] if case == "other model" else [good, bad]
+    given = [tmp_path / "first.parquet", bad] if case == "two models at once" else [bad]
     with pytest.raises(ShardError, match=message):
         import_shards(lib, given)
     assert lib.generation == generation
     assert lib.conn.execute("SELECT * FROM files ORDER BY id").fetchall() == rows
+    assert [(s, n) for _, s, _, n in lib.models()] == [("tiny-random", 4)]
+
+
+def test_a_bad_row_costs_its_shard_and_a_bad_footer_costs_the_whole_import(tmp_path):
+    lib = library(tmp_path)
+    good = write(tmp_path / "a.parquet", table(n=5, seed=2, relpath=pa.array([f"new/{i}.jpg" for i in range(5)])))
+    nan = write(tmp_path / "b.parquet", table(vector=_with_value(float("nan"))))
+    no_model = write(tmp_path / "c.parquet", table(), None)
+    with pytest.raises(ShardError, match="does not say which model"):
+        import_shards(lib, [good, no_model])  # footers are read first: nothing at all is imported
+    assert lib.count() == 0
+    with pytest.raises(ShardError, match=r"row 3 has a vector with NaN.*nothing of that shard was imported \(the 1 "
+                                         r"shard\(s\) before it were: 5 photos\)"):
+        import_shards(lib, [good, nan])
+    assert sorted(f.relpath for f in lib.files()) == [f"new/{i}.jpg" for i in range(5)]
+    fixed = write(tmp_path / "b.parquet", table())
+    r = import_shards(lib, [good, fixed])  # run again once the bad shard is fixed: the rest is added
+    assert (r.imported, r.skipped) == (6, 5)
 
 
 def test_unreadable_and_missing_shards(tmp_path):

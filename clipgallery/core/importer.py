@@ -1,8 +1,9 @@
 """`import`: Parquet shards (core.shards) into a folder's library, without reading a single photo.
 
-Every row of every shard is checked before anything is written, so a bad shard imports nothing
-(nor do the shards given with it). The rows are then written through `Library.apply`, IMPORT_BATCH
-rows per transaction. A row whose photo the library already has with the same size and mtime and a
+The footers of all shards (columns, types, model) are checked before anything is written; then each
+shard is read once, a batch of IMPORT_BATCH rows at a time, every row checked (core.shards) and
+written through `Library.apply` inside one transaction per shard, so a shard with a bad row
+imports nothing. A row whose photo the library already has with the same size and mtime and a
 vector of the shard's model is skipped. A later `index` run reconciles the library with the folder
 the way it does after its own runs: same size and mtime and a vector means unchanged, never read.
 """
@@ -19,6 +20,7 @@ from typing import Any
 from .library import FileUpdate, Library
 from .lock import WriterLock
 from .progress import Progress, ProgressFn
+from .scan import KnownFile
 from .shards import ShardError, ShardInfo, inspect, read_shard, shard_files
 
 IMPORT_BATCH = 20_000  # rows per transaction
@@ -42,27 +44,37 @@ def import_shards(library: Library, paths: Iterable[Path], progress: ProgressFn 
                   cancel: threading.Event | None = None, lock_wait: float = 0.0) -> ImportReport:
     """Add the rows of the shards (files, or folders of *.parquet files) to the library.
 
-    ShardError, before anything is written, when a shard is unreadable or malformed, holds another
-    model (or dimension) than the library, or names a path outside the folder. Holds the library's
-    writer lock (LibraryBusyError while an `index` runs) like an index run."""
+    ShardError when a shard is unreadable or malformed, holds another model (or dimension) than the
+    library, or names a path outside the folder. What every shard's footer says (columns, types,
+    model) is checked before anything is written; each shard's rows are written in one transaction,
+    so a shard with a bad row imports nothing (the shards before it stay imported, and are skipped
+    when the command runs again). Holds the library's writer lock like an index run
+    (LibraryBusyError while one runs)."""
     t0 = time.perf_counter()
     notify = progress or (lambda p: None)
     cancel = cancel or threading.Event()
     infos = [inspect(p) for p in shard_files(paths)]
-    spec = _one_model(infos)
-    report = ImportReport(model=spec, shards=len(infos))
+    report = ImportReport(model=_one_model(infos), shards=len(infos))
     with library.errors(), WriterLock(library.dir).acquire(lock_wait):
-        spec, known_dim = _library_model(library, spec, infos[0].path)
+        spec, dim = _library_model(library, report.model, infos[0].path)
         report.model = spec
-        dim = _check_all(infos, known_dim, notify, cancel)
-        if cancel.is_set():
-            report.cancelled = True
-            report.seconds = time.perf_counter() - t0
-            return report
-        _check_declared_dim(spec, dim, infos[0].path)
-        with library.transaction():
-            model_id = library.register_model(spec, dim)
-        _write_all(library, model_id, infos, report, notify, cancel)
+        mid = library.model_id(spec)
+        job = _Job(library, spec, dim, library.known_files(mid if mid is not None else -1), notify, cancel,
+                   sum(i.rows for i in infos))
+        for n, info in enumerate(infos):
+            try:
+                with library.transaction():  # the whole shard, or none of it
+                    imported, skipped = job.shard(info)
+            except _Cancelled:
+                report.cancelled = True
+                break
+            except ShardError as e:
+                if n:
+                    raise ShardError(f"{e}; nothing of that shard was imported (the {n} shard(s) before it were: "
+                                     f"{report.imported} photos)") from None
+                raise
+            report.imported += imported
+            report.skipped += skipped
     if report.imported:
         refresh_caches(library)  # <- the one call site of the cache refresh (issue 16); see below
     report.seconds = time.perf_counter() - t0
@@ -121,61 +133,71 @@ def _check_declared_dim(spec: str, dim: int, where: Path) -> None:
         raise ShardError(f"{where} holds {dim}-d vectors, but {spec} makes {declared}-d ones")
 
 
-def _check_all(infos: list[ShardInfo], known_dim: int | None, notify: ProgressFn,
-               cancel: threading.Event) -> int:
-    """Read every row once, checking it (core.shards) and that no path comes twice; the dimension."""
-    total = sum(i.rows for i in infos)
-    seen: dict[str, Path] = {}
-    dim = known_dim
-    done = 0
-    for info in infos:
-        for b in read_shard(info):
-            if cancel.is_set():
-                return dim or 0
-            d = b.vectors.shape[1]
-            if dim is not None and d != dim:
-                what = "the library's vectors of this model have" if known_dim is not None else "the other shards have"
-                raise ShardError(f"{info.path} holds {d}-d vectors of {info.model}, but {what} {dim}: it was "
-                                 "made with another model, or is damaged")
-            dim = d
-            for rel in b.relpath:
-                if rel in seen:
-                    raise ShardError(f"{info.path}: {rel!r} comes twice"
-                                     + (f" (also in {seen[rel]})" if seen[rel] != info.path else ""))
-                seen[rel] = info.path
-            done += len(b.relpath)
-            notify(Progress("checking", done, total))
-    if dim is None:  # every shard empty
-        dim = infos[0].dim or 0
-    return dim
+class _Cancelled(Exception):
+    """Ctrl-C (the cancel event) during a shard: its transaction is rolled back."""
 
 
-def _write_all(library: Library, model_id: int, infos: list[ShardInfo], report: ImportReport,
-               notify: ProgressFn, cancel: threading.Event) -> None:
-    known = library.known_files(model_id)
-    total = sum(i.rows for i in infos)
-    done = 0
-    for info in infos:
-        for b in read_shard(info, IMPORT_BATCH):
-            if cancel.is_set():
-                report.cancelled = True
-                return
-            updates = []
-            sizes, mtimes = b.size.tolist(), b.mtime_ns.tolist()
-            for i, rel in enumerate(b.relpath):
-                k = known.get(rel)
-                if k is not None and k.size == sizes[i] and k.mtime_ns == mtimes[i] and k.has_vector and not k.failed:
-                    report.skipped += 1
-                    continue
-                content_hash = b.content_hash[i]
-                if content_hash is None and k is not None and k.size == sizes[i] and k.mtime_ns == mtimes[i]:
-                    # Same size and mtime is what `index` takes for unchanged bytes: keep what the library
-                    # knows of them (its hash, and every vector, tag and face of that content).
-                    content_hash = k.content_hash
-                updates.append(FileUpdate(rel, sizes[i], mtimes[i], content_hash, file_id=k.id if k else None,
-                                          vec=b.vectors[i], width=b.width[i], height=b.height[i],
-                                          taken_at=b.taken_at[i]))
-            library.apply(model_id, updates)
-            report.imported += len(updates)
-            done += len(b.relpath)
-            notify(Progress("importing", done, total))
+class _Job:
+    """The state an import carries from shard to shard: the model's id and dimension once known, the
+    library's rows as they were, the paths already imported (none may come twice)."""
+
+    def __init__(self, library: Library, spec: str, dim: int | None, known: dict[str, KnownFile],
+                 notify: ProgressFn, cancel: threading.Event, total: int):
+        self.library, self.spec, self.dim, self.known = library, spec, dim, known
+        self.known_dim = dim is not None  # the library's own vectors of this model fix it
+        self.model_id: int | None = None
+        self.notify, self.cancel, self.total = notify, cancel, total
+        self.seen: dict[str, Path] = {}
+        self.done = 0
+
+    def shard(self, info: ShardInfo) -> tuple[int, int]:
+        """Check and write one shard's rows (inside the caller's transaction): (imported, skipped)."""
+        imported = skipped = 0
+        added: list[str] = []
+        try:
+            for b in read_shard(info, IMPORT_BATCH):
+                if self.cancel.is_set():
+                    raise _Cancelled
+                mid = self._model(info, b.vectors.shape[1])
+                updates = []
+                sizes, mtimes = b.size.tolist(), b.mtime_ns.tolist()
+                for i, rel in enumerate(b.relpath):
+                    if rel in self.seen:
+                        where = self.seen[rel]
+                        raise ShardError(f"{info.path}: {rel!r} comes twice"
+                                         + (f" (also in {where})" if where != info.path else ""))
+                    self.seen[rel] = info.path
+                    added.append(rel)
+                    k = self.known.get(rel)
+                    same_stat = k is not None and k.size == sizes[i] and k.mtime_ns == mtimes[i]
+                    if same_stat and k is not None and k.has_vector and not k.failed:
+                        skipped += 1
+                        continue
+                    content_hash = b.content_hash[i]
+                    if content_hash is None and same_stat and k is not None:
+                        # Same size and mtime is what `index` takes for unchanged bytes: keep what the
+                        # library knows of them (its hash, and every vector, tag and face of that content).
+                        content_hash = k.content_hash
+                    updates.append(FileUpdate(rel, sizes[i], mtimes[i], content_hash, file_id=k.id if k else None,
+                                              vec=b.vectors[i], width=b.width[i], height=b.height[i],
+                                              taken_at=b.taken_at[i]))
+                self.library.apply(mid, updates)
+                imported += len(updates)
+                self.done += len(b.relpath)
+                self.notify(Progress("importing", self.done, self.total))
+        except BaseException:
+            for rel in added:  # rolled back: as if this shard had not been read
+                self.seen.pop(rel, None)
+            raise
+        return imported, skipped
+
+    def _model(self, info: ShardInfo, dim: int) -> int:
+        if self.dim is not None and dim != self.dim:
+            what = "the library's vectors of this model have" if self.known_dim else "the shards before it have"
+            raise ShardError(f"{info.path} holds {dim}-d vectors of {info.model}, but {what} {self.dim}: it was "
+                             "made with another model, or is damaged")
+        if self.model_id is None or self.dim is None:
+            _check_declared_dim(self.spec, dim, info.path)
+            self.model_id = self.library.register_model(self.spec, dim)  # in the shard's transaction
+            self.dim = dim
+        return self.model_id

@@ -160,7 +160,7 @@ def _check_batch(pa: Any, info: ShardInfo, batch: Any, start: int, dim: int) -> 
             row = start + _first_true(pc.is_null(col))
             raise ShardError(f"{where}: row {row} has no {name}")
     rel = batch.column("relpath")
-    _check_relpaths(pc, where, rel, start)
+    escaped = _check_relpaths(pc, where, rel, start)
     size = batch.column("size").to_numpy()
     if len(size) and size.min() < 0:
         raise ShardError(f"{where}: row {start + int(np.argmax(size < 0))} has a negative size")
@@ -181,13 +181,18 @@ def _check_batch(pa: Any, info: ShardInfo, batch: Any, start: int, dim: int) -> 
                          "lowercase hex digits of BLAKE2b-128 (write null when it is not known)")
     hashes = hash_col.to_pylist()
     vectors = _vectors(pa, pc, where, batch.column("vector"), start, dim)
-    relpaths = [_from_shard(r) for r in rel.to_pylist()]
+    relpaths = rel.to_pylist()
+    if escaped:
+        from .names import from_db
+
+        relpaths = [from_db(r) for r in relpaths]
     return ShardBatch(relpaths, size.astype(np.int64), batch.column("mtime_ns").to_numpy().astype(np.int64),
                       hashes, batch.column("width").to_pylist(), batch.column("height").to_pylist(),
                       taken.to_pylist(), vectors)
 
 
-def _check_relpaths(pc: Any, where: Path, rel: Any, start: int) -> None:
+def _check_relpaths(pc: Any, where: Path, rel: Any, start: int) -> bool:
+    """ShardError for a path that is not one `index` would record; whether some hold escaped bytes."""
     # A path that leaves the folder is refused as such; others that `index` would never write
     # ("a//b", "./a", "a/") would never match a scan, so the next index run would drop them.
     escapes = pc.or_(pc.starts_with(rel, "/"), pc.match_substring_regex(rel, r"(^|/)\.\.(/|$)"))
@@ -199,10 +204,12 @@ def _check_relpaths(pc: Any, where: Path, rel: Any, start: int) -> None:
         i = _first_true(odd)
         raise ShardError(f"{where}: row {start + i}: relpath {rel[i].as_py()!r} is not a plain relative path "
                          "(write it as `index` records it: folder/name.jpg)")
-    if pc.any(pc.match_substring(rel, "\x00")).as_py():  # rare: names escaped as core.names writes them
-        for i, r in enumerate(rel.to_pylist()):
-            if re.search("\x00(?![0-9a-f]{2})", r):
-                raise ShardError(f"{where}: row {start + i}: relpath {r!r} holds a NUL that is not an escaped byte")
+    if not pc.any(pc.match_substring(rel, "\x00")).as_py():
+        return False
+    for i, r in enumerate(rel.to_pylist()):  # rare: names with bytes that are not UTF-8, escaped by core.names
+        if re.search("\x00(?![0-9a-f]{2})", r):
+            raise ShardError(f"{where}: row {start + i}: relpath {r!r} holds a NUL that is not an escaped byte")
+    return True
 
 
 def _vectors(pa: Any, pc: Any, where: Path, col: Any, start: int, dim: int) -> np.ndarray:
@@ -262,12 +269,6 @@ def _to_shard(relpath: str) -> str:
     from .names import to_db
 
     return to_db(relpath)
-
-
-def _from_shard(text: str) -> str:
-    from .names import from_db
-
-    return from_db(text)
 
 
 # -- writing ---------------------------------------------------------------------------------------
@@ -359,7 +360,10 @@ class ShardWriter:
         pa = pyarrow()
         self.folder.mkdir(parents=True, exist_ok=True)
         self._tmp = self.folder / f".writing-{os.getpid()}-{self._next}{SUFFIX}"
-        self._writer = pa.parquet.ParquetWriter(self._tmp, schema(self.dim, self.model))
+        # Vectors neither repeat nor compress: no dictionary, no compression for them (faster both ways).
+        self._writer = pa.parquet.ParquetWriter(self._tmp, schema(self.dim, self.model), use_dictionary=False,
+                                                compression={"relpath": "snappy", "content_hash": "snappy",
+                                                             "vector": "none"})
         self._in_file = 0
 
     def _close_file(self) -> None:
