@@ -311,6 +311,15 @@ def test_engine_ray_without_ray_says_what_to_install(tmp_path, monkeypatch):
         embed_folder(root, tmp_path / "out", "tiny-random", engine="ray")
 
 
+def test_an_unreachable_ray_cluster_is_one_sentence_at_once(tmp_path):
+    pytest.importorskip("ray")
+    root = tmp_path / "photos"
+    root.mkdir()
+    with pytest.raises(EmbedError, match=r"^cannot reach the Ray cluster at 127.0.0.1:1: "):
+        embed_folder(root, tmp_path / "out", "tiny-random", engine="ray", address="127.0.0.1:1")
+    assert not (tmp_path / "out").exists()
+
+
 # -- the commands -----------------------------------------------------------------------------------
 
 

@@ -81,6 +81,8 @@ def embed_folder(source: Path, out: Path, spec: str, engine: str = "local", addr
     source, out = _check_folders(source, out)
     pyarrow()  # says how to install it before any work
     ray = _ray() if engine == "ray" else None
+    if ray is not None and address:
+        _check_reachable(address)  # before the model loads: Ray itself retries for minutes
     from .embed import Embedder
 
     files = _photos(source)
@@ -321,6 +323,20 @@ def _on_ray(ray: Any, source: Path, files: list[ScannedFile], embedder: Any, add
     finally:
         if started:
             ray.shutdown()
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """A TCP connection to HOST:PORT (or ray://HOST:PORT) first: Ray itself retries an unreachable
+    address for minutes. "auto" and other forms are left to Ray."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise EmbedError(f"cannot reach the Ray cluster at {address}: {e.strerror or e}") from None
 
 
 def _ray_init(ray: Any, address: str | None) -> bool:
