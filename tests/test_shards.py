@@ -189,6 +189,34 @@ def test_both_vector_encodings_import_exactly(tmp_path, encoding):
     assert hashes["d0/p0.jpg"] is None and hashes["d1/p1.jpg"] == f"{1:032x}"
 
 
+@pytest.mark.slow  # embeds and indexes (a model load and a torch import)
+def test_names_that_are_not_utf8_survive_embed_and_import(tmp_path, embedders):
+    root = tmp_path / "photos"
+    root.mkdir()
+    name = os.fsdecode(b"caf\xe9 \xff.jpg")  # bytes of another encoding, as old cameras and zips leave them
+    photo(3).save(root / name, "JPEG")
+    photo(4).save(root / "plain.jpg", "JPEG")
+    report = embed_folder(root, tmp_path / "shards", "tiny-random", device="cpu")
+    assert report.embedded == 2
+    lib = Library(root, tmp_path / "lib")
+    assert import_shards(lib, [tmp_path / "shards"]).imported == 2
+    assert sorted(f.relpath for f in lib.files()) == sorted([name, "plain.jpg"])
+    rep = index_folder(lib, embedders("tiny-random"))
+    assert (rep.indexed, rep.unchanged, rep.removed) == (0, 2, 0)
+
+
+def test_a_cancelled_import_leaves_the_shard_out(tmp_path):
+    import threading
+
+    write(tmp_path / "s.parquet", table())
+    lib = library(tmp_path)
+    cancel = threading.Event()
+    cancel.set()
+    r = import_shards(lib, [tmp_path / "s.parquet"], cancel=cancel)
+    assert r.cancelled and r.imported == 0 and lib.count() == 0 and lib.models() == []
+    assert import_shards(lib, [tmp_path / "s.parquet"]).imported == 6
+
+
 # -- refusals: a bad shard imports nothing ---------------------------------------------------------
 
 
