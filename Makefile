@@ -17,7 +17,7 @@ BUNDLE_DIR := dist/bundle
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,faces]'
+	$(PY) -m pip install -q -e '.[test,faces,cluster]'
 	@sh tools/ensure_system_libs.sh
 	@touch $(STAMP)
 

@@ -26,12 +26,13 @@ from . import (
     people,
     repair,
     search,
+    shards,
     tags,
     text,
     watch,
 )
 
-FAMILIES = (library, text, evaluation, app, search, tags, organize, groups, export, explain, draw, desktop, people, repair, watch)  # `--help` order
+FAMILIES = (library, shards, text, evaluation, app, search, tags, organize, groups, export, explain, draw, desktop, people, repair, watch)  # `--help` order
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -86,6 +86,16 @@ def default_batch_size(device: str) -> int:
 
 def default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 2)))
+
+
+class Preprocessing(Protocol):
+    """What reading a file for encoding needs of a model: its input size and its eval transform
+    (an Embedder, or the picklable pair `embed` ships to a Ray cluster's decoding tasks)."""
+
+    @property
+    def image_size(self) -> int: ...
+
+    def preprocess(self, image: Any) -> Any: ...
 
 
 @dataclass
@@ -303,7 +313,33 @@ def _hash_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _prepare(path: Path, item: _Item, embedder: Embedder | None, reusable: dict[str, int],
+def prepare_file(root: Path, scanned: ScannedFile, model: Preprocessing) -> _Result:
+    """What indexing does with a new file before encoding it: read once (bounded), hash, decode and
+    preprocess (a video: its sampled frames). `embed` (core.embedjob) calls this, so its vectors are
+    those `index` would store. A failure is the result's `error`, never an exception."""
+    return _prepare(root / scanned.relpath, _Item(scanned, None), model, {})
+
+
+def encode_prepared(embedder: Embedder, results: list[_Result]) -> list[np.ndarray | None]:
+    """The vectors of prepared files (None for a failed one), encoded in one batch as indexing does:
+    a video's frames are rows of the batch and its vector is their normalised mean."""
+    import torch
+
+    ok = [r for r in results if r.tensor is not None]
+    if not ok:
+        return [None] * len(results)
+    rows = torch.cat([r.tensor if r.frame_times is not None else r.tensor[None] for r in ok])
+    vecs = embedder.encode_batch(rows)
+    out: dict[int, np.ndarray] = {}
+    row = 0
+    for r in ok:
+        n = len(r.frame_times) if r.frame_times is not None else 1
+        out[id(r)] = vecs[row] if r.frame_times is None else media.clip_vector(vecs[row:row + n])
+        row += n
+    return [out.get(id(r)) for r in results]
+
+
+def _prepare(path: Path, item: _Item, embedder: Preprocessing | None, reusable: dict[str, int],
              digest: str | None = None) -> _Result:
     """Runs in a worker thread: read once, hash, and decode + preprocess only if the content is new."""
     if digest is not None and digest in reusable:  # hashed already while deciding whether to load the model
@@ -329,7 +365,7 @@ def _prepare(path: Path, item: _Item, embedder: Embedder | None, reusable: dict[
     return _Result(item, digest, tensor, d.width, d.height, d.taken_at)
 
 
-def _prepare_video(path: Path, item: _Item, embedder: Embedder | None, reusable: dict[str, int]) -> _Result:
+def _prepare_video(path: Path, item: _Item, embedder: Preprocessing | None, reusable: dict[str, int]) -> _Result:
     """A video is hashed as it streams from disk (it may not fit in memory), then a few frames spread
     across it are decoded by PyAV; each becomes one row of the batch."""
     import torch
