@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 import threading
-from functools import lru_cache
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
