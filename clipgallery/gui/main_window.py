@@ -110,7 +110,7 @@ class MainWindow(QMainWindow):
             facade=self.facade, settings=self.settings, notify=self.notify, show_photos=self.show_photos,
             show_error=lambda message: self.banner.show_message("error", message),
             selected_photos=self.selected_photos, export=self.export, organized=self._organized,
-            set_faces=self.set_faces, refresh=self.people_changed))
+            set_faces=self.set_faces, refresh=self.people_changed, photos_removed=self.photos_removed))
         self.split = QSplitter()
         self.split.addWidget(self.view)
         self.split.addWidget(self.side_panel)
@@ -627,6 +627,15 @@ class MainWindow(QMainWindow):
         if self.library is None:
             return
         self.search_bar.set_similar(Path(path), Path(path).name)
+
+    def photos_removed(self, paths: list[str]) -> None:
+        """Photos moved to the Trash (the Duplicates tab): out of the folder's listing and the grid."""
+        gone = set(paths)
+        self.listing = FolderListing([p for p in self.listing.photos if p.path not in gone], self.listing.folders)
+        if self._scanned is not None:
+            self._scanned = FolderListing([p for p in self._scanned.photos if p.path not in gone],
+                                          self._scanned.folders)
+        self.refresh()
 
     def show_photos(self, file_ids: frozenset[int] | None, label: str) -> None:
         """Narrow the grid to these photos (a tag, a group); None shows all again."""

@@ -25,3 +25,4 @@ class PanelContext:
     organized: Callable[[Any], None] | None = None  # marks or albums changed: facade.Organized for the grid
     set_faces: Callable[[bool], None] = lambda enabled: None  # the folder's faces setting (People tab)
     refresh: Callable[[], None] = lambda: None  # run the shown search again (a person was renamed, merged)
+    photos_removed: Callable[[list[str]], None] = lambda paths: None  # moved to the Trash: out of the grid
