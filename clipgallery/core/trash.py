@@ -158,6 +158,9 @@ def trash_extras(library: Library, plan: TrashPlan, progress: ProgressFn | None 
     """Move each planned extra to the desktop trash; record where it went; drop it from the library."""
     from .store import TrashedRow
 
+    if library.read_only:  # the record of where they went could not be written: move nothing
+        raise TrashError(f"the library at {library.db_path} is read-only, so it could not record where the "
+                         "photos went; nothing was moved")
     unreachable = [(m.path, why) for m in plan.moves if (why := trash_problem(m.path))]
     if unreachable:
         path, why = unreachable[0]
