@@ -238,3 +238,43 @@ def test_cli_trash_extras_asks_first_then_moves_to_the_trash(tmp_path, make_libr
     wrong = subprocess.run([*cli, "--yes"], capture_output=True, text=True, env=env)
     assert wrong.returncode == 1 and wrong.stderr.startswith("clipgallery: error: --yes confirms --trash-extras")
     assert len(originals) == 3
+
+
+def test_a_photo_on_another_filesystem_goes_to_that_filesystems_trash(tmp_path, monkeypatch, make_library,
+                                                                       desktop_trash):
+    """As send2trash does (freedesktop.org spec): not the home trash, but `.Trash-$UID` at the top of
+    the photo's own filesystem; the library records that place. (Another device is simulated: the
+    tests' temporary folders share one filesystem.)"""
+    import send2trash.plat_other as plat
+
+    from clipgallery.core import trash
+
+    volume = tmp_path / "usb"
+    root = volume / "photos"
+    root.mkdir(parents=True)
+    image = shapes.draw([("blue", "square")], 5151, size=(200, 160))
+    image.save(root / "b.png")
+    image.save(root / "b q60.jpg", quality=60)
+    lib, _ = make_library(root, "shapes-tiny")
+
+    def device(path):
+        return 2 if str(os.fsdecode(path)).startswith(str(volume)) else 1
+
+    def mount(path):
+        return os.fsencode(volume) if str(os.fsdecode(path)).startswith(str(volume)) else b"/"
+
+    monkeypatch.setattr(plat, "get_dev", device)
+    monkeypatch.setattr(plat, "find_mount_point", mount)
+    monkeypatch.setattr(trash, "_device", device)
+    monkeypatch.setattr(trash, "_mount_point", lambda p: Path(os.fsdecode(mount(p))))
+    plan = plan_trash(lib, choices(find_duplicates(lib, "shapes-tiny").groups))
+    volume_trash = volume / f".Trash-{os.getuid()}"
+    assert plan.trash == str(volume_trash) and len(plan.moves) == 1
+    extra = plan.moves[0].path
+    result = trash_extras(lib, plan)
+    where = volume_trash / "files" / extra.name
+    assert result.trashed == [(extra, str(where))] and where.is_file() and not extra.exists()
+    info = (volume_trash / "info" / f"{extra.name}.trashinfo").read_text()
+    assert "Path=photos/" in info  # relative to the top of its filesystem, as the spec says
+    assert not desktop_trash.exists()
+    assert lib.store.duplicates.trashed()[0].trash_path == str(where)

@@ -215,6 +215,10 @@ def home_trash() -> Path:
     return Path(data) / "Trash"
 
 
+def _device(path: str | Path) -> int:
+    return os.lstat(path).st_dev
+
+
 def _mount_point(path: Path) -> Path:
     p = Path(os.path.realpath(path))
     while not os.path.ismount(p) and p != p.parent:
@@ -229,7 +233,7 @@ def _trash_dir(path: Path) -> Path | None:
     if not _linux():
         return None
     try:
-        if os.lstat(path).st_dev == os.lstat(os.path.realpath(os.path.expanduser("~"))).st_dev:
+        if _device(path) == _device(os.path.realpath(os.path.expanduser("~"))):
             return home_trash()
     except OSError:
         return home_trash()
