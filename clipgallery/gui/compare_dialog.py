@@ -163,7 +163,7 @@ class TrashConfirmDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         col.addWidget(buttons)
-        self.resize(640, 420)
+        self.resize(780, 420)
 
     def listed(self) -> list[str]:
         return [self.files.item(i).text() for i in range(self.files.count())]

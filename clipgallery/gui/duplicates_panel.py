@@ -130,7 +130,7 @@ class DuplicatesPanel(PanelBase):
                 f"keeping one photo of each would leave out {extra:,} photo{'s' if extra != 1 else ''}." if n else
                 "No duplicates at this similarity.")
         if alike:
-            text += (f" {alike:,} more group{'s' if alike != 1 else ''} only look alike"
+            text += (f" {alike:,} more group{'s only look' if alike != 1 else ' only looks'} alike"
                      + (" (shown in grey)." if self.show_similar.isChecked() else "."))
         self.info.setText(text)
         for gi, g in enumerate(report.groups):
@@ -140,6 +140,9 @@ class DuplicatesPanel(PanelBase):
                 self.tree.addTopLevelItem(self._group_item(g, ("similar", gi)))
         self.tree.resizeColumnToContents(1)
         self.tree.resizeColumnToContents(2)
+        # Children of collapsed items do not count in resizeColumnToContents: the mark must fit.
+        mark = self.tree.fontMetrics().horizontalAdvance(KEEP_MARK) + 24
+        self.tree.setColumnWidth(2, max(self.tree.columnWidth(2), mark))
         self._update_buttons()
 
     def _group_item(self, g: Any, key: tuple[str, int]) -> QTreeWidgetItem:
