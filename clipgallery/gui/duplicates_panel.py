@@ -162,7 +162,7 @@ class DuplicatesPanel(PanelBase):
             dims = f"{m.width}×{m.height}, " if m.width and m.height else ""
             child = QTreeWidgetItem([m.relpath, f"{sim:.3f}", KEEP_MARK if keep else ""])
             child.setToolTip(0, f"{m.path}\n{dims}{m.size / 1e6:.2f} MB"
-                             + ("\nSuggested keeper: the most pixels, then the largest file" if keep else ""))
+                             + ("\nSuggested keeper: the most pixels, then a lossless file (PNG, TIFF, RAW) before a JPEG, then the largest file" if keep else ""))
             child.setData(0, Qt.ItemDataRole.UserRole, key[1] if confirmed else None)
             child.setData(0, GROUP_ROLE, key)
             if keep:
