@@ -30,6 +30,14 @@ def test_compare_view_and_trash_after_confirmation(qtbot, gui_window, tmp_path, 
     with qtbot.waitSignal(dupes.task_finished, timeout=30_000):
         dupes.find()
     assert [sorted(m.path.name for m in g.members) for g in dupes.report.groups] == [["a small.jpg", "a.png"]]
+    # b.png is another drawing of a red circle: only similar, listed on request, never trashable.
+    assert dupes.tree.topLevelItemCount() == 1
+    assert [sorted(m.path.name for m in g.members) for g in dupes.report.similar] == [["a small.jpg", "a.png", "b.png"]]
+    dupes.show_similar.setChecked(True)
+    assert dupes.tree.topLevelItemCount() == 2 and "not the same picture" in dupes.tree.topLevelItem(1).text(0)
+    look = dupes.compare(("similar", 0))
+    assert not look.trash_button.isEnabled() and not any(c.keep.isEnabled() for c in look.columns)
+    look.close()
 
     dialog = dupes.compare(("duplicate", 0))
     assert dialog is not None and dialog.isVisible()

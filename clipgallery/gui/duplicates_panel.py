@@ -86,6 +86,7 @@ class DuplicatesPanel(PanelBase):
         col.addLayout(actions)
         self.report: Any = None
         self.task_finished.connect(lambda name: name == "duplicates" and self.run_button.setEnabled(True))
+        self.task_finished.connect(lambda name: name == "trash-plan" and self._update_buttons())
         self._update_buttons()
 
     def folder_opened(self, lib: Any) -> None:
@@ -218,12 +219,6 @@ class DuplicatesPanel(PanelBase):
                  lambda lib, spec, progress, cancel: self.ctx.facade.plan_trash(lib, groups, keep, progress,
                                                                                   cancel),
                  on_done=self._confirm)
-        self.task_finished.connect(self._plan_ended)
-
-    def _plan_ended(self, name: str) -> None:
-        if name == "trash-plan":
-            self.task_finished.disconnect(self._plan_ended)
-            self._update_buttons()
 
     def _confirm(self, plan: Any) -> None:
         if not plan.moves and not plan.refused:
