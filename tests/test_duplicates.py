@@ -278,3 +278,24 @@ def test_a_photo_on_another_filesystem_goes_to_that_filesystems_trash(tmp_path, 
     assert "Path=photos/" in info  # relative to the top of its filesystem, as the spec says
     assert not desktop_trash.exists()
     assert lib.store.duplicates.trashed()[0].trash_path == str(where)
+
+
+def test_raw_files_and_videos_are_checked_on_their_pixels_too(tmp_path):
+    """A camera RAW file (read through its embedded preview, as cameras write them) and a JPEG of
+    it are the same picture; a video and the same video written again are too (by the middle
+    frame); a video of another drawing is not. (A RAW without a preview is demosaiced by LibRaw
+    with its own tone curve: about 20 levels from the camera's JPEG, so such a pair stays similar.)"""
+    from clipgallery.samples import dng_bytes, write_video
+
+    image = shapes.draw([("green", "triangle")], 777_001, size=(320, 240), background="gradient")
+    (tmp_path / "shot.dng").write_bytes(dng_bytes(image, preview=True))
+    image.save(tmp_path / "shot.jpg", quality=85)
+    raw, jpeg = pixels.fingerprint_file(tmp_path / "shot.dng"), pixels.fingerprint_file(tmp_path / "shot.jpg")
+    assert pixels.difference(raw, jpeg) <= pixels.MAX_RMS
+    other = shapes.draw([("green", "triangle")], 777_002, size=(320, 240), background="gradient")
+    clip = write_video(tmp_path / "clip.mp4", [image, image, image])
+    again = write_video(tmp_path / "clip again.avi", [image, image, image])
+    different = write_video(tmp_path / "other.mp4", [other, other, other])
+    a, b, c = (pixels.fingerprint_file(p) for p in (clip, again, different))
+    assert pixels.difference(a, b) <= pixels.MAX_RMS < pixels.difference(a, c)
+    assert pixels.difference(a, jpeg) <= pixels.MAX_RMS  # the clip shows the same picture as the photo
