@@ -235,6 +235,10 @@ def test_cli_trash_extras_asks_first_then_moves_to_the_trash(tmp_path, make_libr
         assert sha256(trash / "files" / Path(p).name) == before[Path(p).name][0]
     assert stat_tree(root) == {k: v for k, v in before.items() if str(root / k) not in extras}
     assert json.loads(run("--json").stdout) == []  # nothing left to move
+    record = json.loads(run("--trashed", "--json").stdout)
+    assert sorted(r["path"] for r in record) == extras
+    assert all(r["trash_path"] == str(trash / "files" / Path(r["path"]).name) and r["kept"] in done["kept"]
+               for r in record)
     wrong = subprocess.run([*cli, "--yes"], capture_output=True, text=True, env=env)
     assert wrong.returncode == 1 and wrong.stderr.startswith("clipgallery: error: --yes confirms --trash-extras")
     assert len(originals) == 3

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import LibraryJob, emit, fraction, json_option, k_value, positive_int
+from .common import LibraryJob, emit, fraction, json_option, k_value, open_library, positive_int
 
 
 def register(subparsers: Any) -> None:
@@ -44,6 +44,8 @@ def register(subparsers: Any) -> None:
                    help="move every duplicate group's extras (all but the photo to keep) to the desktop trash: "
                         "prints what it would move, and moves only with --yes")
     s.add_argument("--yes", action="store_true", help="with --trash-extras: move them now")
+    s.add_argument("--trashed", action="store_true",
+                   help="list the photos clipgallery moved to the trash before, and where they went")
     json_option(s)
     s.set_defaults(func=cmd_duplicates)
 
@@ -83,6 +85,8 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
 
     if args.yes and not args.trash_extras:
         raise QueryError("--yes confirms --trash-extras; give both to move the extras to the trash")
+    if args.trashed:
+        return _list_trashed(args)
     threshold = DEFAULT_DUPLICATE_THRESHOLD if args.threshold is None else args.threshold
     max_rms = MAX_RMS if args.pixel_difference is None else args.pixel_difference
     with LibraryJob(args) as job:
@@ -111,6 +115,22 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list_trashed(args: argparse.Namespace) -> int:
+    """--trashed: what was moved to the trash, from the library's record (nothing is searched)."""
+    import time
+
+    from ..core.trash import trashed
+
+    lib = open_library(args)
+    rows = trashed(lib)
+    text = [f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(r['when']))}  {r['path']} -> "
+            f"{r['trash_path'] or 'the Trash'}  (kept {r['kept']})" for r in rows]
+    text.append(f"{len(rows)} photos moved to the trash by clipgallery" if rows else
+                "clipgallery has moved no photo of this folder to the trash")
+    emit(args, rows, "\n".join(text))
+    return 0
+
+
 def _trash_extras(args: argparse.Namespace, job: LibraryJob, report: Any) -> int:
     """--trash-extras: the plan (moves nothing), or with --yes the move and its outcome."""
     from ..core.trash import choices, plan_trash, trash_extras
@@ -136,7 +156,7 @@ def _edit_groups(args: argparse.Namespace) -> int:
     from ..core import organize as org
     from ..core.errors import OrganizeError
     from ..core.grouping import load_grouping
-    from .common import indexed_spec, open_library
+    from .common import indexed_spec
 
     if args.rename and args.merge:
         raise OrganizeError("give --rename or --merge, one at a time")

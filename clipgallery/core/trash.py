@@ -203,6 +203,15 @@ def _reason(e: BaseException) -> str:
     return f"the trash refused it: {text}"
 
 
+def trashed(library: Library) -> list[dict[str, Any]]:
+    """What clipgallery moved to the trash from this folder, latest first: where each photo was,
+    where it went (when known), the photo kept instead, its content hash, when."""
+    return [{"path": str(library.abspath(r.relpath)), "trash_path": r.trash_path,
+             "kept": None if r.kept_relpath is None else str(library.abspath(r.kept_relpath)),
+             "content_hash": r.content_hash, "size": r.size, "when": r.trashed_at}
+            for r in library.store.duplicates.trashed()]
+
+
 # -- where the trash is (freedesktop.org Trash specification, as send2trash follows it) ------------
 
 
