@@ -33,8 +33,9 @@ class DuplicatesPanel(PanelBase):
         super().__init__(side)
         self.threshold = QDoubleSpinBox(minimum=0.80, maximum=1.0, singleStep=0.01, decimals=2)
         self.threshold.setValue(side.ctx.facade.default_duplicate_threshold())
-        self.threshold.setToolTip("How alike two photos must be (cosine similarity): 0.95 finds resized, "
-                                  "recompressed and lightly edited copies; lower finds near-identical shots")
+        self.threshold.setToolTip("How alike two photos must look to CLIP (cosine similarity) to be compared "
+                                  "pixel by pixel: the pixels then decide which are the same picture (resized, "
+                                  "recompressed or lightly cropped copies); the rest are only similar")
         self.run_button = QPushButton("Find duplicates")
         self.run_button.clicked.connect(lambda: self.find())
         self.tree = QTreeWidget()
