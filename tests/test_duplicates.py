@@ -224,6 +224,14 @@ def test_cli_trash_extras_asks_first_then_moves_to_the_trash(tmp_path, make_libr
     assert sorted(plan["would_trash"]) == extras and not data.exists() and stat_tree(root) == before
     text = run("--trash-extras").stdout
     assert "nothing was moved" in text and "--yes" in text
+    blocker = tmp_path / "a file"
+    blocker.write_text("x")
+    unreachable = subprocess.run([*cli, "--trash-extras", "--yes", "--json"], capture_output=True, text=True,
+                                 env={**env, "XDG_DATA_HOME": str(blocker / "data")})
+    assert unreachable.returncode == 1 and unreachable.stdout == ""
+    errors = [line for line in unreachable.stderr.splitlines() if line.startswith("clipgallery: error:")]
+    assert len(errors) == 1 and errors[0].endswith("nothing was moved") and "Traceback" not in unreachable.stderr
+    assert stat_tree(root) == before
     done = json.loads(run("--trash-extras", "--yes", "--json").stdout)
     assert sorted(done["trashed"]) == extras and done["failed"] == []
     assert sorted(done["kept"]) == sorted(g["keep"] for g in groups)
