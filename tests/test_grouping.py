@@ -133,6 +133,9 @@ def test_keeper_is_largest_then_biggest_file_then_oldest():
     assert [f.relpath for f in order] == ["longer/name.jpg", "c.jpg", "a.jpg", "b/copy.jpg"]
     same = [info("dir/x.jpg", 10, 10, 5, 1_000_000_000), info("x.jpg", 10, 10, 5, 1_000_000_000)]
     assert sorted(same, key=grouping.keeper_key)[0].relpath == "x.jpg"
+    # Of the same size, a lossless original before a recompressed JPEG, even a larger one.
+    copies = [info("drawing q60.jpg", 240, 200, 9_000, 5), info("drawing.png", 240, 200, 4_000, 9)]
+    assert sorted(copies, key=grouping.keeper_key)[0].relpath == "drawing.png"
 
 
 def test_shapes_grouping_recovers_the_four_shapes(tmp_path, make_library, embedders, shapes_library):

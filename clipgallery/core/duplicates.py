@@ -1,19 +1,26 @@
-"""Near-duplicate photos: cosine >= threshold pairs (exact blockwise, or a k-means partition when
-large), connected into groups, each with a suggested keeper. Computed on demand, never stored."""
+"""Duplicate photos: CLIP proposes candidates (cosine >= threshold pairs, exact blockwise, or a k-means
+partition when large); the pixels confirm them (core.pixels, fingerprints cached in the library by
+content hash). Confirmed pairs make **duplicate** groups, each member the same picture as the group's
+suggested keeper; candidates the pixels do not confirm make **similar** groups, which nothing may
+ever move to the trash. The groups are computed on demand, never stored."""
 
 from __future__ import annotations
 
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .errors import LibraryError, QueryError
 from .library import FileInfo, Library
+from .pixels import MAX_RMS
 from .progress import Progress, ProgressFn
+
+DUPLICATE = "duplicate"  # the same picture, maybe resized, recompressed or lightly cropped (pixels agree)
+SIMILAR = "similar"  # alike to CLIP only: never a duplicate, never trashed
 
 # 0.95 is the usual starting point for CLIP near-duplicates (the range used in practice is
 # 0.95-0.99): a resized, recompressed or lightly edited copy stays above it, while a different
@@ -32,23 +39,38 @@ class DuplicateGroup:
     keep: FileInfo  # the suggested keeper: largest resolution, then largest file, then oldest
     members: tuple[FileInfo, ...]  # keeper first
     similarity: tuple[float, ...]  # cosine of each member to the keeper
+    kind: str = DUPLICATE  # DUPLICATE: every member is the same picture as the keeper; SIMILAR: CLIP only
+    # The pixel difference of each member to the keeper (core.pixels.difference; None: not decodable)
+    difference: tuple[float | None, ...] = ()
+
+    @property
+    def extras(self) -> tuple[FileInfo, ...]:
+        """What keeping only the keeper would leave out (for a SIMILAR group, nothing is ever extra)."""
+        return self.members[1:] if self.kind == DUPLICATE else ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"keep": str(self.keep.path), "paths": [str(m.path) for m in self.members],
+        diffs = self.difference or (None,) * len(self.members)
+        return {"keep": str(self.keep.path), "paths": [str(m.path) for m in self.members], "kind": self.kind,
                 "members": [{"path": str(m.path), "similarity": round(s, 4), "width": m.width,
-                             "height": m.height, "size": m.size} for m, s in zip(self.members, self.similarity)]}
+                             "height": m.height, "size": m.size,
+                             "pixel_difference": None if d is None else round(d, 2)}
+                            for m, s, d in zip(self.members, self.similarity, diffs)]}
 
 
 @dataclass
 class DuplicateReport:
     threshold: float
-    groups: list[DuplicateGroup]
+    groups: list[DuplicateGroup]  # confirmed duplicates only
     exact: bool  # False when the partition search may have missed a pair
     seconds: float = 0.0
     cancelled: bool = False
+    similar: list[DuplicateGroup] = field(default_factory=list)  # CLIP candidates the pixels did not confirm
+    max_rms: float = MAX_RMS
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): no pixel check possible
+    decoded: int = 0  # photos decoded for their fingerprint in this run (0 when all were cached)
 
-    def to_json(self) -> list[dict[str, Any]]:
-        return [g.to_json() for g in self.groups]
+    def to_json(self, similar: bool = False) -> list[dict[str, Any]]:
+        return [g.to_json() for g in self.groups] + ([g.to_json() for g in self.similar] if similar else [])
 
 
 def duplicate_pairs(
@@ -171,10 +193,18 @@ def duplicate_components(n: int, pairs: np.ndarray) -> list[np.ndarray]:
     return [np.flatnonzero(labels == c) for c in np.flatnonzero(counts >= 2)]
 
 
+# Formats that throw detail away when saved: of the same picture at the same size, a PNG, TIFF or
+# RAW file is the original and a JPEG the copy, even when the JPEG (at quality 60 of a flat
+# drawing) is the larger file.
+LOSSY = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".heic", ".heif", ".avif"})
+
+
 def keeper_key(f: FileInfo) -> tuple:
-    """Sort key of the photo to keep: most pixels, then largest file, then oldest, then shortest path."""
+    """Sort key of the photo to keep: most pixels, then a lossless file before a lossy one, then the
+    largest file, then the oldest, then the shortest path."""
     pixels = (f.width or 0) * (f.height or 0)
-    return (-pixels, -f.size, f.date, len(f.relpath), f.relpath)
+    lossy = f.path.suffix.lower() in LOSSY
+    return (-pixels, lossy, -f.size, f.date, len(f.relpath), f.relpath)
 
 
 def find_duplicates(
@@ -183,8 +213,10 @@ def find_duplicates(
     threshold: float = DEFAULT_DUPLICATE_THRESHOLD,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    max_rms: float = MAX_RMS,
 ) -> DuplicateReport:
-    """Groups of photos whose vectors are nearly identical, each with a suggested keeper."""
+    """Groups of photos that are the same picture (confirmed by their pixels), each with a suggested
+    keeper, and the groups CLIP alone finds alike (`similar`)."""
     t0 = time.perf_counter()
     if not 0 < threshold <= 1:
         raise QueryError(f"the duplicate threshold is a cosine similarity between 0 and 1 (got {threshold})")
@@ -195,17 +227,61 @@ def find_duplicates(
     ids, mat = library.vectors(mid)
     pairs, exact = duplicate_pairs(mat, threshold, progress=progress, cancel=cancel)
     if cancel is not None and cancel.is_set():
-        return DuplicateReport(threshold, [], exact, time.perf_counter() - t0, True)
+        return DuplicateReport(threshold, [], exact, time.perf_counter() - t0, True, max_rms=max_rms)
     comps = duplicate_components(len(ids), pairs)
     infos = {f.id: f for f in library.files(sorted({int(ids[r]) for c in comps for r in c}))}
     row_of = {int(fid): i for i, fid in enumerate(ids.tolist())}
-    groups = []
+    from .pixels import fingerprints
+
+    prints = fingerprints(library, list(infos.values()), progress=progress, cancel=cancel)
+    if cancel is not None and cancel.is_set():
+        return DuplicateReport(threshold, [], exact, time.perf_counter() - t0, True, max_rms=max_rms)
+
+    def cosine(a: FileInfo, b: FileInfo) -> float:
+        return float(mat[row_of[a.id]] @ mat[row_of[b.id]])
+
+    groups, similar = [], []
     for comp in comps:
         files = sorted((infos[int(ids[r])] for r in comp if int(ids[r]) in infos), key=keeper_key)
         if len(files) < 2:
             continue
-        keep_vec = mat[row_of[files[0].id]]
-        sims = tuple(float(mat[row_of[f.id]] @ keep_vec) for f in files)
-        groups.append(DuplicateGroup(files[0], tuple(files), sims))
+        confirmed = _confirmed_groups(files, prints.prints, max_rms)
+        for keep, members, diffs in confirmed:
+            groups.append(DuplicateGroup(keep, members, tuple(cosine(m, keep) for m in members), DUPLICATE, diffs))
+        if not (len(confirmed) == 1 and len(confirmed[0][1]) == len(files)):
+            diffs = tuple(prints.difference(files[0], f) for f in files)
+            similar.append(DuplicateGroup(files[0], tuple(files), tuple(cosine(f, files[0]) for f in files),
+                                          SIMILAR, diffs))
     groups.sort(key=lambda g: (-len(g.members), g.keep.relpath))
-    return DuplicateReport(threshold, groups, exact, time.perf_counter() - t0)
+    similar.sort(key=lambda g: (-len(g.members), g.keep.relpath))
+    return DuplicateReport(threshold, groups, exact, time.perf_counter() - t0, similar=similar, max_rms=max_rms,
+                           unreadable=prints.unreadable, decoded=prints.decoded)
+
+
+def _confirmed_groups(files: list[FileInfo], prints: dict[int, Any], max_rms: float
+                      ) -> list[tuple[FileInfo, tuple[FileInfo, ...], tuple[float | None, ...]]]:
+    """Split photos CLIP found alike (best keeper first) into groups whose every member is the same
+    picture as the group's keeper, checked directly against it (never through a chain of pairs)."""
+    from .pixels import difference
+
+    out: list[tuple[FileInfo, tuple[FileInfo, ...], tuple[float | None, ...]]] = []
+    rest = list(files)
+    while len(rest) >= 2:
+        keep, others = rest[0], rest[1:]
+        if prints.get(keep.id) is None:
+            rest = others
+            continue
+        members: list[FileInfo] = [keep]
+        diffs: list[float | None] = [0.0]
+        left: list[FileInfo] = []
+        for f in others:
+            d = None if prints.get(f.id) is None else difference(prints[keep.id], prints[f.id])
+            if d is not None and d <= max_rms:
+                members.append(f)
+                diffs.append(d)
+            else:
+                left.append(f)
+        if len(members) >= 2:
+            out.append((keep, tuple(members), tuple(diffs)))
+        rest = left
+    return out

@@ -110,3 +110,7 @@ def _read_only(db_path: str | os.PathLike[str]) -> bool:
 
 class DesktopError(ClipGalleryError):
     """The desktop menu entry could not be installed or removed."""
+
+
+class TrashError(ClipGalleryError):
+    """The desktop trash cannot take the files (it cannot be reached or written); nothing was moved."""

@@ -561,10 +561,26 @@ class Facade:
 
     def duplicates(self, lib: Library, spec: str, threshold: float, progress: Callable | None = None,
                    cancel: threading.Event | None = None) -> Any:
-        """Groups of near-identical photos with a suggested keeper; core DuplicateReport."""
+        """Groups of photos that are the same picture (pixels confirmed), each with a suggested keeper,
+        and `similar` groups (CLIP only); core DuplicateReport."""
         from ..core.duplicates import find_duplicates
 
         return find_duplicates(lib, spec, threshold, progress=progress, cancel=cancel)
+
+    def plan_trash(self, lib: Library, groups: list[Any], keep: dict[int, int] | None = None,
+                   progress: Callable | None = None, cancel: threading.Event | None = None) -> Any:
+        """What moving the extras of these confirmed groups (keep: group index -> file id to keep
+        instead of the suggested one) would move; checks everything, moves nothing; core TrashPlan."""
+        from ..core.trash import choices, plan_trash
+
+        return plan_trash(lib, choices(groups, keep), progress=progress, cancel=cancel)
+
+    def trash_extras(self, lib: Library, plan: Any, progress: Callable | None = None,
+                     cancel: threading.Event | None = None) -> Any:
+        """Move a plan's photos to the desktop trash and out of the library; core TrashReport."""
+        from ..core.trash import trash_extras
+
+        return trash_extras(lib, plan, progress=progress, cancel=cancel)
 
     def default_duplicate_threshold(self) -> float:
         from ..core.duplicates import DEFAULT_DUPLICATE_THRESHOLD

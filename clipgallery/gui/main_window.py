@@ -114,7 +114,8 @@ class MainWindow(QMainWindow):
             show_error=lambda message: self.banner.show_message("error", message),
             selected_photos=self.selected_photos, export=self.export, organized=self._organized,
             set_faces=self.set_faces, refresh=self.people_changed, listing=lambda: self.listing,
-            show_folder=self.search_bar.set_folder, shown_label=lambda: self.search_bar.restrict_label))
+            show_folder=self.search_bar.set_folder, shown_label=lambda: self.search_bar.restrict_label,
+            photos_removed=self.photos_removed))
         self.search_bar.folder.currentIndexChanged.connect(
             lambda _: self.side_panel.folders.select(self.search_bar.folder.currentData() or ""))
         self.split = QSplitter()
@@ -642,6 +643,15 @@ class MainWindow(QMainWindow):
         if self.library is None:
             return
         self.search_bar.set_similar(Path(path), Path(path).name)
+
+    def photos_removed(self, paths: list[str]) -> None:
+        """Photos moved to the Trash (the Duplicates tab): out of the folder's listing and the grid."""
+        gone = set(paths)
+        self.listing = FolderListing([p for p in self.listing.photos if p.path not in gone], self.listing.folders)
+        if self._scanned is not None:
+            self._scanned = FolderListing([p for p in self._scanned.photos if p.path not in gone],
+                                          self._scanned.folders)
+        self.refresh()
 
     def show_photos(self, file_ids: frozenset[int] | None, label: str) -> None:
         """Narrow the grid to these photos (a tag, a group); None shows all again."""

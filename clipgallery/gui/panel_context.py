@@ -28,3 +28,4 @@ class PanelContext:
     listing: Callable[[], Any] = lambda: None  # the folder's photos as browsing shows them (FolderListing)
     show_folder: Callable[[str], None] = lambda rel: None  # narrow the gallery to a subfolder ("": all)
     shown_label: Callable[[], str] = lambda: ""  # what the grid is narrowed to ("Tag: happy"), "" when not
+    photos_removed: Callable[[list[str]], None] = lambda paths: None  # moved to the Trash: out of the grid

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .duplicates import DuplicateStore, StoredPrint, TrashedRow
 from .faces import FaceStore
 from .files import FileInfo, FileStore, FileUpdate
 from .groups import GroupRun, GroupStore
@@ -14,9 +15,9 @@ from .tags import AppliedLabelSet, ProbeRow, TagStore
 from .text import ReadResult, StoredLine, TextCounts, TextLine, TextStore
 from .vectors import VectorStore
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "AlbumRow", "AppliedLabelSet", "Database", "FaceStore", "FileInfo", "FileStore", "FileUpdate",
-           "Frame", "GroupRun", "GroupStore", "MarkStore", "MediaStore", "ProbeRow", "ReadResult", "Store", "StoredLine", "TagStore",
-           "TextCounts", "TextLine", "TextStore", "Transaction", "VectorStore"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "AlbumRow", "AppliedLabelSet", "Database", "DuplicateStore", "FaceStore", "FileInfo", "FileStore", "FileUpdate",
+           "Frame", "GroupRun", "GroupStore", "MarkStore", "MediaStore", "ProbeRow", "ReadResult", "Store", "StoredLine", "StoredPrint", "TagStore",
+           "TextCounts", "TextLine", "TextStore", "Transaction", "TrashedRow", "VectorStore"]
 
 
 class Store:
@@ -32,3 +33,4 @@ class Store:
         self.marks = MarkStore(self.db)
         self.text = TextStore(self.db)
         self.faces = FaceStore(self.db, root)
+        self.duplicates = DuplicateStore(self.db)  # pixel fingerprints, photos moved to the trash

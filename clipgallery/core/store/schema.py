@@ -230,6 +230,31 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY(file_id, label)
     );
     """,
+    # v8 duplicates (core.pixels, core.trash; SQL in core/store/duplicates.py): each decoded picture's
+    # pixel fingerprint keyed by content hash (a 32x32 RGB thumbnail and a perceptual hash; `error`
+    # when it could not be decoded; `version` of the fingerprint recipe), so checking again never
+    # decodes again; and every photo moved to the desktop trash as a duplicate (where it was, its
+    # bytes' hash, the photo kept instead, where in the trash it went when known, when).
+    """
+    CREATE TABLE pixel_prints(
+        content_hash TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        thumb BLOB,
+        phash TEXT,
+        error TEXT,
+        made_at REAL NOT NULL
+    );
+    CREATE TABLE trashed(
+        id INTEGER PRIMARY KEY,
+        relpath TEXT NOT NULL,
+        content_hash TEXT,
+        size INTEGER NOT NULL,
+        kept_relpath TEXT,
+        trash_path TEXT,
+        trashed_at REAL NOT NULL
+    );
+    CREATE INDEX trashed_relpath ON trashed(relpath);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
