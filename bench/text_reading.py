@@ -5,7 +5,8 @@ Generates a folder where one photo in ten holds a sign (varied fonts, sizes, ang
 and dark-on-light) on a photo-like background, indexes it with the ViT-B-32 architecture (random
 weights: speed does not depend on them), then reads it twice (gate off, gate on). Recall: a text
 photo counts as found when `text:WORD` returns it.
-Usage: python bench/text_reading.py [--photos N] [--size WxH] [--gate-signs N] [--gate-side PX] [--skip-ungated]
+Usage: python bench/text_reading.py [--photos N] [--size WxH] [--gate-signs N] [--gate-side PX] [--whole-photo]
+       [--skip-ungated]
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def main() -> None:
     ap.add_argument("--gate-side", type=int, default=GATE_SIDE, help="longest side of the gate's detector pass")
     ap.add_argument("--det-side", type=int, default=DET_SIDE or 0,
                     help="longest side the full pass detects lines at (0: RapidOCR's own, the full photo)")
+    ap.add_argument("--whole-photo", action="store_true",
+                    help="detect the lines of a gated photo over the whole photo, not around the gate's boxes")
     ap.add_argument("--skip-ungated", action="store_true", help="do not time the (slow) read without the gate")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
@@ -101,13 +104,14 @@ def main() -> None:
 
     print(f"machine: {machine()}")
     emb = random_vit_b32("cpu")
-    reader = TextReader(gate_side=args.gate_side, det_side=args.det_side or None)
+    reader = TextReader(gate_side=args.gate_side, det_side=args.det_side or None, regions=not args.whole_photo)
     with tempfile.TemporaryDirectory() as tmp:
         photos = Path(tmp) / "photos"
         photos.mkdir()
         truth = make_folder(photos, args.photos, size)
         print(f"folder: {args.photos} photos of {size[0]}x{size[1]}, {len(truth)} with a sign; "
-              f"read at {READ_SIDE} px (lines found at {args.det_side or 'full'} px), gate at {args.gate_side} px")
+              f"read at {READ_SIDE} px (lines found at {args.det_side or 'full'} px, "
+              f"{'over the whole photo' if args.whole_photo else 'around the gate boxes'}), gate at {args.gate_side} px")
         lib = Library(photos, Path(tmp) / "lib")
         t0 = time.perf_counter()
         report = index_folder(lib, emb, batch_size=16)
