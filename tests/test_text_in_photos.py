@@ -152,6 +152,38 @@ def test_a_photo_that_breaks_after_indexing_is_reported_not_fatal(tmp_path, make
     assert not lib.text.was_read(lib.file_ids(["b.jpg"])["b.jpg"])  # tried again next run
 
 
+
+@pytest.mark.slow
+def test_photos_gated_at_once_read_each_content_once_and_every_copy_gets_its_lines(tmp_path, make_library):
+    """Two workers, batches of three: a copy of a photo that failed is tried itself, copies inside a
+    batch and across batches are read once, and every photo is accounted for exactly once."""
+    from clipgallery.core.textread import TextReader, read_folder
+
+    root = tmp_path / "p"
+    root.mkdir()
+    sign(11, "CAFE", 0, 60, 0, False, (480, 360)).save(root / "a0.jpg", quality=90)
+    data = (root / "a0.jpg").read_bytes()
+    for name in ("a1.jpg", "a2.jpg", "z9.jpg"):  # the same bytes: two in a0's batch, one in the last
+        (root / name).write_bytes(data)
+    for i in range(5):
+        photo(20 + i, (480, 360)).save(root / f"m{i}.jpg", quality=90)
+    lib, _ = make_library(root)
+    lib.text.set_enabled(True)
+    (root / "a0.jpg").write_bytes(b"\xff\xd8\xff broken since")  # damaged after it was indexed
+    reader = TextReader()
+    looked_at: list[tuple[int, int]] = []
+    gate = reader.gate_boxes
+    reader.gate_boxes = lambda im: looked_at.append(im.size) or gate(im)  # type: ignore[method-assign]
+    report = read_folder(lib, reader, batch_size=3, workers=2)
+    assert (report.read, report.gated, report.copied, report.with_text) == (1, 5, 2, 1)
+    assert [f.path.name for f in report.failed] == ["a0.jpg"]
+    assert len(looked_at) == 6  # a1 once for its three copies, each plain photo once
+    ids = lib.file_ids(["a0.jpg", "a1.jpg", "a2.jpg", "z9.jpg", "m0.jpg"])
+    assert not lib.text.was_read(ids["a0.jpg"])
+    for name in ("a1.jpg", "a2.jpg", "z9.jpg"):
+        assert [ln.text.upper() for ln in lib.text.lines(ids[name])] == ["CAFE"], name
+    assert lib.text.was_read(ids["m0.jpg"]) and lib.text.lines(ids["m0.jpg"]) == []
+
 @pytest.mark.slow
 def test_no_text_deletes_everything_read_and_the_cli_reports_it(tmp_path, capsys):
     import signal
