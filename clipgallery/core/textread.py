@@ -36,6 +36,8 @@ READ_SIDE = 1600  # longest side read in full: RapidOCR's own cap is 2000; a bit
 # draws letters 2.5-9 % of the photo's height); smaller letters than that may be missed by the gate.
 # On 2026-11-30 (load average ~10) 416 px found 59 of 60 more signs against 480 px's 60 of 60, and
 # `index --text` stayed at 0.32x of `index` either way: the gain drowned in the load, the miss did not.
+# On 2026-11-30 with the one-resize gate, 100 more signs: 480 px 100/100, 448 px 100/100 for 5 % less
+# CPU, 416 px 99/100 for 16 % less; decoding at 1/4 scale instead of 1/2 lost 5 of 60 at 384-416 px.
 GATE_SIDE = 480
 # Longest side the full pass may detect lines at (recognising them from the photo at READ_SIDE);
 # None: RapidOCR's own size, the full photo. 960 px was tried on 2026-11-30 (bench/text_reading.py
