@@ -152,6 +152,38 @@ def test_a_photo_that_breaks_after_indexing_is_reported_not_fatal(tmp_path, make
     assert not lib.text.was_read(lib.file_ids(["b.jpg"])["b.jpg"])  # tried again next run
 
 
+
+@pytest.mark.slow
+def test_photos_gated_at_once_read_each_content_once_and_every_copy_gets_its_lines(tmp_path, make_library):
+    """Two workers, batches of three: a copy of a photo that failed is tried itself, copies inside a
+    batch and across batches are read once, and every photo is accounted for exactly once."""
+    from clipgallery.core.textread import TextReader, read_folder
+
+    root = tmp_path / "p"
+    root.mkdir()
+    sign(11, "CAFE", 0, 60, 0, False, (480, 360)).save(root / "a0.jpg", quality=90)
+    data = (root / "a0.jpg").read_bytes()
+    for name in ("a1.jpg", "a2.jpg", "z9.jpg"):  # the same bytes: two in a0's batch, one in the last
+        (root / name).write_bytes(data)
+    for i in range(5):
+        photo(20 + i, (480, 360)).save(root / f"m{i}.jpg", quality=90)
+    lib, _ = make_library(root)
+    lib.text.set_enabled(True)
+    (root / "a0.jpg").write_bytes(b"\xff\xd8\xff broken since")  # damaged after it was indexed
+    reader = TextReader()
+    looked_at: list[tuple[int, int]] = []
+    gate = reader.gate_boxes
+    reader.gate_boxes = lambda im: looked_at.append(im.size) or gate(im)  # type: ignore[method-assign]
+    report = read_folder(lib, reader, batch_size=3, workers=2)
+    assert (report.read, report.gated, report.copied, report.with_text) == (1, 5, 2, 1)
+    assert [f.path.name for f in report.failed] == ["a0.jpg"]
+    assert len(looked_at) == 6  # a1 once for its three copies, each plain photo once
+    ids = lib.file_ids(["a0.jpg", "a1.jpg", "a2.jpg", "z9.jpg", "m0.jpg"])
+    assert not lib.text.was_read(ids["a0.jpg"])
+    for name in ("a1.jpg", "a2.jpg", "z9.jpg"):
+        assert [ln.text.upper() for ln in lib.text.lines(ids[name])] == ["CAFE"], name
+    assert lib.text.was_read(ids["m0.jpg"]) and lib.text.lines(ids["m0.jpg"]) == []
+
 @pytest.mark.slow
 def test_no_text_deletes_everything_read_and_the_cli_reports_it(tmp_path, capsys):
     import signal
@@ -256,3 +288,77 @@ def test_matching_rules():
     assert line_quality(["fresh", "bread"], "bread, fresh") == 0.0  # a phrase keeps its order
     assert line_quality(["fresh", "bread"], "FRESHBREAD") > 0  # run together by the OCR
     assert line_quality(["面包"], "新鲜面包店") == 1.0
+
+
+# -- the gate's boxes steer the full read: lines are detected only around them -----------------------
+
+
+def test_regions_widen_each_gate_box_merge_overlaps_and_stay_inside_the_photo():
+    from clipgallery.core.textread import regions
+
+    def quad(x0, y0, x1, y1):
+        return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+
+    # One small box: widened by 32 px (its half height, 10 px, is less), clamped at the top edge.
+    assert regions([quad(0.25, 0.01, 0.5, 0.035)], 800, 800) == [(168, 0, 432, 60)]
+    # Two boxes whose widened rectangles overlap become one; a third far away stays apart.
+    got = regions([quad(0.1, 0.1, 0.2, 0.15), quad(0.22, 0.1, 0.3, 0.15), quad(0.8, 0.8, 0.9, 0.85)], 1000, 1000)
+    assert got == [(68, 68, 332, 182), (768, 768, 932, 882)]
+    # A tall box gets half its height as margin, clamped at the photo's edges.
+    assert regions([quad(0.1, 0.1, 0.2, 0.5)], 1000, 1000) == [(0, 0, 400, 700)]
+    # Merging goes on until nothing overlaps: c touches neither a nor b, only what a and b became.
+    got = regions([quad(0.1, 0.1, 0.14, 0.13), quad(0.16, 0.15, 0.2, 0.18), quad(0.21, 0.06, 0.25, 0.08)], 1000, 1000)
+    assert got == [(68, 28, 282, 212)]
+
+
+
+def test_the_gate_feeds_the_detector_exactly_what_rapidocr_would():
+    """The gate prepares its input itself (one resize, no copies): same BGR order, scaling and layout
+    as RapidOCR's own preprocessing, so its boxes are the detector's."""
+    from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
+
+    from clipgallery.core.textread import TextReader
+
+    reader = TextReader()
+    rgb = np.asarray(sign(5, "Exit", 0, 40, 0, True, (480, 352)))  # already a multiple of 32: no resize
+    fed = []
+    infer = reader.gate_det.infer
+    reader.gate_det.infer = lambda x: fed.append(x.copy()) or infer(x)
+    boxes = reader.gate_boxes(Image.fromarray(rgb))
+    expected = DetPreProcess(reader.gate_side, "max")(rgb[:, :, ::-1].copy())
+    assert fed[0].dtype == np.float32 and fed[0].shape == expected.shape == (1, 3, 352, 480)
+    assert np.array_equal(fed[0], expected)
+    assert len(boxes) == 1 and all(0 <= v <= 1 for v in boxes[0].ravel())
+
+@pytest.mark.slow
+def test_reading_around_the_gate_boxes_finds_what_reading_the_whole_photo_finds():
+    """Two signs in opposite corners and a three-line notice (its lines' regions merge into one): the
+    region read finds exactly the lines the whole-photo read finds (without the margin around the
+    gate's boxes, "Cash 20.00" comes out as "Cash20.00")."""
+    from clipgallery.core.images import decode
+    from clipgallery.core.textread import READ_SIDE, TextReader, regions
+
+    im = photo(300, (1600, 1200))
+    draw = ImageDraw.Draw(im)
+    for (x, y), word in (((40, 40), "BAKERY"), ((1250, 1080), "Garage")):
+        draw.rectangle((x - 12, y - 10, x + 330, y + 80), fill=(240, 236, 220))
+        draw.text((x, y), word, font=font(0, 64), fill=(20, 20, 25))
+    draw.rectangle((600, 500, 1000, 640), fill=(250, 250, 245))
+    for i, line in enumerate(("Total 12.50", "Cash 20.00", "Change 7.50")):
+        draw.text((615, 505 + 44 * i), line, font=font(0, 32), fill=(10, 10, 10))
+    reader = TextReader()
+    boxes = reader.gate_boxes(decode(_jpeg(im), min_side=reader.gate_side * 3 // 4).image)
+    assert len(regions(boxes, 1600, 1200)) == 3  # each sign apart: the whole photo is not detected
+    full_res = decode(_jpeg(im), min_side=READ_SIDE * 3 // 4).image
+    whole = [ln.text for ln in reader.read(full_res)]
+    around = [ln.text for ln in reader.read(full_res, boxes)]
+    assert sorted(whole) == sorted(around)
+    assert {"BAKERY", "Garage", "Total 12.50", "Cash 20.00", "Change 7.50"} <= {t.strip() for t in around}, around
+
+
+def _jpeg(im: Image.Image) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
