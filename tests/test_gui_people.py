@@ -12,7 +12,9 @@ from PySide6.QtWidgets import QLineEdit
 
 pytest.importorskip("pytestqt")
 pytest.importorskip("dlib", reason="the faces extra (dlib-bin, face-recognition-models) is not installed")
-FACES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces"
+FACES = next((d / "shared" / "testdata" / "faces" for d in Path(__file__).resolve().parents
+              if (d / "shared" / "testdata" / "faces").is_dir()),
+             Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces")
 if not FACES.is_dir():
     pytest.skip(f"the shared face photos are not at {FACES}", allow_module_level=True)
 
