@@ -114,8 +114,7 @@ def detect_faces(source: Path | bytes, min_face: int | None = None) -> tuple[lis
     rects, scores, _ = models.detector.run(np.asarray(gray_img, dtype=np.uint8), upsample, 0.0)
     if not rects:
         return [], w0, h0
-    arr = np.asarray(img, dtype=np.uint8)
-    gx, gy = arr.shape[1] / target[0], arr.shape[0] / target[1]  # working size -> decoded image
+    gx, gy = img.width / target[0], img.height / target[1]  # working size -> decoded image
     fx, fy = w0 / target[0], h0 / target[1]  # working size -> original
     out = []
     for rect, score in zip(rects, scores):
@@ -123,8 +122,16 @@ def detect_faces(source: Path | bytes, min_face: int | None = None) -> tuple[lis
                min(w0, round(rect.right() * fx)), min(h0, round(rect.bottom() * fy)))
         if box[2] - box[0] < 4 or box[3] - box[1] < 4:
             continue
-        on_img = models.dlib.rectangle(round(rect.left() * gx), round(rect.top() * gy),
-                                       round(rect.right() * gx), round(rect.bottom() * gy))
+        # Landmarks and the chip from the face with a face's width around it: the aligned, padded
+        # chip (even turned 45 degrees) lies inside, and only this much of a 12 MP photo becomes an
+        # array (the whole photo as one costs as much as decoding it).
+        left, top, right, bottom = rect.left() * gx, rect.top() * gy, rect.right() * gx, rect.bottom() * gy
+        m = max(right - left, bottom - top)
+        region = (max(0, math.floor(left - m)), max(0, math.floor(top - m)),
+                  min(img.width, math.ceil(right + m)), min(img.height, math.ceil(bottom + m)))
+        arr = np.asarray(img.crop(region), dtype=np.uint8)
+        on_img = models.dlib.rectangle(round(left) - region[0], round(top) - region[1],
+                                       round(right) - region[0], round(bottom) - region[1])
         shape = models.shapes(arr, on_img)
         chip = models.dlib.get_face_chip(arr, shape, size=CHIP_SIZE, padding=0.25)
         desc = np.asarray(models.net.compute_face_descriptor(chip), dtype=np.float32)
