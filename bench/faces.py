@@ -7,7 +7,7 @@ background of 4000x3000 (12 MP) or 1600x1200 (phone size) pixels, saved as JPEG 
 true box is the source's box found at full size, scaled; a face counts as found when a box found
 overlaps it with IoU >= 0.3.
 
-Usage: python bench/faces.py [--photos 16] [--quick] [--min-face PX] [--threads]
+Usage: python bench/faces.py [--photos 32] [--quick] [--min-face PX] [--threads]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ SHARED = next((d / "shared" / "testdata" / "faces" for d in Path(__file__).resol
 SIZES_12MP = [60, 70, 80, 100, 120, 180, 260, 400]
 SIZES_PHONE = [40, 60, 80, 120, 200, 300]
 CORES = os.cpu_count() or 1
+CPU_PHOTOS = 12
 
 
 def source_faces() -> list[tuple[object, tuple[int, int, int, int]]]:
@@ -119,42 +120,55 @@ def run_set(label: str, folder: Path, truth: dict[str, list], embedder, tmp: Pat
     t_index, c_index = time.perf_counter() - t0, time.process_time() - c0
     store = lib.faces
     store.set_enabled(True)
+    commits: list[tuple[float, int]] = []
+
+    def progress(p) -> None:
+        if p.phase == "faces" and p.done:
+            commits.append((time.perf_counter(), p.done))
+
     t0 = time.perf_counter()
-    report = index_faces(lib, min_face=min_face, processes=processes)
+    report = index_faces(lib, min_face=min_face, processes=processes, progress=progress)
     t_faces = time.perf_counter() - t0
     n = clip.indexed
-    # CPU time of the same work on one thread of this process (the pass's workers are other processes)
+    # CPU time of the same work on one thread of this process (the pass's workers are other
+    # processes, whose CPU time this process cannot read), on the first CPU_PHOTOS photos
+    names = sorted(truth)[:CPU_PHOTOS]
     c0 = time.process_time()
-    for name in truth:
+    for name in names:
         detect_faces(folder / name, min_face)
-    c_faces = time.process_time() - c0
+    c_photo = (time.process_time() - c0) / len(names)
+    c_faces = c_photo * n
     found = {}
     for f in store.faces():
         found.setdefault(f.path.name, []).append(f.box)
-    buckets = {"< 60 px": [0, 0], "60-79 px": [0, 0], "80-119 px": [0, 0], ">= 120 px": [0, 0]}
+    buckets: dict[int, list[int]] = {}  # pasted face size -> [found, pasted]
     false = 0
     for name, boxes in truth.items():
         got = found.get(name, [])
         for b in boxes:
-            side = b[2] - b[0]
-            key = "< 60 px" if side < 59.5 else "60-79 px" if side < 79.5 else "80-119 px" if side < 119.5 else ">= 120 px"
-            buckets[key][1] += 1
-            buckets[key][0] += any(iou(b, g) >= 0.3 for g in got)
+            hit_total = buckets.setdefault(round(b[2] - b[0]), [0, 0])
+            hit_total[1] += 1
+            hit_total[0] += any(iou(b, g) >= 0.3 for g in got)
         false += sum(1 for g in got if not any(iou(b, g) >= 0.3 for b in boxes))
-    big = [sum(buckets[k][i] for k in ("80-119 px", ">= 120 px")) for i in (0, 1)]
-    small = [sum(buckets[k][i] for k in ("60-79 px", "80-119 px", ">= 120 px")) for i in (0, 1)]
-    print(f"\n{label}: {n} photos, {sum(len(b) for b in truth.values())} faces pasted")
+    big = [sum(v[i] for k, v in buckets.items() if k >= 80) for i in (0, 1)]
+    small = [sum(v[i] for k, v in buckets.items() if k >= 60) for i in (0, 1)]
+    steady = ""
+    if len(commits) >= 2 and commits[-1][1] > commits[0][1]:
+        rate = (commits[-1][1] - commits[0][1]) / (commits[-1][0] - commits[0][0])
+        steady = (f"; {rate:.2f} photos/s from its first committed batch to its last (without starting "
+                  f"the workers)")
+    print(f"\n{label}: {n} photos, {sum(len(b) for b in truth.values())} faces pasted "
+          f"(load average now {os.getloadavg()[0]:.2f})")
     print(f"  index (CLIP, ViT-B-32 random weights): {t_index:.1f} s = {n / t_index:.2f} photos/s")
     print(f"  face pass:                             {t_faces:.1f} s = {n / t_faces:.2f} photos/s "
-          f"({report.faces} faces found, {report.people} people)")
-    print(f"  CPU time per photo: index {c_index / n:.2f} s, face pass {c_faces / n:.2f} s (on one thread) -> on "
-          f"{CORES} idle cores the face pass would do {CORES * n / c_faces:.2f} photos/s")
+          f"({report.faces} faces found, {report.people} people){steady}")
+    print(f"  CPU time per photo: index {c_index / n:.2f} s, face pass {c_photo:.2f} s (one thread, {len(names)} "
+          f"photos) -> on {CORES} idle cores the face pass would do {CORES / c_photo:.2f} photos/s")
     print(f"  index --faces against index:          x{(t_index + t_faces) / t_index:.2f} the time "
           f"(x{(c_index + c_faces) / c_index:.2f} the CPU time)")
     print("  recall by face size (box side in the photo):")
-    for k, (hit, total) in buckets.items():
-        if total:
-            print(f"    {k:>11}: {hit}/{total} = {hit / total:.0%}")
+    for k, (hit, total) in sorted(buckets.items()):
+        print(f"    {k:>4} px: {hit}/{total} = {hit / total:.0%}")
     if small[1]:
         print(f"  recall of faces >= 60 px: {small[0]}/{small[1]} = {small[0] / small[1]:.0%}")
     if big[1]:
@@ -165,7 +179,7 @@ def run_set(label: str, folder: Path, truth: dict[str, list], embedder, tmp: Pat
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--photos", type=int, default=16, help="photos per set (default 16)")
+    ap.add_argument("--photos", type=int, default=32, help="photos per set (default 32)")
     ap.add_argument("--quick", action="store_true", help="4 photos per set")
     ap.add_argument("--min-face", type=int, help="smallest face side to look for, in px (default core.faces.MIN_FACE_PX; "
                     "the detection scale follows)")
