@@ -15,7 +15,9 @@ from clipgallery.core.errors import LibraryError, QueryError
 from clipgallery.core.library import Library
 
 pytest.importorskip("dlib", reason="the faces extra (dlib-bin, face-recognition-models) is not installed")
-FACES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces"
+FACES = next((d / "shared" / "testdata" / "faces" for d in Path(__file__).resolve().parents
+              if (d / "shared" / "testdata" / "faces").is_dir()),
+             Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces")
 if not FACES.is_dir():
     pytest.skip(f"the shared face photos are not at {FACES}", allow_module_level=True)
 if not fc.available():
@@ -292,3 +294,97 @@ def test_cli_index_faces_people_search_export_and_no_faces(tmp_path):
     assert [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("faces", "people", "face_scans")] == [0, 0, 0]
     db.close()
     assert run(*lib, "people", str(root)).returncode == 1
+
+
+def _paste_face(src: Path, box: tuple[int, int, int, int], side: int, canvas: tuple[int, int], dest: Path,
+                at: tuple[int, int]) -> tuple[float, float, float, float]:
+    """src's face (box) scaled to a box `side` px wide, with its surroundings, pasted at `at` on a
+    plain grey-brown canvas saved as JPEG; returns the face's box in the canvas."""
+    from PIL import Image
+
+    im = Image.open(src).convert("RGB")
+    left, top, right, bottom = box
+    m = right - left
+    crop = (max(0, left - m), max(0, top - m), min(im.width, right + m), min(im.height, bottom + m))
+    k = side / m
+    piece = im.crop(crop)
+    piece = piece.resize((round(piece.width * k), round(piece.height * k)), Image.Resampling.LANCZOS)
+    out = Image.new("RGB", canvas, (120, 110, 100))
+    out.paste(piece, at)
+    out.save(dest, "JPEG", quality=92)
+    x, y = at[0] + (left - crop[0]) * k, at[1] + (top - crop[1]) * k
+    return x, y, x + side, y + (bottom - top) * k
+
+
+@pytest.mark.slow
+def test_worker_processes_find_the_same_faces_and_the_smallest_in_a_large_photo(built, tmp_path, embedders,
+                                                                             monkeypatch):
+    from clipgallery.core import face_detect
+    from clipgallery.core.indexer import index_folder
+
+    root, libdir, _ = built
+    done_in_threads = Library(root, libdir)
+    expected = sorted((f.path.name, f.box) for f in done_in_threads.faces.faces())
+    (obama3,) = [f for f in done_in_threads.faces.faces() if f.path.name == "obama3.jpg"]
+    done_in_threads.close()
+    photos = tmp_path / "photos"
+    shutil.copytree(root, photos)
+    # a face of the smallest size looked for (64 px) in a 12 MP photo: at 0.8x it would be missed
+    side = fc.MIN_FACE_PX
+    truth = _paste_face(FACES / "obama3.jpg", obama3.box, side, (4000, 3000), photos / "far.jpg", (2500, 1200))
+    lib = Library(photos, tmp_path / "lib")
+    try:
+        index_folder(lib, embedders("tiny-random"))
+        lib.faces.set_enabled(True)
+
+        def no_models_here():
+            raise AssertionError("the faces were searched in this process, not in the workers")
+
+        monkeypatch.setattr(face_detect.Models, "get", no_models_here)
+        report = fc.index_faces(lib, workers=2, processes=True)
+        monkeypatch.undo()
+        assert not report.failed and report.photos == 12
+        got = lib.faces.faces()
+        assert sorted((f.path.name, f.box) for f in got if f.path.name != "far.jpg") == expected
+        (far,) = [f for f in got if f.path.name == "far.jpg"]
+        ix = min(far.box[2], truth[2]) - max(far.box[0], truth[0])
+        iy = min(far.box[3], truth[3]) - max(far.box[1], truth[1])
+        assert ix > 0.6 * side and iy > 0.6 * side  # the box lies on the pasted face
+        obama = _person_with(lib.faces, "obama3.jpg")
+        assert far.person_id == obama.id  # and its descriptor is still Obama's
+    finally:
+        lib.close()
+
+
+@pytest.mark.slow
+def test_a_worker_process_that_dies_leaves_the_pass_to_threads(tmp_path, embedders, monkeypatch):
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from clipgallery.core.indexer import index_folder
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("obama3.jpg", "biden.jpg"):
+        shutil.copy(FACES / name, photos / name)
+    started = []
+
+    def dying_pool(n_workers, processes):
+        started.append(processes)
+        if not processes:
+            return real_pool(n_workers, processes)
+        return ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"), initializer=os._exit, initargs=(3,))
+
+    real_pool = fc._pool
+    monkeypatch.setattr(fc, "_pool", dying_pool)
+    lib = Library(photos, tmp_path / "lib")
+    try:
+        index_folder(lib, embedders("tiny-random"))
+        lib.faces.set_enabled(True)
+        report = fc.index_faces(lib, workers=2, processes=True)
+        assert started == [True, False]
+        assert report.photos == 2 and not report.failed and report.faces == 2
+        assert {f.path.name for f in lib.faces.faces()} == {"obama3.jpg", "biden.jpg"}
+    finally:
+        lib.close()

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 from conftest import screenshot_dir
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit
+from PySide6.QtWidgets import QLineEdit, QMessageBox
 
 pytest.importorskip("pytestqt")
 pytest.importorskip("dlib", reason="the faces extra (dlib-bin, face-recognition-models) is not installed")
-FACES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces"
+FACES = next((d / "shared" / "testdata" / "faces" for d in Path(__file__).resolve().parents
+              if (d / "shared" / "testdata" / "faces").is_dir()),
+             Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces")
 if not FACES.is_dir():
     pytest.skip(f"the shared face photos are not at {FACES}", allow_module_level=True)
 
@@ -31,6 +33,28 @@ def folder(tmp_path) -> Path:
 
 def names(w) -> set[str]:
     return {Path(p.path).name for p in w.model.photos}
+
+
+def drag_person(panel, source: str, target: str, drop: bool = True) -> bool | None:
+    """Drag the person named `source` over the one named `target` in the People list, as Qt delivers
+    it to the view (the mime data the view makes for the dragged item); drop it there, or only say
+    whether the view would take it."""
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QDragMoveEvent, QDropEvent
+
+    view = panel.list
+    items = {view.item(i).data(Qt.ItemDataRole.UserRole + 1): view.item(i) for i in range(view.count())}
+    view.doItemsLayout()
+    mime = view.mimeData([items[source]])
+    at = view.visualItemRect(items[target]).center()
+    if not drop:
+        move = QDragMoveEvent(at, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                              Qt.KeyboardModifier.NoModifier)
+        view.dragMoveEvent(move)
+        return move.isAccepted()
+    view.dropEvent(QDropEvent(QPointF(at), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                              Qt.KeyboardModifier.NoModifier))
+    return None
 
 
 @pytest.mark.slow
@@ -113,6 +137,26 @@ def test_people_tab_from_settings_to_names_merge_viewer_and_off(qtbot, gui_windo
     qtbot.waitUntil(lambda: len(panel.people) == 1 and len(panel.people[0].paths) == 4, timeout=10_000)
     panel.everyone.setChecked(True)
     qtbot.waitUntil(lambda: panel.list.count() == 2, timeout=10_000)
+
+    # Merge by drag: Biden (named now) dropped on Barack Obama. Two names: asked first; No keeps both.
+    lone = next(p for p in panel.people if p.name != "Barack Obama")
+    panel.rename(lone.id, "Joe Biden")
+    qtbot.waitUntil(lambda: {p.name for p in panel.people} == {"Barack Obama", "Joe Biden"}, timeout=10_000)
+    assert drag_person(panel, "Joe Biden", "Joe Biden", drop=False) is False  # not onto itself
+    assert drag_person(panel, "Joe Biden", "Barack Obama", drop=False) is True
+    drag_person(panel, "Joe Biden", "Barack Obama")
+    question = panel.merge_question
+    assert question is not None and question.isVisible() and "“Joe Biden” into “Barack Obama”" in question.text()
+    question.button(QMessageBox.StandardButton.No).click()
+    qtbot.wait(200)
+    assert panel.merge_question is None and len(w.library.faces.people(min_faces=1)) == 2
+    drag_person(panel, "Joe Biden", "Barack Obama")
+    with qtbot.waitSignal(panel.task_finished, timeout=10_000):
+        panel.merge_question.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: panel.list.count() == 1, timeout=10_000)
+    assert panel.people[0].name == "Barack Obama" and len(panel.people[0].paths) == 5
+    stored = w.library.faces.people(min_faces=1, hidden=True)
+    assert [(p.name, len(p.faces)) for p in stored] == [("Barack Obama", 6)]
 
     # Off: every face and person is deleted, and the tab says faces are off.
     dialog = w.show_settings()

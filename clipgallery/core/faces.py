@@ -6,45 +6,48 @@ the library. The SQL lives in core/store/faces.py (`Library.faces`).
 
 from __future__ import annotations
 
-import importlib.util
-import io
-import math
 import sqlite3
+import sys
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import ImageError, ModelLoadError
+from . import face_detect
+from .errors import ModelLoadError
+from .face_detect import (
+    HOG_MIN_BOX,
+    INSTALL_HINT,
+    MIN_FACE_PX,
+    SMALL_SIDE,
+    available,
+    detect_faces,
+    working_scale,
+)
 from .indexer import FailedFile
 from .library import Library
 from .progress import Progress, ProgressFn
 from .store.faces import DESCRIPTOR_DIM, DetectedFace, Face, FaceStore, Person
 
-__all__ = ["BATCH", "DESCRIPTOR_DIM", "INSTALL_HINT", "MIN_FACE_PX", "THRESHOLD", "DetectedFace", "Face",
+__all__ = ["BATCH", "DESCRIPTOR_DIM", "HOG_MIN_BOX", "INSTALL_HINT", "MIN_FACE_PX", "PROCESS_MIN", "SMALL_SIDE",
+           "THRESHOLD", "DetectedFace", "Face",
            "FaceReport", "FaceStore", "Person", "available", "detect_faces", "index_faces", "person_selection",
            "photos_of_person", "recluster", "working_scale"]
 
-# A face of this many pixels (box side, in the original photo) or more is looked for. dlib's HOG
-# window is 80 px, so detection runs at 80/MIN_FACE_PX of the original size: a 12 MP photo is
-# searched at 0.8x (7.7 MP), which keeps the pass near 2 photos/s on two cores (bench/faces.py).
-MIN_FACE_PX = 100
-HOG_WINDOW = 80
-# Photos with a shorter side below this are searched at twice their size (dlib's upsampling),
-# so the faces of a small photo (40 px and up) are found too.
-SMALL_SIDE = 720
 # dlib's descriptors: the same person lies 0.07-0.42 apart on the shared test photos, different
 # people 0.73-0.87; 0.6 is the threshold the model was trained for (99.4% on LFW).
 THRESHOLD = 0.6
-CHIP_SIZE = 150
 BATCH = 8  # photos per committed batch: a crash loses at most these
-INSTALL_HINT = ("finding faces needs the packages dlib-bin and face-recognition-models: "
-                "pip install 'clipgallery[faces]' (or: pip install dlib-bin face-recognition-models)")
+# A pass over at least this many photos runs in worker processes (dlib's descriptor network holds
+# the GIL, so threads search two photos at once only while they decode and run the detector);
+# below it, starting the processes (about a second) costs more than it saves.
+PROCESS_MIN = 12
 
 
 # -- records -----------------------------------------------------------------------------------------
@@ -63,113 +66,6 @@ class FaceReport:
         return {"photos": self.photos, "faces": self.faces, "people": self.people,
                 "failed": [{"path": str(f.path), "error": f.error} for f in self.failed],
                 "seconds": round(self.seconds, 3), "cancelled": self.cancelled}
-
-
-# -- detection ----------------------------------------------------------------------------------------
-
-
-def available() -> bool:
-    """Whether dlib and the face model files are installed (without importing either)."""
-    return importlib.util.find_spec("dlib") is not None and _model_dir() is not None
-
-
-def _model_dir() -> Path | None:
-    # face_recognition_models imports pkg_resources, which new setuptools no longer ships: find
-    # its data files without importing it.
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    d = Path(next(iter(spec.submodule_search_locations))) / "models"
-    return d if (d / "dlib_face_recognition_resnet_model_v1.dat").is_file() else None
-
-
-class _Models:
-    """dlib's detector, landmark model and descriptor network; one set per thread (not thread-safe)."""
-
-    _local = threading.local()
-
-    @classmethod
-    def get(cls) -> _Models:
-        m = getattr(cls._local, "models", None)
-        if m is None:
-            m = cls._local.models = cls()
-        return m
-
-    def __init__(self) -> None:
-        d = _model_dir()
-        if d is None or importlib.util.find_spec("dlib") is None:
-            raise ModelLoadError(INSTALL_HINT)
-        import dlib
-
-        try:
-            self.detector = dlib.get_frontal_face_detector()
-            self.shapes = dlib.shape_predictor(str(d / "shape_predictor_5_face_landmarks.dat"))
-            self.net = dlib.face_recognition_model_v1(str(d / "dlib_face_recognition_resnet_model_v1.dat"))
-        except RuntimeError as e:
-            raise ModelLoadError(f"cannot load the face models from {d}: {e}") from e
-        self.dlib = dlib
-
-
-def working_scale(width: int, height: int, min_face: int | None = None) -> tuple[float, int]:
-    """(scale of the original to search at, dlib upsampling count) for a photo of this size."""
-    min_face = min_face or MIN_FACE_PX
-    if min(width, height) < SMALL_SIDE:
-        return 1.0, 1
-    return min(1.0, HOG_WINDOW / min_face), 0
-
-
-def detect_faces(source: Path | bytes, min_face: int | None = None) -> tuple[list[DetectedFace], int, int]:
-    """The faces of one photo and its upright size; ImageError when it cannot be decoded."""
-    from PIL import Image
-
-    from .images import decode
-
-    models = _Models.get()
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    try:  # the header alone gives the size to decode at (the short side does not depend on EXIF turns)
-        with Image.open(io.BytesIO(data)) as probe:
-            stored_short = min(probe.size)
-    except Exception:
-        stored_short = 0  # decode() below says what is wrong with the file
-    scale, _ = working_scale(stored_short, stored_short, min_face)
-    full = decode(data, min_side=math.ceil(stored_short * scale) or SMALL_SIDE)
-    w0, h0 = full.width, full.height
-    scale, upsample = working_scale(w0, h0, min_face)
-    img = full.image
-    target = (max(1, round(w0 * scale)), max(1, round(h0 * scale)))
-    # HOG on the grey image at the working size: a third of the gradient work, and fewer false
-    # faces on colourful backgrounds (bench/faces.py). Landmarks and chips come from the colour
-    # image as decoded (up to full size), so a small face still gives a sharp chip.
-    gray_img = img.convert("L")
-    if gray_img.size != target:
-        gray_img = gray_img.resize(target, Image.Resampling.BILINEAR)
-    rects, scores, _ = models.detector.run(np.asarray(gray_img, dtype=np.uint8), upsample, 0.0)
-    if not rects:
-        return [], w0, h0
-    arr = np.asarray(img, dtype=np.uint8)
-    gx, gy = arr.shape[1] / target[0], arr.shape[0] / target[1]  # working size -> decoded image
-    fx, fy = w0 / target[0], h0 / target[1]  # working size -> original
-    out = []
-    for rect, score in zip(rects, scores):
-        on_img = models.dlib.rectangle(round(rect.left() * gx), round(rect.top() * gy),
-                                       round(rect.right() * gx), round(rect.bottom() * gy))
-        shape = models.shapes(arr, on_img)
-        chip = models.dlib.get_face_chip(arr, shape, size=CHIP_SIZE, padding=0.25)
-        desc = np.asarray(models.net.compute_face_descriptor(chip), dtype=np.float32)
-        box = (max(0, round(rect.left() * fx)), max(0, round(rect.top() * fy)),
-               min(w0, round(rect.right() * fx)), min(h0, round(rect.bottom() * fy)))
-        if box[2] - box[0] < 4 or box[3] - box[1] < 4:
-            continue
-        out.append(DetectedFace(box, _quality(box, float(score), chip), desc))
-    return out, w0, h0
-
-
-def _quality(box: tuple[int, int, int, int], score: float, chip: np.ndarray) -> float:
-    side = min(box[2] - box[0], box[3] - box[1])
-    gray = chip.astype(np.float32).mean(axis=2)
-    lap = gray[1:-1, 1:-1] * 4 - gray[:-2, 1:-1] - gray[2:, 1:-1] - gray[1:-1, :-2] - gray[1:-1, 2:]
-    sharp = min(1.0, float(lap.var()) / 400.0)
-    return round(0.4 * min(1.0, side / 160) + 0.4 * min(1.0, max(0.0, score) / 1.5) + 0.2 * sharp, 4)
 
 
 # -- clustering ----------------------------------------------------------------------------------------
@@ -214,28 +110,15 @@ def recluster(library: Library, threshold: float = THRESHOLD) -> int:
 # -- the face pass -------------------------------------------------------------------------------------
 
 
-def _scan_one(path: Path, min_face: int | None) -> tuple[list[DetectedFace], str | None]:
-    try:
-        faces, _, _ = detect_faces(path.read_bytes(), min_face)
-        return faces, None
-    except FileNotFoundError:
-        return [], "file disappeared"
-    except OSError as e:
-        return [], f"cannot read file: {e.strerror or e}"
-    except ImageError as e:
-        return [], e.reason
-    except ModelLoadError:
-        raise
-    except Exception as e:  # a decoder or dlib failure costs one photo, never the pass
-        return [], f"cannot search for faces: {type(e).__name__}: {e}"
-
-
 def index_faces(library: Library, progress: ProgressFn | None = None,
                 cancel: threading.Event | None = None, pause: threading.Event | None = None,
                 workers: int | None = None, batch_size: int = BATCH, min_face: int | None = None,
-                threshold: float = THRESHOLD) -> FaceReport:
+                threshold: float = THRESHOLD, processes: bool | None = None) -> FaceReport:
     """Search every photo not yet searched (in its present content) for faces, a batch per commit,
-    and put each new face in a person. Photos with no face are recorded too, never searched again."""
+    and put each new face in a person. Photos with no face are recorded too, never searched again.
+
+    `workers` photos are searched at once, in worker processes (`processes`; by default for passes
+    of PROCESS_MIN photos or more on more than one worker) or else threads of this process."""
     from .indexer import default_workers
 
     t0 = time.perf_counter()
@@ -246,26 +129,41 @@ def index_faces(library: Library, progress: ProgressFn | None = None,
     todo = store.pending()
     total = len(todo)
     notify(Progress("faces", 0, total))
-    if todo:
-        _Models.get()  # a missing package fails here, once, with its install hint
+    n_workers = workers or default_workers()
+    if processes is None:
+        processes = n_workers > 1 and total >= PROCESS_MIN and not getattr(sys, "frozen", False)
+    if todo and not processes:
+        face_detect.Models.get()  # a missing package fails here, once, with its install hint
+    elif todo and not available():
+        raise ModelLoadError(INSTALL_HINT)
     clusters = _Clusters(store, threshold)
     rates: deque[tuple[float, int]] = deque([(time.perf_counter(), 0)], maxlen=8)
-    n_workers = workers or default_workers()
-    pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="faces")
+    pool = _pool(n_workers, processes)
     pending: deque[tuple[int, str, Future]] = deque()
     done: list[tuple[int, str, list[DetectedFace], str | None]] = []
     it = iter(todo)
     try:
         while True:
-            while len(pending) < batch_size + n_workers and not cancel.is_set():
-                nxt = next(it, None)
-                if nxt is None:
+            try:
+                while len(pending) < batch_size + n_workers and not cancel.is_set():
+                    nxt = next(it, None)
+                    if nxt is None:
+                        break
+                    fut = pool.submit(face_detect.scan_file, library.abspath(nxt[1]), min_face)
+                    pending.append((nxt[0], nxt[1], fut))
+                if not pending or cancel.is_set():
                     break
-                pending.append((nxt[0], nxt[1], pool.submit(_scan_one, library.abspath(nxt[1]), min_face)))
-            if not pending or cancel.is_set():
-                break
-            fid, rel, fut = pending.popleft()
-            faces, error = fut.result()
+                faces, error = pending[0][2].result()
+            except BrokenProcessPool:
+                # a worker process could not start or died (out of memory, killed): the photos in
+                # flight are searched again, in threads, and so is the rest of the pass
+                pool.shutdown(wait=False, cancel_futures=True)
+                face_detect.Models.get()
+                pool = _pool(n_workers, False)
+                pending = deque((fid, rel, pool.submit(face_detect.scan_file, library.abspath(rel), min_face))
+                                for fid, rel, _ in pending)
+                continue
+            fid, rel, _ = pending.popleft()
             done.append((fid, rel, faces, error))
             if len(done) >= batch_size or not pending:
                 while pause is not None and pause.is_set() and not cancel.is_set():
@@ -288,6 +186,23 @@ def index_faces(library: Library, progress: ProgressFn | None = None,
     report.seconds = time.perf_counter() - t0
     notify(Progress("done", report.photos, total))
     return report
+
+
+def _pool(n_workers: int, processes: bool) -> Executor:
+    if not processes:
+        return ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="faces")
+    import multiprocessing
+    from multiprocessing.context import BaseContext
+
+    ctx: BaseContext
+    # never fork: the parent may hold torch's threads and Qt; a forkserver (or a spawned process)
+    # starts from a clean interpreter that imports face_detect alone
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["clipgallery.core.face_detect"])
+    else:
+        ctx = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=face_detect.worker_init)
 
 
 def _commit(library: Library, store: FaceStore, clusters: _Clusters,

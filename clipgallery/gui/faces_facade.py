@@ -62,6 +62,16 @@ def merge(lib: Library, person_ids: list[int]) -> int:
     return keep.id
 
 
+def merge_into(lib: Library, target: int, others: list[int]) -> int:
+    """Merge people into `target` (a person dropped on another): it keeps its name, or takes the first
+    of theirs when it has none; returns `target`."""
+    store = lib.faces
+    for other in others:
+        if other != target:
+            store.merge(target, other)
+    return target
+
+
 def not_this_person(lib: Library, face_id: int) -> int:
     return lib.faces.move_out(face_id)
 

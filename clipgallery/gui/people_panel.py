@@ -1,13 +1,14 @@
 """The People tab: the people found in the photos, each with a face cropped from a photo; name them in
-place (double-click or F2), merge a selection, show a person's photos, take a wrong face out."""
+place (double-click or F2), merge a selection or drop a person on another, show a person's photos, take
+a wrong face out."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtCore import QByteArray, QMimeData, QSize, Qt
+from PySide6.QtGui import QDragMoveEvent, QDropEvent, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
+    QMessageBox,
     QPushButton,
     QStyledItemDelegate,
     QVBoxLayout,
@@ -34,6 +36,61 @@ FACE_PX = 72
 PERSON_ROLE = Qt.ItemDataRole.UserRole
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 FACE_ROLE = Qt.ItemDataRole.UserRole + 2
+PEOPLE_MIME = "application/x-clipgallery-people"  # person ids, comma-separated
+
+
+class _PeopleList(QListWidget):
+    """The people, as faces. Dragging people onto a person merges them into that person."""
+
+    def __init__(self, panel: PeoplePanel):
+        super().__init__()
+        self.panel = panel
+
+    def mimeTypes(self) -> list[str]:
+        return [PEOPLE_MIME]
+
+    def mimeData(self, items) -> QMimeData:
+        data = QMimeData()
+        data.setData(PEOPLE_MIME, QByteArray(",".join(str(i.data(PERSON_ROLE)) for i in items).encode()))
+        return data
+
+    def supportedDropActions(self) -> Qt.DropAction:
+        return Qt.DropAction.CopyAction  # never Move: the view must not remove the dragged items itself
+
+    def drop_target(self, event: QDragMoveEvent | QDropEvent) -> tuple[int, list[int]] | None:
+        """(person dropped on, people dropped) when the event carries people onto another person."""
+        if not event.mimeData().hasFormat(PEOPLE_MIME):
+            return None
+        item = self.itemAt(event.position().toPoint())
+        if item is None:
+            return None
+        target = item.data(PERSON_ROLE)
+        raw = bytes(event.mimeData().data(PEOPLE_MIME).data()).decode("ascii", "replace")
+        dropped = [int(x) for x in raw.split(",") if x.strip().isdigit() and int(x) != target]
+        return (target, dropped) if dropped else None
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasFormat(PEOPLE_MIME):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:
+        super().dragMoveEvent(event)  # auto-scroll and the drop indicator
+        if self.drop_target(event) is not None:
+            event.setDropAction(Qt.DropAction.CopyAction)
+            event.accept()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:
+        target = self.drop_target(event)
+        if target is None:
+            event.ignore()
+            return
+        event.setDropAction(Qt.DropAction.CopyAction)
+        event.accept()
+        self.panel.merge_into(*target)
 
 
 class _NameDelegate(QStyledItemDelegate):
@@ -114,19 +171,26 @@ class PeoplePanel(PanelBase):
         self.everyone.setToolTip("Also people seen in one photo only, and hidden people")
         self.everyone.toggled.connect(lambda _: self.reload())
         self.merge_button = QPushButton("Merge")
-        self.merge_button.setToolTip("The selected people are one person: merge them (the named one keeps its name)")
+        self.merge_button.setToolTip("The selected people are one person: merge them (the named one keeps its "
+                                     "name). Or drag a person onto another.")
         self.merge_button.clicked.connect(self.merge_selected)
         self.merge_button.setEnabled(False)
         self.regroup_button = QPushButton("Regroup")
         self.regroup_button.setToolTip("Group all faces again from scratch; named, merged and hidden people "
                                        "and faces you took out stay as they are")
         self.regroup_button.clicked.connect(self.regroup)
-        self.list = QListWidget()
+        self.list = _PeopleList(self)
         self.list.setViewMode(QListView.ViewMode.IconMode)
         self.list.setIconSize(QSize(FACE_PX, FACE_PX))
         self.list.setGridSize(QSize(FACE_PX + 36, FACE_PX + 44))
         self.list.setResizeMode(QListView.ResizeMode.Adjust)
-        self.list.setMovement(QListView.Movement.Static)
+        self.list.setMovement(QListView.Movement.Static)  # (turns dragging off: on again below)
+        self.list.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
+        self.list.setDragEnabled(True)
+        self.list.setAcceptDrops(True)
+        self.list.viewport().setAcceptDrops(True)
+        self.list.setDefaultDropAction(Qt.DropAction.CopyAction)
+        self.list.setDropIndicatorShown(True)
         self.list.setWordWrap(True)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.list.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
@@ -162,6 +226,7 @@ class PeoplePanel(PanelBase):
         col.addWidget(self.faces)
         self.people: list[Any] = []
         self.enabled = False
+        self.merge_question: QMessageBox | None = None  # the open "merge two names?" question
         self._show_state(None)
 
     # -- loading ----------------------------------------------------------------------------------
@@ -233,7 +298,8 @@ class PeoplePanel(PanelBase):
             return
         named = sum(1 for p in people if p.name)
         self.info.setText(f"{len(people)} people ({named} named). Click one to show their photos; "
-                          "double-click to name; select several and Merge when they are one person."
+                          "double-click to name; drag a person onto another (or select several and Merge) "
+                          "when they are one person."
                           if people else "No people yet: faces are found after indexing (see the status bar).")
         for p in people:
             item = QListWidgetItem(self._label(p))
@@ -292,7 +358,46 @@ class PeoplePanel(PanelBase):
         if len(ids) < 2:
             return
         lib = self.library
-        self._submit(lambda: faces_facade.merge(lib, ids), lambda keep: self._changed(keep), lib)
+        people = [p for p in map(self.person, ids) if p is not None]
+        keep = next((p for p in people if p.name), people[0] if people else None)
+        self._confirm_merge(lib, keep, people, lambda: self._submit(
+            lambda: faces_facade.merge(lib, ids), lambda kept: self._changed(kept), lib))
+
+    def merge_into(self, target: int, others: list[int]) -> None:
+        """People dropped on a person: they become that person (asked first when that drops a name)."""
+        lib = self.library
+        if lib is None or not others:
+            return
+        people = [p for p in map(self.person, [target, *others]) if p is not None]
+        self._confirm_merge(lib, self.person(target), people, lambda: self._submit(
+            lambda: faces_facade.merge_into(lib, target, others), lambda kept: self._changed(kept), lib))
+
+    def _confirm_merge(self, lib: Any, keep: Any, people: list[Any], merge: Any) -> None:
+        """Merge at once, unless the people carry different names: then ask (not blocking) whether the
+        others' names may go."""
+        names = list(dict.fromkeys(p.name for p in people if p.name))
+        if len(names) < 2 or keep is None:
+            merge()
+            return
+        kept = keep.name or names[0]
+        dropped = "”, “".join(n for n in names if n != kept)
+        box = QMessageBox(QMessageBox.Icon.Question, "Merge people",
+                          f"Merge “{dropped}” into “{kept}”? They become one person, “{kept}”, and the "
+                          f"name “{dropped}” is dropped.",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(_result: int) -> None:
+            self.merge_question = None
+            clicked = box.clickedButton()
+            if (clicked is not None and box.standardButton(clicked) == QMessageBox.StandardButton.Yes
+                    and self.library is lib):
+                merge()
+
+        box.finished.connect(answered)
+        self.merge_question = box
+        box.open()
 
     def not_this_person(self, face_id: int) -> None:
         lib = self.library
