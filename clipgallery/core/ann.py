@@ -1,7 +1,8 @@
 """Approximate nearest-neighbour search (hnswlib) over a library's vectors, kept as a disk cache.
 
-SQLite stays the source of truth: the index files beside it are only trusted after their id set
-and vector fingerprints match what the library holds now, and are updated or rebuilt otherwise.
+SQLite stays the source of truth: the index files beside it are trusted when they were saved for
+this library (its uid) at its current generation, else only after their id set and vector
+fingerprints match what the library holds now; they are updated or rebuilt otherwise.
 """
 
 from __future__ import annotations
@@ -297,6 +298,19 @@ class LibraryAnn:
         finally:
             self._lock.release()
 
+    def current(self, generation: int, ids: np.ndarray) -> AnnIndex | None:
+        """The index in memory when it covers exactly the library at `generation`; never waits
+        (None while another thread loads, updates or builds it)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            ann = self._ann
+            if ann is not None and self._generation == generation and np.array_equal(ann.ids, ids):
+                return ann
+            return None
+        finally:
+            self._lock.release()
+
     def _get(self, generation: int, ids: np.ndarray, mat: np.ndarray, build: bool,
              stop: threading.Event | None = None) -> AnnIndex | None:
         if self._ann is not None and self._generation == generation and np.array_equal(self._ann.ids, ids):
@@ -306,7 +320,14 @@ class LibraryAnn:
         if self._ann is None or known_unbuilt:
             fresh = self._load_if_new(mat.shape[1])  # another process or thread may have saved one
             if fresh is not None:
-                self._ann = fresh
+                self._ann, meta = fresh
+                if self._saved_for(meta, generation) and np.array_equal(self._ann.ids, ids):
+                    # Saved for this very library at this generation: trusted without fingerprinting
+                    # every vector (which would read the whole matrix).
+                    self.last_action = "loaded"
+                    self.history.append(self.last_action)
+                    self._generation = generation
+                    return self._ann
             elif known_unbuilt:
                 return None  # still needs a build: do not diff a million vectors again for each query
         outcome = self._ann.update(ids, mat, self._probes_for(self._ann, ids)) if self._ann is not None else "rebuild"
@@ -327,7 +348,11 @@ class LibraryAnn:
         self._generation = generation
         return self._ann
 
-    def _load_if_new(self, dim: int) -> AnnIndex | None:
+    def _saved_for(self, meta: dict[str, Any], generation: int) -> bool:
+        uid = getattr(self.library, "uid", None)
+        return uid is not None and meta.get("uid") == uid and meta.get("generation") == generation
+
+    def _load_if_new(self, dim: int) -> tuple[AnnIndex, dict[str, Any]] | None:
         """The saved index, if one appeared (another process or thread may have saved it) since last time."""
         try:
             stamp = (self.library.dir / f"{self.stem}.json").stat().st_mtime_ns
@@ -336,8 +361,7 @@ class LibraryAnn:
         if stamp == self._disk_stamp:
             return None
         self._disk_stamp = stamp
-        loaded = AnnIndex.load(self.library.dir, self.stem, dim)
-        return loaded[0] if loaded else None
+        return AnnIndex.load(self.library.dir, self.stem, dim)
 
     def _probes_for(self, ann: AnnIndex, ids: np.ndarray) -> np.ndarray | None:
         # Encoding probes costs a text-encoder pass: only when an update will recalibrate.
@@ -346,6 +370,7 @@ class LibraryAnn:
     def _save(self, generation: int) -> None:
         try:
             self._ann.save(self.library.dir, self.stem, {"generation": generation, "model_id": self.model_id,
+                                                         "uid": getattr(self.library, "uid", None),
                                                          "M": self.params.M,
                                                          "ef_construction": self.params.ef_construction})
         except OSError as e:  # a read-only library still searches; it just rebuilds next time

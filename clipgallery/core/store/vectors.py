@@ -62,6 +62,30 @@ class VectorStore:
             self._cache[model_id] = (gen, ids, mat)
         return ids, mat
 
+    def read_matrix(self, model_id: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """(generation, ids [n] sorted, dates [n] float64, vectors [n, dim] float32) of the indexed
+        files, all read in one transaction (so they agree with each other and with the generation).
+        Not cached here: core.vectorcache keeps them in files beside the library."""
+        dim = self.model_dim(model_id)
+        if dim is None:
+            raise LibraryError(f"unknown model id {model_id}")
+        c = self.db.conn
+        own = not c.in_transaction
+        if own:
+            c.execute("BEGIN")
+        try:
+            gen = self.db.generation
+            ids, mat = _read_vectors(c, model_id, dim)
+            rows = c.execute("SELECT id, COALESCE(taken_at, mtime_ns / 1e9) FROM files WHERE status='ok' "
+                             "ORDER BY id").fetchall()
+        finally:
+            if own:
+                c.execute("COMMIT")
+        fids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        fdates = np.fromiter((np.nan if r[1] is None else r[1] for r in rows), dtype=np.float64, count=len(rows))
+        dates = fdates[np.searchsorted(fids, ids)] if len(fids) else np.zeros(len(ids), np.float64)
+        return gen, ids, dates, mat
+
 
     def region_count(self, model_id: int) -> int:
         """How many photos have region vectors for this model."""
@@ -110,12 +134,14 @@ def _sorted_blobs(rows: Sequence[tuple], dtype: type, shape: tuple[int, ...]) ->
     return ids[order], out
 
 
-def _read_vectors(conn: sqlite3.Connection, model_id: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+def _read_vectors(conn: sqlite3.Connection, model_id: int, dim: int,
+                  chunk: int = 16384) -> tuple[np.ndarray, np.ndarray]:
     """(sorted ids, [n, dim] float32) with one copy of the vectors in memory at any time.
 
     The ids come first from the primary-key index (no blob is read), which gives each row its
-    place; the blobs then stream in chunks straight into it. No ORDER BY on the blobs: SQLite
-    would sort them through a temporary B-tree (seconds for large libraries). One read
+    place; the blobs then stream in chunks, each chunk joined into one buffer and scattered into
+    place by numpy (no Python work per vector beyond fetching the row). No ORDER BY on the blobs:
+    SQLite would sort them through a temporary B-tree (seconds for large libraries). One read
     transaction keeps both queries on the same snapshot while an index run writes.
     """
     where = "FROM vectors v JOIN files f ON f.id = v.file_id WHERE v.model_id=? AND f.status='ok'"
@@ -127,10 +153,12 @@ def _read_vectors(conn: sqlite3.Connection, model_id: int, dim: int) -> tuple[np
         ids.sort()
         out: np.ndarray = np.empty((len(ids), dim), np.float32)
         cur = conn.execute(f"SELECT v.file_id, v.vec {where}", (model_id,))
-        while rows := cur.fetchmany(4096):
-            rows_at = np.searchsorted(ids, np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
-            for at, r in zip(rows_at, rows):
-                out[at] = np.frombuffer(r[1], dtype="<f4")
+        while rows := cur.fetchmany(chunk):
+            got = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            blob = b"".join([r[1] for r in rows])
+            if len(blob) != len(rows) * dim * 4:
+                raise LibraryError(f"a stored vector of model {model_id} is not {dim}-d: the library is damaged")
+            out[np.searchsorted(ids, got)] = np.frombuffer(blob, dtype="<f4").reshape(len(rows), dim)
     finally:
         if own:
             conn.execute("COMMIT")
