@@ -348,6 +348,15 @@ class LibraryAnn:
         self._generation = generation
         return self._ann
 
+    def saved_current(self, generation: int, count: int) -> bool:
+        """Whether the index saved beside the library was made for it at `generation` (reads only
+        the small json: an unchanged library needs no load to know its index is ready)."""
+        try:
+            meta = json.loads((self.library.dir / f"{self.stem}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(meta, dict) and self._saved_for(meta, generation) and meta.get("count") == count
+
     def _saved_for(self, meta: dict[str, Any], generation: int) -> bool:
         uid = getattr(self.library, "uid", None)
         return uid is not None and meta.get("uid") == uid and meta.get("generation") == generation

@@ -306,6 +306,29 @@ def filter_listing(entries: Sequence[tuple[str, int | None, float | None]], opti
     return keep
 
 
+def filter_rows(library: Library, ids: np.ndarray, dates: np.ndarray, options: SearchOptions) -> np.ndarray:
+    """filter_listing over columns (a library's whole listing, core.store FileStore.listing_columns):
+    the positions the options keep, in the given order or newest first, without a Python object
+    per photo. The folder filter asks SQLite's relpath index."""
+    options.check()
+    options = _with_marks(library, options)
+    keep = np.ones(len(ids), bool)
+    if options.folder:
+        folder = relative_folder(options.folder, library.root)
+        if folder:
+            keep &= np.isin(ids, library.store.files.ids_under(folder))
+    if options.after is not None:
+        keep &= dates >= options.after
+    if options.before is not None:
+        keep &= dates < options.before
+    if options.restrict is not None:
+        keep &= np.isin(ids, np.fromiter((int(i) for i in options.restrict), dtype=np.int64))
+    pos = np.flatnonzero(keep)
+    if options.sort == "date":  # newest first, unknown dates last, ties in path order
+        pos = pos[np.lexsort((pos, -np.nan_to_num(dates[pos], nan=0.0)))]
+    return pos
+
+
 # -- the searcher ----------------------------------------------------------------------------------
 
 
@@ -736,17 +759,47 @@ class Searcher:
 
 
 
+SCAN_ROWS = 65536  # rows of a memory-mapped matrix scored at a time (128 MB of 512-d float32)
+
+
+def scores_of(mat: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """mat @ q. Over a memory-mapped matrix, a slice at a time, each slice's pages let go of once
+    scored: the process's memory stays at one slice instead of the whole matrix (2 GB at a
+    million 512-d photos), and the pages stay in the OS cache for the next query."""
+    base = getattr(mat, "_mmap", None)
+    if base is None or len(mat) <= SCAN_ROWS or not hasattr(base, "madvise"):
+        return np.asarray(mat @ q)
+    import mmap
+
+    out = np.empty(len(mat), np.float32)
+    row_bytes = mat.strides[0]
+    start_byte = getattr(mat, "offset", 0) % mmap.ALLOCATIONGRANULARITY  # where row 0 sits in the map
+    page = mmap.PAGESIZE
+    for lo in range(0, len(mat), SCAN_ROWS):
+        hi = min(lo + SCAN_ROWS, len(mat))
+        out[lo:hi] = mat[lo:hi] @ q
+        first = (start_byte + lo * row_bytes) // page * page
+        try:
+            base.madvise(mmap.MADV_DONTNEED, first, start_byte + hi * row_bytes - first)
+        except (OSError, ValueError):
+            break  # not allowed here: the rest is scored as usual, just without letting go
+    else:
+        return out
+    out[hi:] = mat[hi:] @ q
+    return out
+
+
 def _exact_rank(mat: np.ndarray, q: np.ndarray, k: int, mask: np.ndarray | None,
                 count: int) -> tuple[np.ndarray, np.ndarray]:
     if mask is None:
         rows = np.arange(len(mat))
-        scores = mat @ q
+        scores = scores_of(mat, q)
     elif count < len(mat) // 4:
         rows = np.flatnonzero(mask)
         scores = mat[rows] @ q
     else:  # cheaper to score everything than to copy most of the matrix
         rows = np.flatnonzero(mask)
-        scores = (mat @ q)[rows]
+        scores = scores_of(mat, q)[rows]
     if len(rows) > k:
         part = np.argpartition(-scores, k - 1)[:k]
         rows, scores = rows[part], scores[part]
@@ -771,7 +824,10 @@ def refresh_caches(library: Library, model_ids: Iterable[int] | None = None, ann
         entry: dict[str, Any] = {"photos": len(m.ids), "matrix": m.source}
         if ann and len(m.ids) >= EXACT_BELOW:
             lib_ann = LibraryAnn(library, mid, notify=notify)
-            lib_ann.get(m.generation, m.ids, m.mat, build=True, stop=stop)
-            entry["ann"] = lib_ann.last_action or "stopped"
+            if lib_ann.saved_current(m.generation, len(m.ids)):
+                entry["ann"] = "current"
+            else:
+                lib_ann.get(m.generation, m.ids, m.mat, build=True, stop=stop)
+                entry["ann"] = lib_ann.last_action or "stopped"
         done[spec] = entry
     return done

@@ -176,6 +176,22 @@ class FileStore:
             "SELECT id, relpath, COALESCE(taken_at, mtime_ns / 1e9) FROM files WHERE status='ok' "
             "ORDER BY id")]
 
+    def listing_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids int64, dates float64: taken, else modified) of every readable file in relpath order,
+        as arrays: a million photos without a Python object each."""
+        rows = self.db.conn.execute("SELECT id, COALESCE(taken_at, mtime_ns / 1e9) FROM files WHERE status='ok' "
+                                    "ORDER BY relpath").fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        dates = np.fromiter((np.nan if r[1] is None else r[1] for r in rows), dtype=np.float64, count=len(rows))
+        return ids, dates
+
+    def folders(self) -> list[str]:
+        """Every distinct folder (relpath of the parent, "" for the root) holding a readable file."""
+        # rtrim(p, p without '/') strips the file name, keeping the trailing '/' of its folder.
+        rows = self.db.conn.execute("SELECT DISTINCT rtrim(relpath, replace(relpath, '/', '')) FROM files "
+                                    "WHERE status='ok'")
+        return [from_db(r[0]).rstrip("/") for r in rows]
+
     def relpaths_of(self, ids: Sequence[int]) -> dict[int, str]:
         """id -> relpath of the given files (a search's hits: never the whole library)."""
         out: dict[int, str] = {}
