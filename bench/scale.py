@@ -167,6 +167,9 @@ def child_import_folder(folder: Path, libdir: Path, spec: str) -> None:
             rows.append({"relpath": p.relative_to(folder).as_posix(), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
                          "content_hash": hash_file(p), "width": 64, "height": 64, "taken_at": None, "vector": v})
         write_apply(lib, spec, rows)
+    from clipgallery.core.search import refresh_caches
+
+    refresh_caches(lib, ann=False)  # as `import` leaves it: the matrix written, the ANN index left to the app
     print(json.dumps({"files": len(files)}))
 
 
@@ -323,12 +326,12 @@ def main() -> int:
     for name, key, unit, target, limit, relative in rows:
         vals = [results[n][key] for n in sizes]
         ratio = top[key] / base[key] if base[key] else float("nan")
-        fmt = (lambda v: f"{v:.3f}") if key == "recall" else (lambda v: f"{v:,.2f}" if unit == "s" else f"{v:,.0f}")
+        digits = 3 if key == "recall" else 2 if unit == "s" else 0
         ok = ""
         if limit is not None:
             ok = "met" if (ratio <= limit if relative else (top[key] >= limit if key == "recall" else top[key] <= limit)) \
                 else "NOT met"
-        print(f"{name:32} " + " ".join(f"{fmt(v) + unit:>12}" for v in vals) + f"  {ratio:7.2f}  {target} {ok}")
+        print(f"{name:32} " + " ".join(f"{v:,.{digits}f}{unit}".rjust(12) for v in vals) + f"  {ratio:7.2f}  {target} {ok}")
     if args.files:
         re = reindex_unchanged(work, args.files, spec, env)
         print(f"\n{re['files']:,} small JPEGs re-indexed unchanged: " + ", ".join(f"{w:.1f} s" for w in re["runs"])

@@ -199,7 +199,7 @@ def test_a_new_library_stores_a_512d_photo_in_under_2_5_kb(tmp_path):
 
 def test_the_lazy_listing_shows_the_right_photo_at_each_row(qtbot, tmp_path):
     from clipgallery.gui.facade import Facade, PhotoColumns, SearchOptions
-    from clipgallery.gui.gallery_model import PathRole, PhotoRole, GalleryModel
+    from clipgallery.gui.gallery_model import GalleryModel, PathRole, PhotoRole
     from clipgallery.gui.thumbnails import ThumbnailLoader
 
     (tmp_path / "photos").mkdir()
