@@ -253,3 +253,17 @@ def test_the_app_exits_0_after_a_search_on_a_large_library(tmp_path):
     assert "terminate called" not in r.stderr and shot.stat().st_size > 10_000
     with sqlite3.connect(libdir / "library.sqlite") as c:  # the photos are all still there
         assert c.execute("SELECT COUNT(*) FROM files").fetchone()[0] == 30_000
+
+
+def test_a_damaged_cache_file_is_caught_and_rebuilt(lib):
+    vecs = unit(np.random.default_rng(10), 50)
+    add(lib, vecs)
+    mid = lib.model_id(VectorEmbedder.spec)
+    lib.matrix(mid)
+    (npy,) = [p for p in lib.dir.glob("matrix-*.npy") if not p.name.endswith(("-ids.npy", "-dates.npy"))]
+    data = bytearray(npy.read_bytes())
+    data[-DIM * 4:] = bytes(DIM * 4)  # the last row never reached the disk (a power cut)
+    npy.write_bytes(bytes(data))
+    m = fresh(lib).matrix(mid)
+    assert m.source == "sqlite"
+    np.testing.assert_array_equal(np.asarray(m.mat)[-1], vecs[-1])

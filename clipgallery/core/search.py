@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import textsearch  # `text:` terms, and the lift a photo's own words give it
-from .ann import LibraryAnn
+from .ann import AnnParams, LibraryAnn
 from .embed import Embedder
 from .errors import ImageError, QueryError
 from .library import Library
@@ -609,7 +610,10 @@ class Searcher:
             self._snap = _Snapshot(m.ids, _LibraryPaths(self.library, m.ids), m.dates, generation=m.generation,
                                    mat=m.mat, library=self.library)
             if self._ann is None or self._ann.model_id != mid:
-                self._ann = LibraryAnn(self.library, mid, notify=self._say, probes=self._probes)
+                # A build in the background leaves a core to the searches and the UI meanwhile.
+                params = AnnParams(threads=max(1, (os.cpu_count() or 2) - 1)) \
+                    if self.ann_build == "background" else AnnParams()
+                self._ann = LibraryAnn(self.library, mid, params, notify=self._say, probes=self._probes)
             return self._snap
 
     def _probes(self) -> np.ndarray | None:

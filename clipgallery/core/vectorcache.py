@@ -70,13 +70,16 @@ def load(folder: Path, model_id: int, want: dict[str, Any]) -> Matrix | None:
     return Matrix(int(want["generation"]), ids, dates, mat, "mapped")
 
 
-def save(folder: Path, model_id: int, matrix: Matrix, info: dict[str, Any]) -> None:
-    """Write the arrays under fresh names, then point the json at them (the atomic step)."""
-    token = secrets.token_hex(6)
+def save(folder: Path, model_id: int, matrix: Matrix, info: dict[str, Any], token: str | None = None) -> None:
+    """Write the arrays under fresh names, then point the json at them (the atomic step). With
+    `token`, the vectors are already in `matrix-<model>-<token>.npy` (written through a map)."""
+    written = token is not None
+    token = token or secrets.token_hex(6)
     base = f"{stem(model_id)}-{token}"
     names = {"vectors": f"{base}.npy", "ids": f"{base}-ids.npy", "dates": f"{base}-dates.npy"}
     try:
-        for field, arr in (("vectors", matrix.mat), ("ids", matrix.ids), ("dates", matrix.dates)):
+        arrays = (("ids", matrix.ids), ("dates", matrix.dates)) + ((("vectors", matrix.mat),) if not written else ())
+        for field, arr in arrays:
             with open(folder / names[field], "wb") as f:
                 np.save(f, np.ascontiguousarray(arr))
         meta = {**info, **names, "count": len(matrix.ids), "saved_at": time.time()}
@@ -103,17 +106,54 @@ def remove_others(folder: Path, model_id: int, keep: set[str]) -> None:
                 p.unlink()
 
 
+SPOT_ROWS = 8
+
+
+def spot_check(library: Any, model_id: int, m: Matrix) -> bool:
+    """A few rows of the mapped matrix, picked afresh each time, equal to SQLite's, bit for bit.
+
+    The vectors file is written through a memory map and left to the OS to write back, so a power
+    cut could leave the json pointing at pages never written; this catches that (and any other
+    damage to the file) for a handful of primary-key lookups."""
+    if len(m.ids) == 0:
+        return True
+    rows = np.random.default_rng().integers(0, len(m.ids), min(SPOT_ROWS, len(m.ids)))
+    rows = np.unique(np.concatenate([rows, [0, len(m.ids) - 1]]))
+    stored = library.store.vectors.vectors_of(model_id, [int(i) for i in m.ids[rows]])
+    try:
+        return all(np.array_equal(stored[int(m.ids[r])], m.mat[r]) for r in rows)
+    except KeyError:
+        return False
+
+
 def matrix(library: Any, model_id: int, dim: int, write: bool = True) -> Matrix:
     """The library's matrix for a model now: from the cache files when they are current, else read
-    from SQLite (and, with `write` on a writable library, saved for the next process)."""
+    from SQLite (and, with `write` on a writable library, written for the next process: straight
+    into the mapped cache file as it is read, so the vectors never sit in memory twice and the OS
+    writes them back at its own pace)."""
     want = key(library, model_id, dim)
     if want is not None:
         hit = load(library.dir, model_id, want)
-        if hit is not None:
+        if hit is not None and spot_check(library, model_id, hit):
             return hit
-    gen, ids, dates, mat = library.store.vectors.read_matrix(model_id)
-    fresh = Matrix(gen, ids, dates, mat, "sqlite")
-    if write and want is not None and not library.read_only and gen == want["generation"]:
-        with contextlib.suppress(OSError):  # a full disk: search still works, from memory
-            save(library.dir, model_id, fresh, want)
+    if not (write and want is not None and not library.read_only):
+        gen, ids, dates, mat = library.store.vectors.read_matrix(model_id)
+        return Matrix(gen, ids, dates, mat, "sqlite")
+    token = secrets.token_hex(6)
+    path = library.dir / f"{stem(model_id)}-{token}.npy"
+
+    def alloc(n: int, d: int) -> np.ndarray:
+        return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, d))
+
+    try:
+        gen, ids, dates, mat = library.store.vectors.read_matrix(model_id, alloc)
+        fresh = Matrix(gen, ids, dates, mat, "sqlite")
+        if gen == want["generation"]:
+            save(library.dir, model_id, fresh, want, token)
+            return fresh
+    except OSError:  # a full disk: search still works, from memory
+        gen, ids, dates, mat = library.store.vectors.read_matrix(model_id)
+        fresh = Matrix(gen, ids, dates, mat, "sqlite")
+    with contextlib.suppress(OSError):  # an index run committed meanwhile: this file is not kept
+        path.unlink()
     return fresh

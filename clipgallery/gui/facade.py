@@ -272,6 +272,7 @@ class Facade:
         self.preferred_model: str | None = None  # the model the user chose (for a photo's tags)
         self._embedders: dict[tuple[str, str], Any] = {}
         self._searchers: dict[tuple[int, str], Any] = {}
+        self._listings: dict[int, tuple[Library, int, FolderListing]] = {}  # by library, per generation
         self._load_lock = threading.Lock()
 
     # -- folders ----------------------------------------------------------------------------------
@@ -290,13 +291,23 @@ class Facade:
         with self._load_lock:
             keys = [k for k in self._searchers if lib is None or k[0] == id(lib)]
             searchers = [self._searchers.pop(k) for k in keys]
+            for key in [k for k in self._listings if lib is None or k == id(lib)]:
+                del self._listings[key]
         for s in searchers:
             s.close()
 
     def listing(self, lib: Library) -> FolderListing:
         """The photos the library has indexed, in path order, as columns (PhotoColumns)."""
+        gen = lib.generation
+        memo = self._listings.get(id(lib))
+        if memo is not None and memo[0] is lib and memo[1] == gen:
+            return memo[2]  # nothing changed (an index run that found the folder unchanged)
         ids, dates = lib.store.files.listing_columns()
-        return FolderListing(PhotoColumns(lib, ids, dates), _folders(f + "/x" for f in lib.store.files.folders() if f))
+        listing = FolderListing(PhotoColumns(lib, ids, dates),
+                                _folders(f + "/x" for f in lib.store.files.folders() if f))
+        if lib.generation == gen:
+            self._listings[id(lib)] = (lib, gen, listing)
+        return listing
 
     def scan_listing(self, root: Path, skip: Path | None = None,
                      on_progress: Callable[[int], None] | None = None) -> FolderListing:
