@@ -226,6 +226,16 @@ def test_the_lazy_listing_shows_the_right_photo_at_each_row(qtbot, tmp_path):
     newest = facade.browse(lib, listing.photos, SearchOptions(folder="b", sort="date")).photos
     assert [p.path for p in newest[:2]] == [str(lib.root / "b/000699.jpg"), str(lib.root / "b/000698.jpg")]
     assert len(newest) == 700
+    # Photos a walk of the disk found: only those the library lacks join the listing, at its end.
+    from clipgallery.gui.facade import Photo
+    from clipgallery.gui.main_window import MainWindow
+
+    found = [Photo(str(lib.root / "a/000005.jpg"), None, 0.0), Photo(str(lib.root / "new.jpg"), None, 0.0)]
+    new = MainWindow._not_listed(listing.photos, found)
+    assert [p.path for p in new] == [str(lib.root / "new.jpg")]
+    grown = listing.photos + new
+    assert len(grown) == 1301 and grown[1300].path == str(lib.root / "new.jpg") and grown[5].file_id is not None
+    assert MainWindow._not_listed(grown, found) == []
     window = facade.browse(lib, listing.photos, SearchOptions(after=1.2e9 + 10 * 3600.0, before=1.2e9 + 12 * 3600.0))
     assert [p.path for p in window.photos] == [str(lib.root / f"{d}/{i:06d}.jpg") for d in "ab" for i in (10, 11)]
     lib.close()

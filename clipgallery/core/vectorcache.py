@@ -143,7 +143,11 @@ def matrix(library: Any, model_id: int, dim: int, write: bool = True) -> Matrix:
     path = library.dir / f"{stem(model_id)}-{token}.npy"
 
     def alloc(n: int, d: int) -> np.ndarray:
-        return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, d))
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, d))
+        if hasattr(os, "posix_fallocate"):  # the blocks now: a full disk is an OSError, not a SIGBUS later
+            with open(path, "r+b") as f:
+                os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        return out
 
     try:
         gen, ids, dates, mat = library.store.vectors.read_matrix(model_id, alloc)
@@ -152,6 +156,8 @@ def matrix(library: Any, model_id: int, dim: int, write: bool = True) -> Matrix:
             save(library.dir, model_id, fresh, want, token)
             return fresh
     except OSError:  # a full disk: search still works, from memory
+        with contextlib.suppress(OSError):
+            path.unlink()
         gen, ids, dates, mat = library.store.vectors.read_matrix(model_id)
         fresh = Matrix(gen, ids, dates, mat, "sqlite")
     with contextlib.suppress(OSError):  # an index run committed meanwhile: this file is not kept
