@@ -277,3 +277,25 @@ def test_a_damaged_cache_file_is_caught_and_rebuilt(lib):
     m = fresh(lib).matrix(mid)
     assert m.source == "sqlite"
     np.testing.assert_array_equal(np.asarray(m.mat)[-1], vecs[-1])
+
+
+def test_a_stopped_index_update_is_dropped_not_half_used(lib):
+    import threading
+
+    from clipgallery.core.ann import BUILD_CHUNK, LibraryAnn
+
+    rng = np.random.default_rng(11)
+    add(lib, unit(rng, 3000))
+    mid = lib.model_id(VectorEmbedder.spec)
+    m = lib.matrix(mid)
+    LibraryAnn(lib, mid).get(m.generation, m.ids, m.mat)  # built and saved
+    new_vecs = unit(rng, BUILD_CHUNK + 10)  # a change of more than one chunk
+    new_ids = add(lib, new_vecs, prefix="b")
+    m = lib.matrix(mid)
+    ann = LibraryAnn(lib, mid)
+    stop = threading.Event()
+    stop.set()  # the app is closing
+    assert ann.get(m.generation, m.ids, m.mat, stop=stop) is None and ann._ann is None
+    index = ann.get(m.generation, m.ids, m.mat)  # the next run loads the saved one and updates it
+    assert ann.last_action == "updated" and np.array_equal(index.ids, m.ids)
+    assert index.query(new_vecs[-1], 1)[0] == new_ids[-1]

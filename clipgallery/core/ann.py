@@ -139,12 +139,15 @@ class AnnIndex:
                 self.ef, self.recall = ef, recall
                 return
 
-    def update(self, ids: np.ndarray, mat: np.ndarray, probes: np.ndarray | None = None) -> str:
-        """Bring the index in line with (ids, mat): 'same', 'updated' or 'rebuild' (caller rebuilds)."""
+    def update(self, ids: np.ndarray, mat: np.ndarray, probes: np.ndarray | None = None,
+               stop: threading.Event | None = None) -> str:
+        """Bring the index in line with (ids, mat): 'same', 'updated' or 'rebuild' (caller rebuilds).
+        `stop` ends it between chunks (BuildStopped); the index is then half updated: drop it."""
         with self._lock:  # no query may run through a half-applied update (resize is not thread-safe)
-            return self._update(ids, mat, probes)
+            return self._update(ids, mat, probes, stop)
 
-    def _update(self, ids: np.ndarray, mat: np.ndarray, probes: np.ndarray | None) -> str:
+    def _update(self, ids: np.ndarray, mat: np.ndarray, probes: np.ndarray | None,
+                stop: threading.Event | None = None) -> str:
         fps = fingerprints(mat)
         if np.array_equal(ids, self.ids) and np.allclose(fps, self.fps, atol=_FP_TOL, rtol=0):
             return "same"
@@ -166,7 +169,10 @@ class AnnIndex:
             if need > self.index.get_max_elements():
                 self.index.resize_index(max(need, int(self.index.get_max_elements() * 1.5)))
             rows = np.searchsorted(ids, fresh)
-            self.index.add_items(mat[rows], fresh)
+            for start in range(0, len(fresh), BUILD_CHUNK):  # hnswlib's threads never outlive a stop
+                if stop is not None and stop.is_set():
+                    raise BuildStopped("the search index update was stopped")
+                self.index.add_items(mat[rows[start:start + BUILD_CHUNK]], fresh[start:start + BUILD_CHUNK])
         self.ids, self.fps = np.asarray(ids, np.int64).copy(), fps
         if not 0.5 <= len(ids) / max(self.calibrated_count, 1) <= 2.0:
             self._calibrate(mat, probes)
@@ -294,6 +300,8 @@ class LibraryAnn:
         try:
             return self._get(generation, ids, mat, build, stop)
         except BuildStopped:
+            # Possibly half updated: never used again; the saved one is read afresh next time.
+            self._ann, self._generation, self._disk_stamp = None, None, None
             return None
         finally:
             self._lock.release()
@@ -330,7 +338,8 @@ class LibraryAnn:
                     return self._ann
             elif known_unbuilt:
                 return None  # still needs a build: do not diff a million vectors again for each query
-        outcome = self._ann.update(ids, mat, self._probes_for(self._ann, ids)) if self._ann is not None else "rebuild"
+        outcome = self._ann.update(ids, mat, self._probes_for(self._ann, ids), stop) \
+            if self._ann is not None else "rebuild"
         if outcome == "rebuild":
             if not build:
                 self._unbuilt = generation
