@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         return embedder
 
     bar, cancel = ProgressBar(), graceful_cancel()
+    generation = lib.generation
     try:
         report = index_folder(lib, load, args.batch_size, args.workers, progress=bar, cancel=cancel, spec=spec,
                               lock_wait=args.wait)
@@ -97,6 +99,8 @@ def cmd_index(args: argparse.Namespace) -> int:
 
         mid = lib.model_id(spec)
         ensure_built(loaded[0], lambda: lib.vectors(mid)[1] if mid is not None else None, say)
+    if not report.cancelled and not lib.read_only:
+        _refresh_caches(lib, spec, ann=lib.generation != generation)
     data = report.to_json()
     lines = [f"{report.indexed} indexed, {report.unchanged} unchanged, {report.reused} reused, "
              f"{report.removed} removed, {len(report.failed)} failed in {report.seconds:.1f} s"
@@ -119,6 +123,18 @@ def cmd_index(args: argparse.Namespace) -> int:
         lines += [f"  failed: {f.path}: {f.error}" for f in t.failed]
     emit(args, data, "\n".join(lines))
     return 130 if report.cancelled else 0
+
+
+def _refresh_caches(lib: Any, spec: str, ann: bool) -> None:
+    """The memory-mapped vectors and (when the run changed the library) the ANN index, brought up
+    to date now that the run is over, so that the next search (a fresh process, or the app)
+    starts from them (core.search). An unchanged folder leaves a missing index to the app."""
+    from ..core.search import refresh_caches
+
+    mid = lib.model_id(spec)
+    if mid is not None:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C skips it: the first search does it then
+            refresh_caches(lib, [mid], ann=ann, notify=say)
 
 
 def cmd_info(args: argparse.Namespace) -> int:

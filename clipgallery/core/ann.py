@@ -1,7 +1,8 @@
 """Approximate nearest-neighbour search (hnswlib) over a library's vectors, kept as a disk cache.
 
-SQLite stays the source of truth: the index files beside it are only trusted after their id set
-and vector fingerprints match what the library holds now, and are updated or rebuilt otherwise.
+SQLite stays the source of truth: the index files beside it are trusted when they were saved for
+this library (its uid) at its current generation, else only after their id set and vector
+fingerprints match what the library holds now; they are updated or rebuilt otherwise.
 """
 
 from __future__ import annotations
@@ -138,12 +139,15 @@ class AnnIndex:
                 self.ef, self.recall = ef, recall
                 return
 
-    def update(self, ids: np.ndarray, mat: np.ndarray, probes: np.ndarray | None = None) -> str:
-        """Bring the index in line with (ids, mat): 'same', 'updated' or 'rebuild' (caller rebuilds)."""
+    def update(self, ids: np.ndarray, mat: np.ndarray, probes: np.ndarray | None = None,
+               stop: threading.Event | None = None) -> str:
+        """Bring the index in line with (ids, mat): 'same', 'updated' or 'rebuild' (caller rebuilds).
+        `stop` ends it between chunks (BuildStopped); the index is then half updated: drop it."""
         with self._lock:  # no query may run through a half-applied update (resize is not thread-safe)
-            return self._update(ids, mat, probes)
+            return self._update(ids, mat, probes, stop)
 
-    def _update(self, ids: np.ndarray, mat: np.ndarray, probes: np.ndarray | None) -> str:
+    def _update(self, ids: np.ndarray, mat: np.ndarray, probes: np.ndarray | None,
+                stop: threading.Event | None = None) -> str:
         fps = fingerprints(mat)
         if np.array_equal(ids, self.ids) and np.allclose(fps, self.fps, atol=_FP_TOL, rtol=0):
             return "same"
@@ -165,7 +169,10 @@ class AnnIndex:
             if need > self.index.get_max_elements():
                 self.index.resize_index(max(need, int(self.index.get_max_elements() * 1.5)))
             rows = np.searchsorted(ids, fresh)
-            self.index.add_items(mat[rows], fresh)
+            for start in range(0, len(fresh), BUILD_CHUNK):  # hnswlib's threads never outlive a stop
+                if stop is not None and stop.is_set():
+                    raise BuildStopped("the search index update was stopped")
+                self.index.add_items(mat[rows[start:start + BUILD_CHUNK]], fresh[start:start + BUILD_CHUNK])
         self.ids, self.fps = np.asarray(ids, np.int64).copy(), fps
         if not 0.5 <= len(ids) / max(self.calibrated_count, 1) <= 2.0:
             self._calibrate(mat, probes)
@@ -293,6 +300,21 @@ class LibraryAnn:
         try:
             return self._get(generation, ids, mat, build, stop)
         except BuildStopped:
+            # Possibly half updated: never used again; the saved one is read afresh next time.
+            self._ann, self._generation, self._disk_stamp = None, None, None
+            return None
+        finally:
+            self._lock.release()
+
+    def current(self, generation: int, ids: np.ndarray) -> AnnIndex | None:
+        """The index in memory when it covers exactly the library at `generation`; never waits
+        (None while another thread loads, updates or builds it)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            ann = self._ann
+            if ann is not None and self._generation == generation and np.array_equal(ann.ids, ids):
+                return ann
             return None
         finally:
             self._lock.release()
@@ -306,10 +328,18 @@ class LibraryAnn:
         if self._ann is None or known_unbuilt:
             fresh = self._load_if_new(mat.shape[1])  # another process or thread may have saved one
             if fresh is not None:
-                self._ann = fresh
+                self._ann, meta = fresh
+                if self._saved_for(meta, generation) and np.array_equal(self._ann.ids, ids):
+                    # Saved for this very library at this generation: trusted without fingerprinting
+                    # every vector (which would read the whole matrix).
+                    self.last_action = "loaded"
+                    self.history.append(self.last_action)
+                    self._generation = generation
+                    return self._ann
             elif known_unbuilt:
                 return None  # still needs a build: do not diff a million vectors again for each query
-        outcome = self._ann.update(ids, mat, self._probes_for(self._ann, ids)) if self._ann is not None else "rebuild"
+        outcome = self._ann.update(ids, mat, self._probes_for(self._ann, ids), stop) \
+            if self._ann is not None else "rebuild"
         if outcome == "rebuild":
             if not build:
                 self._unbuilt = generation
@@ -327,7 +357,20 @@ class LibraryAnn:
         self._generation = generation
         return self._ann
 
-    def _load_if_new(self, dim: int) -> AnnIndex | None:
+    def saved_current(self, generation: int, count: int) -> bool:
+        """Whether the index saved beside the library was made for it at `generation` (reads only
+        the small json: an unchanged library needs no load to know its index is ready)."""
+        try:
+            meta = json.loads((self.library.dir / f"{self.stem}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(meta, dict) and self._saved_for(meta, generation) and meta.get("count") == count
+
+    def _saved_for(self, meta: dict[str, Any], generation: int) -> bool:
+        uid = getattr(self.library, "uid", None)
+        return uid is not None and meta.get("uid") == uid and meta.get("generation") == generation
+
+    def _load_if_new(self, dim: int) -> tuple[AnnIndex, dict[str, Any]] | None:
         """The saved index, if one appeared (another process or thread may have saved it) since last time."""
         try:
             stamp = (self.library.dir / f"{self.stem}.json").stat().st_mtime_ns
@@ -336,8 +379,7 @@ class LibraryAnn:
         if stamp == self._disk_stamp:
             return None
         self._disk_stamp = stamp
-        loaded = AnnIndex.load(self.library.dir, self.stem, dim)
-        return loaded[0] if loaded else None
+        return AnnIndex.load(self.library.dir, self.stem, dim)
 
     def _probes_for(self, ann: AnnIndex, ids: np.ndarray) -> np.ndarray | None:
         # Encoding probes costs a text-encoder pass: only when an update will recalibrate.
@@ -346,6 +388,7 @@ class LibraryAnn:
     def _save(self, generation: int) -> None:
         try:
             self._ann.save(self.library.dir, self.stem, {"generation": generation, "model_id": self.model_id,
+                                                         "uid": getattr(self.library, "uid", None),
                                                          "M": self.params.M,
                                                          "ef_construction": self.params.ef_construction})
         except OSError as e:  # a read-only library still searches; it just rebuilds next time

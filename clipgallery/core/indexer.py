@@ -175,7 +175,7 @@ def _index_folder(library: Library, embedder: Embedder | Callable[[], Embedder],
     report.unchanged = len(changes.unchanged)
     reusable: dict[str, int] = {}
     digests: dict[str, str] = {}  # relpath -> content hash, for files hashed before deciding to load
-    if known_id is not None:
+    if known_id is not None and (changes.new or changes.changed):  # an unchanged folder needs none
         reusable = library.hashes_with_vectors(known_id, regional)
     movable = {k.content_hash: k for k in changes.missing if k.content_hash and k.has_vector}
     # A model this library has not used yet is always loaded: that is what checks its name. Else

@@ -10,7 +10,9 @@ import contextlib
 import hashlib
 import os
 import re
+import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -30,6 +32,7 @@ from .scan import KnownFile
 from .store import Store
 from .store.files import FileInfo, FileUpdate
 from .store.schema import MIGRATIONS, SCHEMA_VERSION, Transaction
+from .vectorcache import Matrix
 
 __all__ = ["DB_NAME", "MIGRATIONS", "SCHEMA_VERSION", "FileInfo", "FileUpdate", "Library", "default_library_dir"]
 
@@ -78,6 +81,8 @@ class Library:
         self.text = self.store.text
         self.media = self.store.media
         self.faces = self.store.faces  # faces and people (core.faces)
+        self._matrices: dict[int, Matrix] = {}  # model id -> this process's matrix (core.vectorcache)
+        self._matrix_lock = threading.Lock()
         try:
             if not self.read_only:
                 self.dir.mkdir(parents=True, exist_ok=True)
@@ -130,6 +135,7 @@ class Library:
             # In the migrations' transaction: a library records its folder before anything else.
             self.set_meta("root", to_db(str(self.root)))
             self.set_meta("created_at", str(time.time()))
+            self.set_meta("uid", secrets.token_hex(8))
 
         try:
             self.db.migrate(on_create=record_owner)
@@ -184,6 +190,20 @@ class Library:
     def generation(self) -> int:
         """Bumped by every write that changes which vectors exist; caches compare against it."""
         return self.db.generation
+
+    @property
+    def uid(self) -> str | None:
+        """A random name of this library file, made once. The caches beside it carry it with the
+        generation, so a cache copied from another library (same ids, same generation) is never
+        trusted. None only for a read-only library written before uids existed."""
+        uid = self.get_meta("uid")
+        if uid is None and not self.read_only:
+            with self.errors(), self.transaction():
+                uid = self.get_meta("uid")
+                if uid is None:
+                    uid = secrets.token_hex(8)
+                    self.set_meta("uid", uid)
+        return uid
 
     def bump(self) -> None:
         """Tell every cache that the vectors changed (call inside the transaction that changed them)."""
@@ -296,8 +316,30 @@ class Library:
     # -- vectors ---------------------------------------------------------------------------------
 
     def vectors(self, model_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """(file ids [n] int64, vectors [n, dim] float32) of every indexed file, sorted by id (cached)."""
-        return self.store.vectors.vectors(model_id)
+        """(file ids [n] int64, vectors [n, dim] float32) of every indexed file, sorted by id (cached;
+        read-only arrays, often memory-mapped: copy before changing them)."""
+        m = self.matrix(model_id)
+        return m.ids, m.mat
+
+    def matrix(self, model_id: int) -> Matrix:
+        """The vectors of a model with their ids and dates, at the current generation: kept in this
+        process until the generation moves on, and in files beside the library (core.vectorcache)
+        so that the next process maps them instead of reading SQLite."""
+        from . import vectorcache
+
+        gen = self.generation
+        with self._matrix_lock:
+            hit = self._matrices.get(model_id)
+            if hit is not None and hit.generation == gen:
+                return hit
+        dim = self.model_dim(model_id)
+        if dim is None:
+            raise LibraryError(f"unknown model id {model_id}")
+        with self.errors():
+            m = vectorcache.matrix(self, model_id, dim)
+        with self._matrix_lock:
+            self._matrices[model_id] = m
+        return m
 
     def region_count(self, model_id: int) -> int:
         return self.store.vectors.region_count(model_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import textsearch  # `text:` terms, and the lift a photo's own words give it
-from .ann import LibraryAnn
+from .ann import AnnParams, LibraryAnn
 from .embed import Embedder
 from .errors import ImageError, QueryError
 from .library import Library
@@ -170,7 +171,7 @@ class _Rows:
     """Photos as filters see them: ids, relpaths and dates, aligned."""
 
     ids: np.ndarray  # int64 file ids (-1: not indexed)
-    relpaths: list[str]
+    relpaths: Sequence[str]
     dates: np.ndarray  # float64 POSIX seconds (NaN: unknown)
     _sorted: tuple[list[str], np.ndarray] | None = field(default=None, repr=False)
 
@@ -208,16 +209,60 @@ class _Rows:
         return mask
 
 
+class _LibraryPaths(Sequence[str]):
+    """The relpath of each row, read from SQLite only for the rows asked for (a search's hits): a
+    million relpaths as Python strings would cost seconds and hundreds of MB per snapshot."""
+
+    MEMO = 100_000
+
+    def __init__(self, library: Library, ids: np.ndarray):
+        self.library, self.ids = library, ids
+        self._memo: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, row: Any) -> Any:
+        if isinstance(row, slice):
+            return [self[r] for r in range(*row.indices(len(self)))]
+        fid = int(self.ids[row])
+        if fid not in self._memo:
+            self.fetch([row])
+        return self._memo[fid]  # KeyError: the file left the library since the snapshot
+
+    def fetch(self, rows: Iterable[int]) -> None:
+        """Read the relpaths of these rows in one query."""
+        todo = [int(self.ids[r]) for r in rows if int(self.ids[r]) not in self._memo]
+        if todo:
+            if len(self._memo) > self.MEMO:
+                self._memo.clear()
+            self._memo.update(self.library.store.files.relpaths_of(todo))
+
+    def known(self, row: int) -> bool:
+        return int(self.ids[row]) in self._memo
+
+
 @dataclass
 class _Snapshot(_Rows):
     """The library's searchable state at one generation: vectors plus what filters need."""
 
     generation: int = 0
     mat: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # rows aligned with ids
+    library: Library | None = field(default=None, repr=False)
 
     def row_of(self, file_id: int) -> int | None:
         r = int(np.searchsorted(self.ids, file_id))
         return r if r < len(self.ids) and self.ids[r] == file_id else None
+
+    def rows_under(self, folder: str) -> np.ndarray:
+        """Rows in the folder subtree, from SQLite's relpath index (no relpath list in memory)."""
+        if self.library is None:
+            return super().rows_under(folder)
+        fids = self.library.store.files.ids_under(folder)
+        if len(self.ids) == 0 or len(fids) == 0:
+            return np.zeros(0, np.int64)
+        rows = np.minimum(np.searchsorted(self.ids, fids), len(self.ids) - 1)
+        return rows[self.ids[rows] == fids]
 
 
 def relative_folder(folder: str, root: Path) -> str:
@@ -290,6 +335,33 @@ def _natural(name: str) -> tuple:
 _DIGITS = re.compile(r"(\d+)")
 
 
+def filter_rows(library: Library, ids: np.ndarray, dates: np.ndarray, options: SearchOptions) -> np.ndarray:
+    """filter_listing over columns (a library's whole listing, core.store FileStore.listing_columns):
+    the positions the options keep, in the given order or newest first, without a Python object
+    per photo. The folder filter asks SQLite's relpath index."""
+    options.check()
+    options = _with_marks(library, options)
+    keep = np.ones(len(ids), bool)
+    if options.folder:
+        folder = relative_folder(options.folder, library.root)
+        if folder:
+            keep &= np.isin(ids, library.store.files.ids_under(folder))
+    if options.after is not None:
+        keep &= dates >= options.after
+    if options.before is not None:
+        keep &= dates < options.before
+    if options.restrict is not None:
+        keep &= np.isin(ids, np.fromiter((int(i) for i in options.restrict), dtype=np.int64))
+    pos = np.flatnonzero(keep)
+    if options.sort == "date":  # newest first, an unknown date counting as 1970 (as sort_key), ties in path order
+        pos = pos[np.lexsort((pos, -np.nan_to_num(dates[pos], nan=0.0)))]
+    elif options.sort == "oldest":  # oldest first, unknown dates last (as sort_key)
+        pos = pos[np.lexsort((pos, np.nan_to_num(dates[pos], nan=np.inf)))]
+    elif options.sort == "name":
+        raise ValueError("filter_rows has no file names: sort by name through filter_listing")
+    return pos
+
+
 # -- the searcher ----------------------------------------------------------------------------------
 
 
@@ -298,10 +370,11 @@ class Searcher:
 
     def __init__(self, library: Library, embedder: Embedder, notify: Callable[[str], None] | None = None,
                  ann_build: str = "background"):
-        """`ann_build` says what to do when a large library has no usable ANN index yet:
-        "background" builds it in a thread and searches exactly meanwhile (the GUI), "now" builds
-        it before answering, "never" uses a saved one only (a one-shot CLI run: exact is cheaper
-        than a build). Small changes to an existing index are always applied at once.
+        """`ann_build` says what to do when a large library has no ANN index in memory yet:
+        "background" loads the saved one (or updates or builds it) in a thread and searches exactly
+        over the memory-mapped vectors meanwhile (the GUI), "now" does that before answering,
+        "never" searches exactly (a one-shot CLI run: one pass over the mapped matrix is cheaper
+        than reading the index, let alone building it).
 
         Notices go into each SearchResult; `notify` also hears them as they happen (the CLI
         prints them on stderr). A notice said outside any search (a background index build)
@@ -558,27 +631,22 @@ class Searcher:
         return mid
 
     def _snapshot(self) -> _Snapshot:
+        """Vectors, ids and dates at the current generation: memory-mapped from the library's
+        cache files (core.vectorcache), relpaths read only for the rows a search shows."""
         with self._lock:
-            for _ in range(5):
-                gen = self.library.generation
-                if self._snap is not None and self._snap.generation == gen:
-                    return self._snap
-                mid = self._model_id()
-                ids, mat = self.library.vectors(mid)
-                rows = self.library.file_dates()
-                if self.library.generation != gen:
-                    continue  # an index run committed meanwhile: read again
-                by_id = {r[0]: r for r in rows}
-                if any(int(i) not in by_id for i in ids):
-                    continue
-                meta = [by_id[int(i)] for i in ids]
-                self._snap = _Snapshot(ids, [r[1] for r in meta], np.array([r[2] for r in meta], dtype=np.float64),
-                                       generation=gen, mat=mat)
-                if self._ann is None or self._ann.model_id != mid:
-                    self._ann = LibraryAnn(self.library, mid, notify=self._say, probes=self._probes)
+            gen = self.library.generation
+            if self._snap is not None and self._snap.generation == gen:
                 return self._snap
-            raise QueryError("the library keeps changing while being read (is an index run writing to it?); "
-                             "try again in a moment")
+            mid = self._model_id()
+            m = self.library.matrix(mid)
+            self._snap = _Snapshot(m.ids, _LibraryPaths(self.library, m.ids), m.dates, generation=m.generation,
+                                   mat=m.mat, library=self.library)
+            if self._ann is None or self._ann.model_id != mid:
+                # A build in the background leaves a core to the searches and the UI meanwhile.
+                params = AnnParams(threads=max(1, (os.cpu_count() or 2) - 1)) \
+                    if self.ann_build == "background" else AnnParams()
+                self._ann = LibraryAnn(self.library, mid, params, notify=self._say, probes=self._probes)
+            return self._snap
 
     def _probes(self) -> np.ndarray | None:
         if not hasattr(self.embedder, "encode_texts"):
@@ -589,8 +657,14 @@ class Searcher:
         """The ANN index for this snapshot, or None: then this query goes exact."""
         lib_ann = self._ann
         assert lib_ann is not None  # made by _snapshot
-        ann = lib_ann.get(snap.generation, snap.ids, snap.mat, build=forced or self.ann_build == "now")
-        if ann is None and not forced and self.ann_build == "background":
+        if forced or self.ann_build == "now":
+            return lib_ann.get(snap.generation, snap.ids, snap.mat, build=True)
+        # Loading a saved index reads more bytes than one exact pass over the memory-mapped
+        # matrix (hnswlib keeps its own copy of the vectors, plus the graph): a query never waits
+        # for it. A one-shot process ("never") answers exactly; a long-lived one loads, updates or
+        # builds the index in the background and uses it from the first query after.
+        ann = lib_ann.current(snap.generation, snap.ids)
+        if ann is None and self.ann_build == "background":
             with self._lock:
                 if self._builder is None or not self._builder.is_alive():
                     self._builder = threading.Thread(
@@ -685,7 +759,12 @@ class Searcher:
         if o.threshold is not None:
             keep = scores >= float(o.threshold)
             rows, scores = rows[keep], scores[keep]
-        hits = [Hit(int(snap.ids[r]), self.library.root / snap.relpaths[r], float(s), float(snap.dates[r]))
+        paths = snap.relpaths
+        if isinstance(paths, _LibraryPaths):
+            paths.fetch(rows)  # one query for the hits; a file deleted since the snapshot is left out
+            keep = np.array([paths.known(r) for r in rows], dtype=bool)
+            rows, scores = rows[keep], scores[keep]
+        hits = [Hit(int(snap.ids[r]), self.library.root / paths[r], float(s), float(snap.dates[r]))
                 for r, s in zip(rows, scores)]
         return sort_hits(hits, o.sort)
 
@@ -714,18 +793,75 @@ class Searcher:
 
 
 
+SCAN_ROWS = 65536  # rows of a memory-mapped matrix scored at a time (128 MB of 512-d float32)
+
+
+def scores_of(mat: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """mat @ q. Over a memory-mapped matrix, a slice at a time, each slice's pages let go of once
+    scored: the process's memory stays at one slice instead of the whole matrix (2 GB at a
+    million 512-d photos), and the pages stay in the OS cache for the next query."""
+    base = getattr(mat, "_mmap", None)
+    if base is None or len(mat) <= SCAN_ROWS or not hasattr(base, "madvise"):
+        return np.asarray(mat @ q)
+    import mmap
+
+    out = np.empty(len(mat), np.float32)
+    row_bytes = mat.strides[0]
+    start_byte = getattr(mat, "offset", 0) % mmap.ALLOCATIONGRANULARITY  # where row 0 sits in the map
+    page = mmap.PAGESIZE
+    for lo in range(0, len(mat), SCAN_ROWS):
+        hi = min(lo + SCAN_ROWS, len(mat))
+        out[lo:hi] = mat[lo:hi] @ q
+        first = (start_byte + lo * row_bytes) // page * page
+        try:
+            base.madvise(mmap.MADV_DONTNEED, first, start_byte + hi * row_bytes - first)
+        except (OSError, ValueError):
+            break  # not allowed here: the rest is scored as usual, just without letting go
+    else:
+        return out
+    out[hi:] = mat[hi:] @ q
+    return out
+
+
 def _exact_rank(mat: np.ndarray, q: np.ndarray, k: int, mask: np.ndarray | None,
                 count: int) -> tuple[np.ndarray, np.ndarray]:
     if mask is None:
         rows = np.arange(len(mat))
-        scores = mat @ q
+        scores = scores_of(mat, q)
     elif count < len(mat) // 4:
         rows = np.flatnonzero(mask)
         scores = mat[rows] @ q
     else:  # cheaper to score everything than to copy most of the matrix
         rows = np.flatnonzero(mask)
-        scores = (mat @ q)[rows]
+        scores = scores_of(mat, q)[rows]
     if len(rows) > k:
         part = np.argpartition(-scores, k - 1)[:k]
         rows, scores = rows[part], scores[part]
     return rows, scores
+
+
+def refresh_caches(library: Library, model_ids: Iterable[int] | None = None, ann: bool = True,
+                   notify: Callable[[str], None] | None = None, stop: threading.Event | None = None) -> dict[str, Any]:
+    """After the library changed (the end of `index` or `import`): write the memory-mapped vector
+    matrix of each model (core.vectorcache) and, with `ann`, bring the persisted ANN index up to
+    date (an update when the change is small, else a build), so that the next process searches
+    without reading SQLite row by row and the app finds its index ready. Caches only: skipping
+    this loses nothing, the first search does it instead. Returns what was done per model spec."""
+    done: dict[str, Any] = {}
+    if library.read_only:
+        return done
+    wanted = None if model_ids is None else {int(i) for i in model_ids}
+    for mid, spec, _dim, n in library.models():
+        if n == 0 or (wanted is not None and mid not in wanted):
+            continue
+        m = library.matrix(mid)
+        entry: dict[str, Any] = {"photos": len(m.ids), "matrix": m.source}
+        if ann and len(m.ids) >= EXACT_BELOW:
+            lib_ann = LibraryAnn(library, mid, notify=notify)
+            if lib_ann.saved_current(m.generation, len(m.ids)):
+                entry["ann"] = "current"
+            else:
+                lib_ann.get(m.generation, m.ids, m.mat, build=True, stop=stop)
+                entry["ann"] = lib_ann.last_action or "stopped"
+        done[spec] = entry
+    return done

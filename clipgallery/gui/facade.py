@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from ..core.exif import ExifInfo  # noqa: F401 (re-export: the viewer's EXIF pan
 from ..core.library import FileInfo, Library
 from ..core.names import shown  # noqa: F401 (re-export: file names as people see them)
 from ..core.relevance import AUTO  # noqa: F401 (re-export: the search bar's default)
-from ..core.search import SearchOptions, filter_listing  # noqa: F401 (SearchOptions: re-export for the GUI)
+from ..core.search import SearchOptions, filter_listing, filter_rows  # noqa: F401 (SearchOptions: re-export)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ class Photo:
 class Results:
     """What the gallery shows for a request: photos, and what the search had to tell the user."""
 
-    photos: list[Photo]
+    photos: Sequence[Photo]
     notices: list[str] = field(default_factory=list)
 
 
@@ -66,9 +66,105 @@ class PhotoText:
     box: tuple[tuple[float, float], ...]
 
 
+class PhotoColumns(Sequence[Photo]):
+    """A library's photos (all, or a filtered and sorted part) as columns: file ids and dates in
+    numpy arrays, made into Photo records a page at a time when a row is first asked for (the
+    gallery shows a few hundred at once), plus `extra` photos found on disk and not indexed yet.
+
+    A million photos cost 16 MB here instead of a million Python objects. Immutable: filtering
+    makes a new one (`take`)."""
+
+    PAGE = 512
+
+    def __init__(self, lib: Library, ids: Any, dates: Any, extra: Sequence[Photo] = ()):
+        self.lib, self.ids, self.dates, self.extra = lib, ids, dates, tuple(extra)
+        self._pages: dict[int, list[Photo]] = {}
+        self._rows: dict[str, int] = {}  # path -> row, for the rows made so far
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.ids) + len(self.extra)
+
+    def __getitem__(self, row: Any) -> Any:
+        if isinstance(row, slice):
+            return [self[r] for r in range(*row.indices(len(self)))]
+        n = len(self.ids)
+        if row < 0:
+            row += len(self)
+        if not 0 <= row < len(self):
+            raise IndexError(row)
+        if row >= n:
+            return self.extra[row - n]
+        page = self._pages.get(row // self.PAGE)
+        if page is None:
+            page = self._load(row // self.PAGE)
+        return page[row % self.PAGE]
+
+    def __iter__(self) -> Iterator[Photo]:
+        for row in range(len(self)):
+            yield self[row]
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, PhotoColumns):
+            return False
+        import numpy as np
+
+        return other.lib is self.lib and np.array_equal(self.ids, other.ids) and self.extra == other.extra
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __add__(self, more: Sequence[Photo]) -> PhotoColumns:
+        return PhotoColumns(self.lib, self.ids, self.dates, (*self.extra, *more))
+
+    def take(self, positions: Any, extra: Sequence[Photo] = ()) -> PhotoColumns:
+        """The rows at these positions (of the indexed part), in that order, then `extra`."""
+        return PhotoColumns(self.lib, self.ids[positions], self.dates[positions], extra)
+
+    def row_of(self, path: str) -> int | None:
+        """The row of a photo made so far (the rows shown are; thumbnails only come for those)."""
+        row = self._rows.get(path)
+        if row is None and self.extra:
+            n = len(self.ids)
+            row = next((n + i for i, p in enumerate(self.extra) if p.path == path), None)
+        return row
+
+    def has_paths(self, paths: Iterable[str]) -> set[str]:
+        """Which of these paths (absolute) are indexed rows here (one query, not a walk of every row)."""
+        import numpy as np
+
+        paths = list(paths)
+        root = str(self.lib.root) + os.sep
+        rels = {p[len(root):].replace(os.sep, "/"): p for p in paths if p.startswith(root)}
+        ids = self.lib.file_ids(rels)
+        present = np.isin(np.fromiter(ids.values(), dtype=np.int64, count=len(ids)), self.ids)
+        wanted = set(paths)
+        return {rels[r] for r, ok in zip(ids, present) if ok} | {p.path for p in self.extra if p.path in wanted}
+
+    def _load(self, page_no: int) -> list[Photo]:
+        """The Photo records of one page: its relpaths, durations and RAW pairs in three queries."""
+        lo = page_no * self.PAGE
+        ids = [int(i) for i in self.ids[lo:lo + self.PAGE]]
+        dates = self.dates[lo:lo + self.PAGE]
+        store = self.lib.media
+        rels = self.lib.store.files.relpaths_of(ids)
+        durations = store.durations(ids)
+        raws = store.raws_of(rels.values())
+        root = self.lib.root
+        page = [Photo(str(root / rels[i]) if i in rels else str(root / f".deleted-{i}"), i,
+                      None if d != d else float(d), duration=durations.get(i),
+                      raw=tuple(str(root / r) for r in raws.get(rels.get(i, ""), ())))
+                for i, d in zip(ids, dates)]
+        with self._lock:
+            self._pages[page_no] = page
+            self._rows.update((p.path, lo + k) for k, p in enumerate(page))
+        return page
+
+
 @dataclass
 class FolderListing:
-    photos: list[Photo]
+    photos: Sequence[Photo]
     folders: list[str]  # every subfolder relpath that holds photos, sorted
     from_scan: bool = False  # True: the library did not know these yet (not indexed)
 
@@ -177,6 +273,7 @@ class Facade:
         self.preferred_model: str | None = None  # the model the user chose (for a photo's tags)
         self._embedders: dict[tuple[str, str], Any] = {}
         self._searchers: dict[tuple[int, str], Any] = {}
+        self._listings: dict[int, tuple[Library, int, FolderListing]] = {}  # by library, per generation
         self._load_lock = threading.Lock()
 
     # -- folders ----------------------------------------------------------------------------------
@@ -195,17 +292,23 @@ class Facade:
         with self._load_lock:
             keys = [k for k in self._searchers if lib is None or k[0] == id(lib)]
             searchers = [self._searchers.pop(k) for k in keys]
+            for key in [k for k in self._listings if lib is None or k == id(lib)]:
+                del self._listings[key]
         for s in searchers:
             s.close()
 
     def listing(self, lib: Library) -> FolderListing:
-        """The photos the library has indexed, in path order."""
-        infos = [f for f in lib.files() if f.status == "ok"]
-        store = lib.media
-        durations, raws = store.all_durations(), store.raws_of(f.relpath for f in infos)
-        photos = [Photo(str(f.path), f.id, f.date, duration=durations.get(f.relpath),
-                        raw=tuple(str(lib.root / r) for r in raws.get(f.relpath, ()))) for f in infos]
-        return FolderListing(photos, _folders(f.relpath for f in infos))
+        """The photos the library has indexed, in path order, as columns (PhotoColumns)."""
+        gen = lib.generation
+        memo = self._listings.get(id(lib))
+        if memo is not None and memo[0] is lib and memo[1] == gen:
+            return memo[2]  # nothing changed (an index run that found the folder unchanged)
+        ids, dates = lib.store.files.listing_columns()
+        listing = FolderListing(PhotoColumns(lib, ids, dates),
+                                _folders(f + "/x" for f in lib.store.files.folders() if f))
+        if lib.generation == gen:
+            self._listings[id(lib)] = (lib, gen, listing)
+        return listing
 
     def scan_listing(self, root: Path, skip: Path | None = None,
                      on_progress: Callable[[int], None] | None = None) -> FolderListing:
@@ -408,8 +511,14 @@ class Facade:
         """Turn region vectors on or off for this library; the next index run adds them."""
         lib.set_regional(enabled)
 
-    def browse(self, lib: Library, photos: list[Photo], options: SearchOptions) -> Results:
+    def browse(self, lib: Library, photos: Sequence[Photo], options: SearchOptions) -> Results:
         """The listing narrowed by core's filters (folder, dates, ids); sorted by date or by path."""
+        by_date = options.sort in ("date", "oldest")
+        if isinstance(photos, PhotoColumns) and options.sort != "name" and not (photos.extra and by_date):
+            kept = photos.take(filter_rows(lib, photos.ids, photos.dates, options))
+            if photos.extra:  # photos not indexed yet keep their place after the indexed ones
+                kept = kept + self.browse(lib, list(photos.extra), options).photos
+            return Results(kept)
         root = len(str(lib.root)) + 1
         entries = [(p.path[root:].replace(os.sep, "/"), p.file_id, p.date) for p in photos]
         return Results([Photo(p.path, p.file_id, p.date, duration=p.duration, raw=p.raw)
@@ -589,7 +698,7 @@ class Facade:
 
     # -- export -----------------------------------------------------------------------------------
 
-    def export_photos(self, photos: list[Photo], folder: str) -> list[Any]:
+    def export_photos(self, photos: Sequence[Photo], folder: str) -> list[Any]:
         """Photos of the gallery (a selection, a search result) as one export folder."""
         from ..core.export import Selected
 

@@ -31,7 +31,7 @@ from .desktop import open_with_default_app, show_in_file_manager
 from .dialogs.export_dialog import ExportDialog, ExportSource
 from .dialogs.failed_files import FailedFilesDialog
 from .dialogs.settings_dialog import SettingsDialog
-from .facade import AUTO, RESULT_LIMIT, Facade, FolderListing, Photo, Results
+from .facade import AUTO, RESULT_LIMIT, Facade, FolderListing, Photo, PhotoColumns, Results
 from .folder_watch import FolderWatch
 from .gallery_model import GalleryModel
 from .gallery_view import TIMELINE_SORTS, GalleryView
@@ -363,8 +363,7 @@ class MainWindow(QMainWindow):
         if lib is not self.library:
             return
         self._scanned = found
-        known = {p.path for p in self.listing.photos}
-        new = [p for p in found.photos if p.path not in known]
+        new = self._not_listed(self.listing.photos, found.photos)
         if not new:
             return
         self.listing = FolderListing(self.listing.photos + new,
@@ -373,6 +372,18 @@ class MainWindow(QMainWindow):
         self.side_panel.folders.reload()
         if not self.search_bar.searching():
             self.refresh()
+
+    @staticmethod
+    def _not_listed(listing: Any, found: Any) -> list:
+        """The photos of `found` that the listing lacks (asked of the library for a PhotoColumns
+        listing, rather than walking a million rows)."""
+        if not found:
+            return []
+        if isinstance(listing, PhotoColumns):
+            known = listing.has_paths(p.path for p in found)
+        else:
+            known = {p.path for p in listing}
+        return [p for p in found if p.path not in known]
 
     def close_folder(self) -> None:
         """Stop everything about the open folder (indexing commits what it has)."""
@@ -477,9 +488,8 @@ class MainWindow(QMainWindow):
         if self._scanned is not None:
             # Photos the walk found that indexing has not reached (it was stopped, or they failed)
             # stay in view: the grid shows the folder, not just what is indexed.
-            known = {p.path for p in listing.photos}
             failed = {str(path) for path, _ in getattr(self, "failed_files", [])}
-            rest = [p for p in self._scanned.photos if p.path not in known and p.path not in failed]
+            rest = [p for p in self._not_listed(listing.photos, self._scanned.photos) if p.path not in failed]
             if rest:
                 listing = FolderListing(listing.photos + rest,
                                         sorted(set(listing.folders) | set(self._scanned.folders), key=str.lower))
@@ -593,7 +603,7 @@ class MainWindow(QMainWindow):
         self.search_failed.emit(message)
 
     def _update_count(self) -> None:
-        n, total = self.model.rowCount(), len(self.listing.photos)
+        n, total = self.model.rowCount(), len(self.listing.photos)  # PhotoColumns: len without rows
         bar = self.search_bar
         if self.library is None:
             text = ""
@@ -728,7 +738,8 @@ class MainWindow(QMainWindow):
         if self._viewer is not None:
             self._viewer.close()
         self.facade.preferred_model = self.search_spec or self.settings.model
-        viewer = PhotoViewer(self.facade, self.library, list(self.model.photos), row, self, settings=self.settings)
+        viewer = PhotoViewer(self.facade, self.library, self.model.photos, row, self,
+                             settings=self.settings)  # immutable: no copy
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         viewer.current_changed.connect(lambda r: self.view.setCurrentIndex(self.model.index(r)))
         viewer.find_shared.connect(self.find_shared_with)
@@ -783,7 +794,7 @@ class MainWindow(QMainWindow):
         if len(selected) > 1:
             out.append(ExportSource("selection", f"The {len(selected):,} selected photos",
                                     lambda lib, spec, p=selected: facade.export_photos(p, "selection")))
-        shown = list(self.model.photos)
+        shown = self.model.photos  # never changed in place (set_photos replaces it): no copy of a million
         label = self._result_label()
         out.append(ExportSource("result", f"The photos shown ({len(shown):,}: {label})",
                                 lambda lib, spec: facade.export_photos(shown, label)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -21,6 +21,7 @@ class VectorStore:
         self._cache: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
         self._region_cache: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
         self._cache_lock = threading.Lock()
+        self._models: tuple[tuple[int, str], list[tuple[int, str, int, int]]] | None = None
 
     def model_id(self, spec: str, dim: int | None = None) -> int | None:
         """The id of a model spec; registered when `dim` is given and it is new."""
@@ -34,11 +35,21 @@ class VectorStore:
         return self.db.conn.execute("INSERT INTO models(spec, dim) VALUES(?, ?)", (spec, dim)).lastrowid
 
     def models(self) -> list[tuple[int, str, int, int]]:
-        """(id, spec, dim, number of vectors) for every model used in this library."""
-        return self.db.conn.execute(
+        """(id, spec, dim, number of vectors) for every model used in this library.
+
+        Counting a million vectors takes 80 ms and a search asks several times: the answer is kept
+        until the generation moves on or a model is registered."""
+        c = self.db.conn
+        key = (self.db.generation, c.execute("SELECT group_concat(id) FROM models").fetchone()[0] or "")
+        memo = self._models
+        if memo is not None and memo[0] == key:
+            return list(memo[1])
+        rows = c.execute(
             "SELECT m.id, m.spec, m.dim, (SELECT COUNT(*) FROM vectors v WHERE v.model_id = m.id) "
             "FROM models m ORDER BY m.id"
         ).fetchall()
+        self._models = (key, rows)
+        return list(rows)
 
     def model_dim(self, model_id: int) -> int | None:
         row = self.db.conn.execute("SELECT dim FROM models WHERE id=?", (model_id,)).fetchone()
@@ -61,6 +72,41 @@ class VectorStore:
         with self._cache_lock:
             self._cache[model_id] = (gen, ids, mat)
         return ids, mat
+
+    def vectors_of(self, model_id: int, file_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """file id -> its stored vector, for a few files (primary-key lookups)."""
+        out: dict[int, np.ndarray] = {}
+        for fid in file_ids:
+            row = self.db.conn.execute("SELECT vec FROM vectors WHERE file_id=? AND model_id=?",
+                                       (int(fid), model_id)).fetchone()
+            if row is not None:
+                out[int(fid)] = np.frombuffer(row[0], dtype="<f4")
+        return out
+
+    def read_matrix(self, model_id: int, alloc: Callable[[int, int], np.ndarray] | None = None
+                    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """(generation, ids [n] sorted, dates [n] float64, vectors [n, dim] float32) of the indexed
+        files, all read in one transaction (so they agree with each other and with the generation).
+        Not cached here: core.vectorcache keeps them in files beside the library."""
+        dim = self.model_dim(model_id)
+        if dim is None:
+            raise LibraryError(f"unknown model id {model_id}")
+        c = self.db.conn
+        own = not c.in_transaction
+        if own:
+            c.execute("BEGIN")
+        try:
+            gen = self.db.generation
+            ids, mat = _read_vectors(c, model_id, dim, alloc=alloc)
+            rows = c.execute("SELECT id, COALESCE(taken_at, mtime_ns / 1e9) FROM files WHERE status='ok' "
+                             "ORDER BY id").fetchall()
+        finally:
+            if own:
+                c.execute("COMMIT")
+        fids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        fdates = np.fromiter((np.nan if r[1] is None else r[1] for r in rows), dtype=np.float64, count=len(rows))
+        dates = fdates[np.searchsorted(fids, ids)] if len(fids) else np.zeros(len(ids), np.float64)
+        return gen, ids, dates, mat
 
 
     def region_count(self, model_id: int) -> int:
@@ -110,13 +156,17 @@ def _sorted_blobs(rows: Sequence[tuple], dtype: type, shape: tuple[int, ...]) ->
     return ids[order], out
 
 
-def _read_vectors(conn: sqlite3.Connection, model_id: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+def _read_vectors(conn: sqlite3.Connection, model_id: int, dim: int, chunk: int = 16384,
+                  alloc: Callable[[int, int], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(sorted ids, [n, dim] float32) with one copy of the vectors in memory at any time.
 
     The ids come first from the primary-key index (no blob is read), which gives each row its
-    place; the blobs then stream in chunks straight into it. No ORDER BY on the blobs: SQLite
-    would sort them through a temporary B-tree (seconds for large libraries). One read
-    transaction keeps both queries on the same snapshot while an index run writes.
+    place; the blobs then stream in chunks, each chunk joined into one buffer and copied into place
+    by numpy (a run of consecutive ids, the usual case, as one slice). No ORDER BY on the blobs:
+    SQLite would sort them through a temporary B-tree (seconds for large libraries). One read
+    transaction keeps both queries on the same snapshot while an index run writes. `alloc(n, dim)`
+    gives the array to fill (core.vectorcache passes the memory-mapped cache file, so the vectors
+    go to disk through the page cache instead of through a second copy).
     """
     where = "FROM vectors v JOIN files f ON f.id = v.file_id WHERE v.model_id=? AND f.status='ok'"
     own = not conn.in_transaction
@@ -125,12 +175,19 @@ def _read_vectors(conn: sqlite3.Connection, model_id: int, dim: int) -> tuple[np
     try:
         ids = np.fromiter((r[0] for r in conn.execute(f"SELECT v.file_id {where}", (model_id,))), dtype=np.int64)
         ids.sort()
-        out: np.ndarray = np.empty((len(ids), dim), np.float32)
+        out: np.ndarray = alloc(len(ids), dim) if alloc is not None else np.empty((len(ids), dim), np.float32)
         cur = conn.execute(f"SELECT v.file_id, v.vec {where}", (model_id,))
-        while rows := cur.fetchmany(4096):
-            rows_at = np.searchsorted(ids, np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
-            for at, r in zip(rows_at, rows):
-                out[at] = np.frombuffer(r[1], dtype="<f4")
+        while rows := cur.fetchmany(chunk):
+            got = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            blob = b"".join([r[1] for r in rows])
+            if len(blob) != len(rows) * dim * 4:
+                raise LibraryError(f"a stored vector of model {model_id} is not {dim}-d: the library is damaged")
+            vecs = np.frombuffer(blob, dtype="<f4").reshape(len(rows), dim)
+            at = np.searchsorted(ids, got)
+            if at[-1] - at[0] == len(at) - 1 and (len(at) == 1 or bool(np.all(np.diff(at) == 1))):
+                out[at[0]:at[-1] + 1] = vecs
+            else:
+                out[at] = vecs
     finally:
         if own:
             conn.execute("COMMIT")

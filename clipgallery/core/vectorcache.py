@@ -1,0 +1,165 @@
+"""The vectors of one (library, model) as memory-mapped .npy files beside the SQLite file.
+
+A fresh process then reaches every vector without reading a row of SQLite: the matrix is mapped,
+and only the pages a search touches are read. The files are a cache: SQLite stays the source of
+truth, and the files are trusted only when their key (the library's uid and generation, the model
+and its dimension) matches the library now; otherwise they are rebuilt from SQLite. Deleting them
+is always safe.
+
+  matrix-<model>.json                 the key and the names of the three arrays (written last)
+  matrix-<model>-<token>.npy          vectors [n, dim] float32, rows sorted by file id
+  matrix-<model>-<token>-ids.npy      file ids [n] int64, sorted
+  matrix-<model>-<token>-dates.npy    when taken, else modified [n] float64 POSIX seconds
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """The library's vectors of one model at one generation, with what filters need per row."""
+
+    generation: int
+    ids: np.ndarray  # int64 file ids, sorted
+    dates: np.ndarray  # float64 POSIX seconds (NaN: unknown), aligned with ids
+    mat: np.ndarray  # float32 [n, dim] unit vectors, aligned with ids (read-only; often a memory map)
+    source: str  # "memory" | "mapped" (from the files) | "sqlite" (read from SQLite just now)
+
+
+def stem(model_id: int) -> str:
+    return f"matrix-{int(model_id)}"
+
+
+def key(library: Any, model_id: int, dim: int) -> dict[str, Any] | None:
+    """What a cache must match to be trusted now; None when the library has no uid (cannot tell)."""
+    uid = library.uid
+    if uid is None:
+        return None
+    return {"format": FORMAT, "uid": uid, "generation": int(library.generation), "model_id": int(model_id),
+            "dim": int(dim)}
+
+
+def load(folder: Path, model_id: int, want: dict[str, Any]) -> Matrix | None:
+    """The cached matrix when its key equals `want` and its files are whole, else None."""
+    try:
+        meta = json.loads((folder / f"{stem(model_id)}.json").read_text(encoding="utf-8"))
+        if any(meta.get(k) != v for k, v in want.items()):
+            return None
+        mat = np.load(folder / meta["vectors"], mmap_mode="r")
+        ids = np.load(folder / meta["ids"], mmap_mode="r")
+        dates = np.load(folder / meta["dates"], mmap_mode="r")
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
+        return None
+    n, dim = meta.get("count"), want["dim"]
+    if mat.dtype != np.float32 or mat.shape != (n, dim) or ids.shape != (n,) or dates.shape != (n,) \
+            or ids.dtype != np.int64 or dates.dtype != np.float64:
+        return None
+    return Matrix(int(want["generation"]), ids, dates, mat, "mapped")
+
+
+def save(folder: Path, model_id: int, matrix: Matrix, info: dict[str, Any], token: str | None = None) -> None:
+    """Write the arrays under fresh names, then point the json at them (the atomic step). With
+    `token`, the vectors are already in `matrix-<model>-<token>.npy` (written through a map)."""
+    written = token is not None
+    token = token or secrets.token_hex(6)
+    base = f"{stem(model_id)}-{token}"
+    names = {"vectors": f"{base}.npy", "ids": f"{base}-ids.npy", "dates": f"{base}-dates.npy"}
+    try:
+        arrays = (("ids", matrix.ids), ("dates", matrix.dates)) + ((("vectors", matrix.mat),) if not written else ())
+        for field, arr in arrays:
+            with open(folder / names[field], "wb") as f:
+                np.save(f, np.ascontiguousarray(arr))
+        meta = {**info, **names, "count": len(matrix.ids), "saved_at": time.time()}
+        tmp = folder / f"{stem(model_id)}.json.{token}.tmp"
+        tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        os.replace(tmp, folder / f"{stem(model_id)}.json")
+    except BaseException:
+        for name in names.values():
+            with contextlib.suppress(OSError):
+                (folder / name).unlink()
+        raise
+    remove_others(folder, model_id, keep=set(names.values()))
+
+
+def remove_others(folder: Path, model_id: int, keep: set[str]) -> None:
+    """Drop the arrays of older caches (a process may still map one: on Windows it goes next time)."""
+    for p in folder.glob(f"{stem(model_id)}-*.npy"):
+        if p.name not in keep:
+            with contextlib.suppress(OSError):
+                p.unlink()
+    for p in folder.glob(f"{stem(model_id)}.json.*.tmp"):
+        with contextlib.suppress(OSError):
+            if time.time() - p.stat().st_mtime > 3600:
+                p.unlink()
+
+
+SPOT_ROWS = 8
+
+
+def spot_check(library: Any, model_id: int, m: Matrix) -> bool:
+    """A few rows of the mapped matrix, picked afresh each time, equal to SQLite's, bit for bit.
+
+    The vectors file is written through a memory map and left to the OS to write back, so a power
+    cut could leave the json pointing at pages never written; this catches that (and any other
+    damage to the file) for a handful of primary-key lookups."""
+    if len(m.ids) == 0:
+        return True
+    rows = np.random.default_rng().integers(0, len(m.ids), min(SPOT_ROWS, len(m.ids)))
+    rows = np.unique(np.concatenate([rows, [0, len(m.ids) - 1]]))
+    stored = library.store.vectors.vectors_of(model_id, [int(i) for i in m.ids[rows]])
+    try:
+        return all(np.array_equal(stored[int(m.ids[r])], m.mat[r]) for r in rows)
+    except KeyError:
+        return False
+
+
+def matrix(library: Any, model_id: int, dim: int, write: bool = True) -> Matrix:
+    """The library's matrix for a model now: from the cache files when they are current, else read
+    from SQLite (and, with `write` on a writable library, written for the next process: straight
+    into the mapped cache file as it is read, so the vectors never sit in memory twice and the OS
+    writes them back at its own pace)."""
+    want = key(library, model_id, dim)
+    if want is not None:
+        hit = load(library.dir, model_id, want)
+        if hit is not None and spot_check(library, model_id, hit):
+            return hit
+    if not (write and want is not None and not library.read_only):
+        gen, ids, dates, mat = library.store.vectors.read_matrix(model_id)
+        return Matrix(gen, ids, dates, mat, "sqlite")
+    token = secrets.token_hex(6)
+    path = library.dir / f"{stem(model_id)}-{token}.npy"
+
+    def alloc(n: int, d: int) -> np.ndarray:
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, d))
+        if hasattr(os, "posix_fallocate"):  # the blocks now: a full disk is an OSError, not a SIGBUS later
+            with open(path, "r+b") as f:
+                os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        return out
+
+    try:
+        gen, ids, dates, mat = library.store.vectors.read_matrix(model_id, alloc)
+        fresh = Matrix(gen, ids, dates, mat, "sqlite")
+        if gen == want["generation"]:
+            save(library.dir, model_id, fresh, want, token)
+            return fresh
+    except OSError:  # a full disk: search still works, from memory
+        with contextlib.suppress(OSError):
+            path.unlink()
+        gen, ids, dates, mat = library.store.vectors.read_matrix(model_id)
+        fresh = Matrix(gen, ids, dates, mat, "sqlite")
+    with contextlib.suppress(OSError):  # an index run committed meanwhile: this file is not kept
+        path.unlink()
+    return fresh
