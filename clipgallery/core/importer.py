@@ -10,6 +10,7 @@ the way it does after its own runs: same size and mtime and a vector means uncha
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterable
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import LibraryError
 from .library import FileUpdate, Library
 from .lock import WriterLock
 from .progress import Progress, ProgressFn
@@ -82,13 +84,15 @@ def import_shards(library: Library, paths: Iterable[Path], progress: ProgressFn 
 
 
 def refresh_caches(library: Library) -> None:
-    """ISSUE 16 CACHE HOOK. The caches beside the SQLite file (the memory-mapped vector matrix and the
-    persisted ANN index of the storage work) are refreshed here after an import, so the first search
-    does not build them. Until the library provides `refresh_caches`, they are built lazily by the
-    first search, as after an index run."""
-    refresh = getattr(library, "refresh_caches", None)
-    if callable(refresh):
-        refresh()
+    """The caches beside the SQLite file after an import: the memory-mapped vector matrix is written
+    now (core.search.refresh_caches), so a fresh `search` maps it instead of reading a million rows
+    from SQLite. The ANN index is left to the app, which builds it in the background while it
+    answers exactly from the matrix (at 1M a build takes minutes on 2 cores; a one-shot search
+    never needs it)."""
+    from .search import refresh_caches as refresh
+
+    with contextlib.suppress(OSError, LibraryError):  # a full disk: the rows are in; a search writes it
+        refresh(library, ann=False)
 
 
 def _one_model(infos: list[ShardInfo]) -> str:
