@@ -2,7 +2,8 @@
 
 Builds synthetic libraries (rows and 512-d CLIP-like vectors, no photo files) of each size in a
 temp dir, through a pluggable writer (`--writer apply`: Library.apply in batches of 10,000, the
-path `index` and `import` take; add another writer to WRITERS to measure it instead), and prints
+path `index` takes; `--writer import`: each batch a Parquet shard, then one `clipgallery import`
+of them all, which also writes the memory-mapped matrix), and prints
 for each size, with its target and the ratio of the largest size to the smallest:
 
 - first search after the build (a fresh process: builds the memory-mapped matrix from SQLite)
@@ -52,7 +53,29 @@ def write_apply(lib, spec: str, rows: list[dict]) -> None:
                                width=r["width"], height=r["height"], taken_at=r["taken_at"]) for r in rows])
 
 
-WRITERS: dict[str, Callable] = {"apply": write_apply}
+def write_import(lib, spec: str, rows: list[dict]) -> None:
+    """One batch as a Parquet shard (the format `embed` writes) into a folder beside the library;
+    `finish_import` then adds them all with one `import` (core.importer), as a cluster's output would
+    arrive. The build's time counts both, writing the shards and importing them."""
+    from clipgallery.core.shards import ShardRow, ShardWriter
+
+    folder = lib.db_path.parent / "bench-shards"
+    folder.mkdir(exist_ok=True)
+    writer = ShardWriter(folder, spec, len(rows[0]["vector"]), rows_per_shard=len(rows))
+    writer.write([ShardRow(**r) for r in rows])
+    writer.close()
+
+
+def finish_import(lib) -> None:
+    from clipgallery.core.importer import import_shards
+
+    folder = lib.db_path.parent / "bench-shards"
+    import_shards(lib, [folder])
+    shutil.rmtree(folder)
+
+
+WRITERS: dict[str, Callable] = {"apply": write_apply, "import": write_import}
+FINISH: dict[str, Callable] = {"import": finish_import}
 
 
 def synthetic_rows(start: int, count: int, vectors) -> list[dict]:
@@ -82,6 +105,8 @@ def child_build(work: Path, n: int, spec: str, writer: str) -> None:
     for start in range(0, n, BATCH):
         m = min(BATCH, n - start)
         WRITERS[writer](lib, spec, synthetic_rows(start, m, gen.images(m, seed=start + 1)))
+    if writer in FINISH:
+        FINISH[writer](lib)
     lib.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     print(json.dumps({"seconds": time.perf_counter() - t0}))
 
