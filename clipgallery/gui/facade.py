@@ -428,13 +428,15 @@ class Facade:
             return False
 
     def index(self, lib: Library, embedder: Any, batch_size: int | None, progress: Callable,
-              cancel: threading.Event, pause: threading.Event) -> Any:
-        """Bring the library up to date for this model; returns core's IndexReport."""
+              cancel: threading.Event, pause: threading.Event, spec: str | None = None) -> Any:
+        """Bring the library up to date for this model; returns core's IndexReport. `embedder` may
+        be a function that gives the model, with its canonical `spec`: it is called only when some
+        photo needs encoding (core's index_folder)."""
         from ..core.indexer import index_folder
         from ..core.textread import read_after_index
 
         report = index_folder(lib, embedder, batch_size=batch_size or None, progress=progress,
-                              cancel=cancel, pause=pause)
+                              cancel=cancel, pause=pause, spec=spec)
         # Then the text in the photos, when the folder's setting says so ("Reading text…").
         report = read_after_index(lib, report, progress=progress, cancel=cancel, pause=pause)
         from . import faces_facade
