@@ -66,6 +66,40 @@ def test_open_shows_photos_indexes_and_reports_progress(qtbot, gui_window, tmp_p
     assert not any(folder.rglob("*.sqlite"))
 
 
+def test_an_indexed_folder_is_checked_while_the_model_loads(qtbot, gui_window, tmp_path, monkeypatch):
+    """The check of a folder needs the model only for new or changed photos: on reopening, it runs
+    beside the model's load (at a million photos both take seconds), and the run still ends with
+    the model loaded for the search."""
+    import threading
+
+    folder = photo_folder(tmp_path / "photos", 6)
+    w = gui_window("tiny-random")
+    open_and_index(qtbot, w, folder)
+    w.facade._embedders.clear()  # as in a fresh app: the model is not loaded yet
+    checked = threading.Event()
+    seen = []
+    known_files = w.library.known_files
+
+    def checking(*args, **kwargs):
+        checked.set()
+        return known_files(*args, **kwargs)
+
+    monkeypatch.setattr(w.library, "known_files", checking)
+    load = w.facade.embedder
+
+    def slow_load(*args, **kwargs):
+        seen.append(checked.wait(10))  # the check has begun while the model is still loading
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(w.facade, "embedder", slow_load)
+    with qtbot.waitSignal(w.indexing_finished, timeout=INDEX_TIMEOUT_MS) as done:
+        w.start_indexing()
+    report = done.args[0]
+    assert seen == [True]
+    assert report is not None and report.unchanged == 6 and not report.indexed and not report.failed
+    assert w.facade.is_loaded("tiny-random", w.settings.device) and "Up to date" in w.index_status.label.text()
+
+
 def test_pause_holds_indexing_until_resumed(qtbot, gui_window, tmp_path):
     folder = photo_folder(tmp_path / "photos", 24)
     w = gui_window("tiny-random", batch_size=4)

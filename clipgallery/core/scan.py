@@ -7,6 +7,7 @@ import stat as stat_mod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 BASE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".avif"})
@@ -94,9 +95,9 @@ def _dir_key(path: Path) -> tuple[int, int]:
     return (st.st_dev, st.st_ino)
 
 
-@dataclass(frozen=True)
-class KnownFile:
-    """What the library remembers of a file."""
+class KnownFile(NamedTuple):
+    """What the library remembers of a file. A named tuple: the index check makes one per known
+    file straight from SQLite's row tuples (a million in about a second less than a dataclass)."""
 
     id: int
     relpath: str

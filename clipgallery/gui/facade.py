@@ -76,8 +76,12 @@ class PhotoColumns(Sequence[Photo]):
 
     PAGE = 512
 
-    def __init__(self, lib: Library, ids: Any, dates: Any, extra: Sequence[Photo] = ()):
+    def __init__(self, lib: Library, ids: Any, dates: Any, extra: Sequence[Photo] = (),
+                 folder_sizes: dict[str, int] | None = None):
         self.lib, self.ids, self.dates, self.extra = lib, ids, dates, tuple(extra)
+        # Photos per folder of the indexed rows, when they are every readable file of the library
+        # (a folder's listing, counted by SQLite); None for a filtered part.
+        self.folder_sizes = folder_sizes
         self._pages: dict[int, list[Photo]] = {}
         self._rows: dict[str, int] = {}  # path -> row, for the rows made so far
         self._lock = threading.Lock()
@@ -116,7 +120,7 @@ class PhotoColumns(Sequence[Photo]):
     __hash__ = None  # type: ignore[assignment]
 
     def __add__(self, more: Sequence[Photo]) -> PhotoColumns:
-        return PhotoColumns(self.lib, self.ids, self.dates, (*self.extra, *more))
+        return PhotoColumns(self.lib, self.ids, self.dates, (*self.extra, *more), self.folder_sizes)
 
     def take(self, positions: Any, extra: Sequence[Photo] = ()) -> PhotoColumns:
         """The rows at these positions (of the indexed part), in that order, then `extra`."""
@@ -304,11 +308,33 @@ class Facade:
         if memo is not None and memo[0] is lib and memo[1] == gen:
             return memo[2]  # nothing changed (an index run that found the folder unchanged)
         ids, dates = lib.store.files.listing_columns()
-        listing = FolderListing(PhotoColumns(lib, ids, dates),
-                                _folders(f + "/x" for f in lib.store.files.folders() if f))
+        sizes = lib.store.files.folder_sizes()  # the folders, and the Folders tab's counts
+        listing = FolderListing(PhotoColumns(lib, ids, dates, folder_sizes=sizes),
+                                _folders(f + "/x" for f in sizes if f))
         if lib.generation == gen:
             self._listings[id(lib)] = (lib, gen, listing)
         return listing
+
+    def folder_counts(self, lib: Library, photos: Sequence[Photo]) -> dict[str, int]:
+        """Photos per folder subtree (relpath -> count, "" for all) of a listing. A library's listing
+        (PhotoColumns: every readable file it holds) comes with its counts per folder from SQLite, so
+        a million photos are never made into Photo records for it; photos found on disk and not
+        indexed yet, or a plain list, are counted by their paths. Call it from a worker."""
+        root = str(lib.root)
+        if isinstance(photos, PhotoColumns) and photos.lib is lib and photos.folder_sizes is not None:
+            direct = dict(photos.folder_sizes)
+            for folder, n in _direct_counts((p.path for p in photos.extra), root).items():
+                direct[folder] = direct.get(folder, 0) + n
+        else:
+            direct = _direct_counts((p.path for p in photos), root)
+        out: dict[str, int] = {}
+        for folder, n in direct.items():
+            out[""] = out.get("", 0) + n
+            parts = folder.split("/") if folder else []
+            for i in range(1, len(parts) + 1):
+                key = "/".join(parts[:i])
+                out[key] = out.get(key, 0) + n
+        return out
 
     def scan_listing(self, root: Path, skip: Path | None = None,
                      on_progress: Callable[[int], None] | None = None) -> FolderListing:
@@ -402,13 +428,15 @@ class Facade:
             return False
 
     def index(self, lib: Library, embedder: Any, batch_size: int | None, progress: Callable,
-              cancel: threading.Event, pause: threading.Event) -> Any:
-        """Bring the library up to date for this model; returns core's IndexReport."""
+              cancel: threading.Event, pause: threading.Event, spec: str | None = None) -> Any:
+        """Bring the library up to date for this model; returns core's IndexReport. `embedder` may
+        be a function that gives the model, with its canonical `spec`: it is called only when some
+        photo needs encoding (core's index_folder)."""
         from ..core.indexer import index_folder
         from ..core.textread import read_after_index
 
         report = index_folder(lib, embedder, batch_size=batch_size or None, progress=progress,
-                              cancel=cancel, pause=pause)
+                              cancel=cancel, pause=pause, spec=spec)
         # Then the text in the photos, when the folder's setting says so ("Reading text…").
         report = read_after_index(lib, report, progress=progress, cancel=cancel, pause=pause)
         from . import faces_facade
@@ -804,6 +832,16 @@ def _photo(h: Any) -> Photo:
     """A search hit (core.search.Hit) as the gallery shows it, with its text, video and RAW details."""
     return Photo(str(h.path), h.file_id, h.date, float(h.score), h.text, duration=h.duration, at=h.at,
                  raw=tuple(str(p) for p in h.raw))
+
+
+def _direct_counts(paths: Iterable[str], root: str) -> dict[str, int]:
+    """Photos per folder (relpath, "" for the root) from absolute paths: a string split each."""
+    direct: dict[str, int] = {}
+    cut = len(root.rstrip(os.sep)) + 1
+    for p in paths:
+        key = os.path.dirname(p[cut:]).replace(os.sep, "/")
+        direct[key] = direct.get(key, 0) + 1
+    return direct
 
 
 def _folders(relpaths: Iterable[str]) -> list[str]:

@@ -7,6 +7,7 @@ import logging
 import threading
 import traceback
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
@@ -135,14 +136,19 @@ class _IndexRun(QObject):
         try:
             if not self.facade.is_loaded(self.spec, self.device):
                 self.status.emit(n, f"Loading model {self.spec}…")
-            embedder = self.facade.embedder(self.spec, self.device,
-                                            download=lambda d: self.download.emit(n, d), cancel=self.cancel)
-            self.model_ready.emit(n, embedder.spec, embedder.device)
-            if self.cancel.is_set():
-                self.finished.emit(n, None)
-                return
-            report = self.facade.index(self.library, embedder, self.batch_size,
-                                       lambda p: self.progress.emit(n, p), self.cancel, self.pause)
+            spec = self.facade.canonical_spec(self.spec)
+            # The model loads in a thread of its own while the folder is checked: the check needs it
+            # only for new or changed photos (then it waits for it), so an unchanged folder of a
+            # million photos is compared while torch is imported, not after. The search needs it next.
+            loading: Future = Future()
+            loader = threading.Thread(target=self._load, args=(n, loading), name="clipgallery-model-load")
+            loader.start()
+            try:
+                report = self.facade.index(self.library, loading.result, self.batch_size,
+                                           lambda p: self.progress.emit(n, p), self.cancel, self.pause, spec=spec)
+            finally:
+                loader.join()  # never a thread left running: a load finishes (or is cancelled) first
+            loading.result()  # a model that cannot be loaded fails the run, as it always did
         except DownloadCancelled:
             self.finished.emit(n, None)  # the user stopped the download: not an error
         except ClipGalleryError as e:
@@ -152,6 +158,18 @@ class _IndexRun(QObject):
             self.failed.emit(n, describe_error(e))
         else:
             self.finished.emit(n, report)
+
+
+    def _load(self, n: int, into: Future) -> None:
+        """Load the model (in its thread), tell the window which one it is, hand it to the check."""
+        try:
+            embedder = self.facade.embedder(self.spec, self.device,
+                                            download=lambda d: self.download.emit(n, d), cancel=self.cancel)
+        except BaseException as e:  # handed over: the index run raises it where it needs the model
+            into.set_exception(e)
+            return
+        self.model_ready.emit(n, embedder.spec, embedder.device)
+        into.set_result(embedder)
 
 
 class IndexController(QObject):
