@@ -265,6 +265,18 @@ class _Snapshot(_Rows):
         return rows[self.ids[rows] == fids]
 
 
+@dataclass
+class _ListedRows(_Rows):
+    """The gallery's columns (ids in path order, dates) as filters see them: the folder subtree
+    comes from SQLite's relpath index, so no relpath is held for a million rows."""
+
+    library: Library | None = field(default=None, repr=False)
+
+    def rows_under(self, folder: str) -> np.ndarray:
+        assert self.library is not None
+        return np.flatnonzero(np.isin(self.ids, self.library.store.files.ids_under(folder)))
+
+
 def relative_folder(folder: str, root: Path) -> str:
     """A subfolder given relative to the root -> its POSIX relpath ("" for the root itself)."""
     parts = PurePosixPath(str(folder).strip().replace("\\", "/")).parts
@@ -341,18 +353,10 @@ def filter_rows(library: Library, ids: np.ndarray, dates: np.ndarray, options: S
     per photo. The folder filter asks SQLite's relpath index."""
     options.check()
     options = _with_marks(library, options)
-    keep = np.ones(len(ids), bool)
-    if options.folder:
-        folder = relative_folder(options.folder, library.root)
-        if folder:
-            keep &= np.isin(ids, library.store.files.ids_under(folder))
-    if options.after is not None:
-        keep &= dates >= options.after
-    if options.before is not None:
-        keep &= dates < options.before
-    if options.restrict is not None:
-        keep &= np.isin(ids, np.fromiter((int(i) for i in options.restrict), dtype=np.int64))
-    pos = np.flatnonzero(keep)
+    rows = _ListedRows(ids, (), dates, library=library)
+    folder = relative_folder(options.folder, library.root) if options.folder else ""
+    mask = rows.mask(folder, options)
+    pos = np.arange(len(ids)) if mask is None else np.flatnonzero(mask)
     if options.sort == "date":  # newest first, an unknown date counting as 1970 (as sort_key), ties in path order
         pos = pos[np.lexsort((pos, -np.nan_to_num(dates[pos], nan=0.0)))]
     elif options.sort == "oldest":  # oldest first, unknown dates last (as sort_key)
