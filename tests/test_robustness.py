@@ -307,6 +307,8 @@ def test_read_only_library_can_be_searched_and_says_why_it_cannot_be_written(tmp
     import gc
 
     gc.collect()  # the in-process CLI's library connection, so the disk can be remounted
+    for p in lib.glob("listing*"):
+        p.unlink()  # the app's listing must then come from SQLite, with nowhere to keep it
     r = subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 
@@ -315,6 +317,10 @@ def test_read_only_library_can_be_searched_and_says_why_it_cannot_be_written(tmp
     assert len(json.loads(out)) == 6
     code, out, err = main_cli(capsys, "--library-dir", lib, "info", root, "--json")
     assert code == 0 and json.loads(out)["read_only"] is True
+    from clipgallery.core.library import Library
+
+    listed = Library(root, lib, create=False).listing()
+    assert listed.source == "sqlite" and len(listed.ids) == 6 and not list(lib.glob("listing*"))
     photo(99, (96, 64)).save(root / "new.jpg", "JPEG")
     code, out, err = main_cli(capsys, "--library-dir", lib, "index", root, "--model", "tiny-random")
     assert code == 1 and "is read-only" in err and "damaged" not in err, err

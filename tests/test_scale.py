@@ -261,6 +261,8 @@ def test_the_app_exits_0_after_a_search_on_a_large_library(tmp_path):
                        capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "terminate called" not in r.stderr and shot.stat().st_size > 10_000
+    (first,) = [line for line in r.stderr.splitlines() if line.startswith("clipgallery-first-result ")]
+    assert int(first.rpartition("photos=")[2]) > 0  # the query typed at open answered from the library
     with sqlite3.connect(libdir / "library.sqlite") as c:  # the photos are all still there
         assert c.execute("SELECT COUNT(*) FROM files").fetchone()[0] == 30_000
 
@@ -299,3 +301,72 @@ def test_a_stopped_index_update_is_dropped_not_half_used(lib):
     index = ann.get(m.generation, m.ids, m.mat)  # the next run loads the saved one and updates it
     assert ann.last_action == "updated" and np.array_equal(index.ids, m.ids)
     assert index.query(new_vecs[-1], 1)[0] == new_ids[-1]
+
+
+# -- the app's listing kept beside the library ------------------------------------------------------
+
+
+def _same_listing(a, b) -> None:
+    assert a.generation == b.generation and a.folder_sizes == b.folder_sizes
+    np.testing.assert_array_equal(np.asarray(a.ids), np.asarray(b.ids))
+    np.testing.assert_array_equal(np.asarray(a.dates), np.asarray(b.dates))  # NaN where unknown, on both
+
+
+def test_the_listing_is_kept_beside_the_library_and_equals_sqlite(lib):
+    rng = np.random.default_rng(12)
+    add(lib, unit(rng, 30), prefix="b", dates=True)
+    add(lib, unit(rng, 20), prefix="a/deep")
+    mid = lib.model_id(VectorEmbedder.spec)
+    # a folder whose name is not UTF-8 (Latin-1 bytes on disk), and a file that could not be read
+    lib.apply(mid, [FileUpdate(f"caf\udce9/{i:06d}.jpg", 10, 1, f"h{i}", vec=v) for i, v in enumerate(unit(rng, 5))])
+    lib.apply(mid, [FileUpdate("broken.jpg", 10, 1, None, error="cannot identify image file")])
+    first = lib.listing()
+    assert first.source == "sqlite" and (lib.dir / "listing.json").is_file()
+    gen, ids, dates, sizes = lib.store.files.read_listing()
+    assert first.generation == gen and sizes == {"b": 30, "a/deep": 20, "caf\udce9": 5}  # never the unreadable one
+    paths = lib.store.files.relpaths_of(ids.tolist())
+    assert [paths[i] for i in ids.tolist()][:2] == ["a/deep/000000.jpg", "a/deep/000001.jpg"]
+    assert [paths[i] for i in ids.tolist()][-1] == "caf\udce9/000004.jpg"  # in relpath order, as SQLite sorts
+    again = fresh(lib).listing()
+    assert again.source == "mapped"  # the next process maps the files: no row read one at a time
+    _same_listing(again, first)
+    assert np.isnan(np.asarray(again.dates)[:20]).sum() == 0  # modified times where no date was taken
+    assert np.asarray(again.dates)[ids.tolist().index(lib.file_ids(["b/000029.jpg"])["b/000029.jpg"])] \
+        == pytest.approx(1.2e9 + 29 * 3600.0)
+
+
+def test_a_stale_or_damaged_listing_is_read_again_from_sqlite(lib):
+    rng = np.random.default_rng(13)
+    ids = add(lib, unit(rng, 40), dates=True)
+    lib.listing()
+    add(fresh(lib), unit(rng, 3), prefix="z")  # another process indexed three more photos
+    grown = fresh(lib).listing()
+    assert grown.source == "sqlite" and len(grown.ids) == 43
+    fresh(lib).remove_files(ids[:10])
+    shrunk = fresh(lib).listing()
+    assert shrunk.source == "sqlite" and len(shrunk.ids) == 33 and not set(ids[:10]) & set(shrunk.ids.tolist())
+    assert fresh(lib).listing().source == "mapped"
+
+    def damaged(how) -> None:
+        """Damage the listing files now in use; the next process reads SQLite (and writes them anew)."""
+        (ids_file,) = lib.dir.glob("listing-*-ids.npy")
+        (dates_file,) = lib.dir.glob("listing-*-dates.npy")
+        how(ids_file, dates_file)
+        again = fresh(lib).listing()
+        assert again.source == "sqlite"
+        _same_listing(again, shrunk)
+
+    wrong_dates = np.array(shrunk.dates)
+    wrong_dates[-1] = 0.0
+    damaged(lambda i, d: np.save(i, np.ascontiguousarray(np.asarray(shrunk.ids)[::-1])))  # whole, out of order
+    damaged(lambda i, d: np.save(d, wrong_dates))  # the last date never reached the disk
+    damaged(lambda i, d: d.write_bytes(d.read_bytes()[:100]))  # half written
+    damaged(lambda i, d: i.unlink())  # gone
+    assert fresh(lib).listing().source == "mapped"  # written whole again
+
+
+def test_index_runs_leave_the_listing_for_the_next_process(lib):
+    add(lib, unit(np.random.default_rng(14), 25))
+    assert not list(lib.dir.glob("listing*"))
+    refresh_caches(lib)  # what index and import do at their end
+    assert fresh(lib).listing().source == "mapped"

@@ -32,7 +32,7 @@ from .scan import KnownFile
 from .store import Store
 from .store.files import FileInfo, FileUpdate
 from .store.schema import MIGRATIONS, SCHEMA_VERSION, Transaction
-from .vectorcache import Matrix
+from .vectorcache import Listing, Matrix
 
 __all__ = ["DB_NAME", "MIGRATIONS", "SCHEMA_VERSION", "FileInfo", "FileUpdate", "Library", "default_library_dir"]
 
@@ -340,6 +340,14 @@ class Library:
         with self._matrix_lock:
             self._matrices[model_id] = m
         return m
+
+    def listing(self) -> Listing:
+        """Every readable file in relpath order with its date, and the count per folder, at the current
+        generation: from files beside the library when they are current (core.vectorcache)."""
+        from . import vectorcache
+
+        with self.errors():
+            return vectorcache.listing(self)
 
     def region_count(self, model_id: int) -> int:
         return self.store.vectors.region_count(model_id)

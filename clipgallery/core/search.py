@@ -854,6 +854,7 @@ def refresh_caches(library: Library, model_ids: Iterable[int] | None = None, ann
     done: dict[str, Any] = {}
     if library.read_only:
         return done
+    library.listing()  # the app's grid of the folder, mapped by the next process to open it
     wanted = None if model_ids is None else {int(i) for i in model_ids}
     for mid, spec, _dim, n in library.models():
         if n == 0 or (wanted is not None and mid not in wanted):

@@ -10,6 +10,14 @@ is always safe.
   matrix-<model>-<token>.npy          vectors [n, dim] float32, rows sorted by file id
   matrix-<model>-<token>-ids.npy      file ids [n] int64, sorted
   matrix-<model>-<token>-dates.npy    when taken, else modified [n] float64 POSIX seconds
+
+The app's listing of the folder (every readable file in relpath order, its date, the count per
+folder) is kept the same way, so a library of a million photos shows its grid without a million
+SQLite rows read one at a time while torch is imported beside it:
+
+  listing.json                        the key, the counts per folder and the names of the arrays
+  listing-<token>-ids.npy             file ids [n] int64, in relpath order
+  listing-<token>-dates.npy           when taken, else modified [n] float64, aligned with ids
 """
 
 from __future__ import annotations
@@ -163,3 +171,99 @@ def matrix(library: Any, model_id: int, dim: int, write: bool = True) -> Matrix:
     with contextlib.suppress(OSError):  # an index run committed meanwhile: this file is not kept
         path.unlink()
     return fresh
+
+
+LISTING_FORMAT = 1
+LISTING = "listing"
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The readable files of a library in relpath order, with their dates and the number per folder."""
+
+    generation: int
+    ids: np.ndarray  # int64, in relpath order
+    dates: np.ndarray  # float64 POSIX seconds (NaN: unknown), aligned with ids
+    folder_sizes: dict[str, int]  # folder relpath ("" for the root) -> readable files directly in it
+    source: str  # "mapped" (from the files) | "sqlite"
+
+
+def listing(library: Any, write: bool = True) -> Listing:
+    """The library's listing now: from the cache files when their key (uid, generation) matches and a
+    few rows agree with SQLite, else read from SQLite in one transaction (and, with `write` on a
+    writable library, saved for the next process; a full disk only skips that)."""
+    uid = library.uid
+    want = None if uid is None else {"format": LISTING_FORMAT, "uid": uid, "generation": int(library.generation)}
+    if want is not None:
+        hit = _load_listing(library.dir, want)
+        if hit is not None and _listing_agrees(library, hit):
+            return hit
+    gen, ids, dates, sizes = library.store.files.read_listing()
+    fresh = Listing(gen, ids, dates, sizes, "sqlite")
+    if write and want is not None and not library.read_only and gen == want["generation"]:
+        with contextlib.suppress(OSError):
+            _save_listing(library.dir, fresh, want)
+    return fresh
+
+
+def _load_listing(folder: Path, want: dict[str, Any]) -> Listing | None:
+    try:
+        meta = json.loads((folder / f"{LISTING}.json").read_text(encoding="utf-8"))
+        if any(meta.get(k) != v for k, v in want.items()):
+            return None
+        ids = np.load(folder / meta["ids"], mmap_mode="r")
+        dates = np.load(folder / meta["dates"], mmap_mode="r")
+        sizes = {str(k): int(v) for k, v in meta["folder_sizes"]}
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
+        return None
+    n = meta.get("count")
+    if ids.shape != (n,) or dates.shape != (n,) or ids.dtype != np.int64 or dates.dtype != np.float64 \
+            or sum(sizes.values()) != n:
+        return None
+    return Listing(int(want["generation"]), ids, dates, sizes, "mapped")
+
+
+def _listing_agrees(library: Any, cached: Listing) -> bool:
+    """A few rows, picked afresh each time, are readable files with the same date in SQLite and
+    stand in relpath order (what a half-written or damaged file would get wrong)."""
+    n = len(cached.ids)
+    if n == 0:
+        return True
+    rows = np.unique(np.concatenate([np.random.default_rng().integers(0, n, min(SPOT_ROWS, n)), [0, n - 1]]))
+    ids = [int(i) for i in cached.ids[rows]]
+    stored = library.store.files.listing_spot_rows(ids)
+    if len(stored) != len(set(ids)) or len(set(ids)) != len(ids):
+        return False
+    paths = [stored[i][0] for i in ids]
+    if any(a > b for a, b in zip(paths, paths[1:])):
+        return False
+    for i, r in zip(ids, rows):
+        date = stored[i][1]
+        if not (np.isnan(cached.dates[r]) if date is None else cached.dates[r] == date):
+            return False
+    return True
+
+
+def _save_listing(folder: Path, fresh: Listing, info: dict[str, Any]) -> None:
+    """Write the arrays under fresh names, then point the json at them (the atomic step)."""
+    token = secrets.token_hex(6)
+    names = {"ids": f"{LISTING}-{token}-ids.npy", "dates": f"{LISTING}-{token}-dates.npy"}
+    try:
+        for field, arr in (("ids", fresh.ids), ("dates", fresh.dates)):
+            with open(folder / names[field], "wb") as f:
+                np.save(f, np.ascontiguousarray(arr))
+        meta = {**info, **names, "count": len(fresh.ids), "saved_at": time.time(),
+                "folder_sizes": sorted(fresh.folder_sizes.items())}
+        tmp = folder / f"{LISTING}.json.{token}.tmp"
+        tmp.write_text(json.dumps(meta, ensure_ascii=True), encoding="utf-8")  # undecodable names as \udcXX
+        os.replace(tmp, folder / f"{LISTING}.json")
+    except BaseException:
+        for name in names.values():
+            with contextlib.suppress(OSError):
+                (folder / name).unlink()
+        raise
+    keep = set(names.values())
+    for p in folder.glob(f"{LISTING}-*.npy"):
+        if p.name not in keep:
+            with contextlib.suppress(OSError):
+                p.unlink()

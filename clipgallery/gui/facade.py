@@ -307,11 +307,11 @@ class Facade:
         memo = self._listings.get(id(lib))
         if memo is not None and memo[0] is lib and memo[1] == gen:
             return memo[2]  # nothing changed (an index run that found the folder unchanged)
-        ids, dates = lib.store.files.listing_columns()
-        sizes = lib.store.files.folder_sizes()  # the folders, and the Folders tab's counts
+        cached = lib.listing()  # mapped from files beside the library when current (core.vectorcache)
+        ids, dates, sizes = cached.ids, cached.dates, cached.folder_sizes  # sizes: the Folders tab's counts
         listing = FolderListing(PhotoColumns(lib, ids, dates, folder_sizes=sizes),
                                 _folders(f + "/x" for f in sizes if f))
-        if lib.generation == gen:
+        if cached.generation == gen:
             self._listings[id(lib)] = (lib, gen, listing)
         return listing
 

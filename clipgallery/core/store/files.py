@@ -200,22 +200,47 @@ class FileStore:
         dates = np.fromiter((np.nan if r[1] is None else r[1] for r in rows), dtype=np.float64, count=len(rows))
         return ids, dates
 
-    def folders(self) -> list[str]:
-        """Every distinct folder (relpath of the parent, "" for the root) holding a readable file."""
-        # rtrim(p, p without '/') strips the file name, keeping the trailing '/' of its folder.
-        rows = self.db.conn.execute("SELECT DISTINCT rtrim(relpath, replace(relpath, '/', '')) FROM files "
-                                    "WHERE status='ok'")
-        return [from_db(r[0]).rstrip("/") for r in rows]
+    def read_listing(self) -> tuple[int, np.ndarray, np.ndarray, dict[str, int]]:
+        """(generation, listing_columns, folder_sizes) read in one transaction, so they agree with
+        each other and with the generation (core.vectorcache keeps them in files beside the library)."""
+        c = self.db.conn
+        own = not c.in_transaction
+        if own:
+            c.execute("BEGIN")
+        try:
+            gen = self.db.generation
+            ids, dates = self.listing_columns()
+            sizes = self.folder_sizes()
+        finally:
+            if own:
+                c.execute("COMMIT")
+        return gen, ids, dates, sizes
+
+    def listing_spot_rows(self, ids: Sequence[int]) -> dict[int, tuple[str, float | None]]:
+        """id -> (relpath as stored, date) of the given readable files: what a cached listing is checked against."""
+        out: dict[int, tuple[str, float | None]] = {}
+        for chunk in chunks([int(i) for i in ids]):
+            q = (f"SELECT id, relpath, COALESCE(taken_at, mtime_ns / 1e9) FROM files "
+                 f"WHERE status='ok' AND id IN ({','.join('?' * len(chunk))})")
+            out.update((i, (r, d)) for i, r, d in self.db.conn.execute(q, chunk))
+        return out
 
     def folder_sizes(self) -> dict[str, int]:
         """Readable files per folder (relpath of the parent, "" for the root), counted by SQLite:
         what the Folders tab needs of a million photos, without a Python object per photo."""
-        rows = self.db.conn.execute("SELECT rtrim(relpath, replace(relpath, '/', '')), COUNT(*) FROM files "
-                                    "WHERE status='ok' GROUP BY 1")
+        # rtrim(p, p without '/') strips the file name, keeping the trailing '/' of its folder. SQLite's
+        # text functions stop at a NUL, which names.to_db writes for bytes that are not UTF-8: those
+        # few rows (found by bytes, in a blob) are split in Python instead.
+        nul = "instr(CAST(relpath AS BLOB), x'00')"
+        rows = self.db.conn.execute(f"SELECT rtrim(relpath, replace(relpath, '/', '')), COUNT(*) FROM files "
+                                    f"WHERE status='ok' AND {nul} = 0 GROUP BY 1")
         out: dict[str, int] = {}
         for folder, n in rows:
             key = from_db(folder).rstrip("/")
             out[key] = out.get(key, 0) + n
+        for (rel,) in self.db.conn.execute(f"SELECT relpath FROM files WHERE status='ok' AND {nul} > 0"):
+            key = from_db(rel).rpartition("/")[0]
+            out[key] = out.get(key, 0) + 1
         return out
 
     def relpaths_of(self, ids: Sequence[int]) -> dict[int, str]:
