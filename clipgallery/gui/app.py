@@ -17,6 +17,7 @@ from .main_window import MainWindow
 from .settings import Settings
 
 SHOWN_MARKER = "clipgallery-window-shown"
+FIRST_RESULT_MARKER = "clipgallery-first-result"  # --screenshot --query: seconds from process start
 SCREENSHOT_TIMEOUT_S = 600
 
 
@@ -89,30 +90,58 @@ def _report_shown(app: QApplication) -> None:
 
 
 class ScreenshotDriver(QObject):
-    """Open, wait for indexing, run the query (and a side panel's action), wait for thumbnails, save, quit."""
+    """Open, run the query, wait for indexing (and a side panel's action), wait for thumbnails, save, quit.
+
+    The query is typed as soon as the folder is open, as a person would: the search answers from
+    what the library holds while the folder is checked, and the time to its first results is
+    printed (`FIRST_RESULT_MARKER`). The query runs again once indexing has finished, so the
+    screenshot shows every photo of the folder.
+    """
 
     def __init__(self, window: MainWindow, path: Path, query: str | None, panel: str | None = None):
         super().__init__(window)
         self.window, self.path, self.query, self.panel = window, Path(path), query, panel
         self.status = 1
+        self.first_result_s: float | None = None
         self._t0 = time.monotonic()
+        self._indexed_yet = False
+        window.folder_opened.connect(self._opened)
         window.indexing_finished.connect(self._indexed)
         window.indexing_failed.connect(lambda m: self._fail(f"indexing failed: {m}"))
         window.open_failed.connect(self._fail)
-        window.search_failed.connect(lambda m: self._fail(f"the search failed: {m}"))
+        window.search_failed.connect(self._search_failed)
+        window.results_shown.connect(self._shown)
         self._poll = QTimer(self, interval=100)
         self._poll.timeout.connect(self._check)
 
-    def _indexed(self, report) -> None:
-        self.window.indexing_finished.disconnect(self._indexed)
-        self.window.results_shown.connect(self._shown)
+    def _opened(self, root: Path) -> None:
+        self.window.folder_opened.disconnect(self._opened)
         if self.query:
             self.window.search_bar.field.setText(self.query)
             self.window.search_bar.search_now()
 
+    def _search_failed(self, message: str) -> None:
+        if not self._indexed_yet:
+            return  # typed before a new folder had a photo indexed (the app says so); it runs again once indexed
+        self._fail(f"the search failed: {message}")
+
+    def _indexed(self, report) -> None:
+        self.window.indexing_finished.disconnect(self._indexed)
+        self._indexed_yet = True
+        if self.query:
+            self.window.search_bar.search_now()  # the whole folder is in the library now
+
     def _shown(self, n: int) -> None:
-        if self.query and not self.window.search_bar.searching():
-            return  # the browse listing after indexing; the query's results come next
+        searching = self.window.search_bar.searching()
+        if self.query and not searching:
+            return  # the browse listing of the opened folder; the query's results come next
+        if self.query and self.first_result_s is None:
+            since = seconds_since_process_start()
+            self.first_result_s = since if since is not None else time.monotonic() - self._t0
+            print(f"{FIRST_RESULT_MARKER} process_s={self.first_result_s:.3f} photos={n}", file=sys.stderr,
+                  flush=True)
+        if not self._indexed_yet:
+            return  # the screenshot shows the folder once it is indexed
         self.window.results_shown.disconnect(self._shown)
         if self.panel:
             self._run_panel()
