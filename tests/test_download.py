@@ -139,14 +139,17 @@ def test_first_run_downloads_with_progress_then_loads_from_the_cache(hub, tmp_pa
     code = f"""
 import json, sys
 from clipgallery.core.embed import Embedder
+from clipgallery.core.models import model_at_hand
 seen = []
+at_hand = [model_at_hand("hf-hub:{REPO}")]  # what the app asks before it loads the model beside a folder check
 emb = Embedder.load("hf-hub:{REPO}", "cpu", download=lambda p: seen.append((p.done, p.total, p.describe())))
+at_hand.append(model_at_hand("hf-hub:{REPO}"))
 from conftest import photo
 from clipgallery.core.download import hub_offline
 from clipgallery.core.models import _create_without_init, parse_spec
 with hub_offline():  # what load_model does after the download: the init-free path takes the cached file
     lean = _create_without_init(parse_spec("hf-hub:{REPO}"), "hf-hub:{REPO}", None) is not None
-print(json.dumps({{"seen": seen, "lean": lean, "vec": emb.encode_images([photo(3, (64, 64))])[0].tolist()}}))
+print(json.dumps({{"seen": seen, "at_hand": at_hand, "lean": lean, "vec": emb.encode_images([photo(3, (64, 64))])[0].tolist()}}))
 """
     env = {"HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": os.environ["HF_ENDPOINT"],
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
@@ -160,11 +163,13 @@ print(json.dumps({{"seen": seen, "lean": lean, "vec": emb.encode_images([photo(3
     assert any(text.startswith(f"Downloading hf-hub:{REPO}:") and "MB" in text for _, _, text in seen)
     np.testing.assert_allclose(out["vec"], reference.encode_images([photo(3, (64, 64))])[0], atol=1e-6)
     assert out["lean"]  # downloaded hub weights load without the throwaway random initialisation too
+    assert out["at_hand"] == [False, True]  # to download first, then in the cache
     gets = server.gets
     # The second run reads the cache: no request reaches the hub, even with it still up.
     r = _in_fresh_process(code, env)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["seen"] == [] and server.gets == gets
+    assert json.loads(r.stdout)["at_hand"] == [True, True]
 
 
 def test_a_download_can_be_cancelled_and_nothing_half_made_is_used(hub, tmp_path):

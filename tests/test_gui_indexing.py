@@ -66,38 +66,95 @@ def test_open_shows_photos_indexes_and_reports_progress(qtbot, gui_window, tmp_p
     assert not any(folder.rglob("*.sqlite"))
 
 
-def test_an_indexed_folder_is_checked_while_the_model_loads(qtbot, gui_window, tmp_path, monkeypatch):
-    """The check of a folder needs the model only for new or changed photos: on reopening, it runs
-    beside the model's load (at a million photos both take seconds), and the run still ends with
-    the model loaded for the search."""
+def _record_check_and_load(w, monkeypatch, events, wait_for_check):
+    """Record when the folder check begins and when the model load ends; with wait_for_check, the
+    load holds until the check has begun (it fails the test if it never does)."""
     import threading
+    import time
 
-    folder = photo_folder(tmp_path / "photos", 6)
-    w = gui_window("tiny-random")
-    open_and_index(qtbot, w, folder)
-    w.facade._embedders.clear()  # as in a fresh app: the model is not loaded yet
     checked = threading.Event()
-    seen = []
     known_files = w.library.known_files
 
     def checking(*args, **kwargs):
+        events.append("check")
         checked.set()
         return known_files(*args, **kwargs)
 
     monkeypatch.setattr(w.library, "known_files", checking)
     load = w.facade.embedder
 
-    def slow_load(*args, **kwargs):
-        seen.append(checked.wait(10))  # the check has begun while the model is still loading
-        return load(*args, **kwargs)
+    def recorded_load(*args, **kwargs):
+        if wait_for_check:
+            events.append(("check began during the load", checked.wait(10)))
+        else:
+            time.sleep(0.5)  # a load that takes a while: a check that does not wait for it begins first
+        model = load(*args, **kwargs)
+        events.append("loaded")
+        return model
 
-    monkeypatch.setattr(w.facade, "embedder", slow_load)
+    monkeypatch.setattr(w.facade, "embedder", recorded_load)
+
+
+def test_a_model_at_hand_loads_before_the_folder_check(qtbot, gui_window, tmp_path, monkeypatch):
+    """Weights on disk load in seconds, and the first search needs them: the check of an indexed
+    folder waits for them rather than compete with torch's import for the interpreter (at a million
+    photos that doubled the time to the first result). The run ends up to date, the model loaded."""
+    folder = photo_folder(tmp_path / "photos", 6)
+    w = gui_window("tiny-random")
+    open_and_index(qtbot, w, folder)
+    w.facade._embedders.clear()  # as in a fresh app: the model is not loaded yet
+    events: list = []
+    _record_check_and_load(w, monkeypatch, events, wait_for_check=False)
     with qtbot.waitSignal(w.indexing_finished, timeout=INDEX_TIMEOUT_MS) as done:
         w.start_indexing()
     report = done.args[0]
-    assert seen == [True]
+    assert events[:2] == ["loaded", "check"]
     assert report is not None and report.unchanged == 6 and not report.indexed and not report.failed
     assert w.facade.is_loaded("tiny-random", w.settings.device) and "Up to date" in w.index_status.label.text()
+
+
+def test_a_model_to_download_is_fetched_while_the_folder_is_checked(qtbot, gui_window, tmp_path, monkeypatch):
+    """A download takes minutes and does not compete for the interpreter: the check of an indexed
+    folder runs beside it, and the run still ends with the model loaded for the search."""
+    folder = photo_folder(tmp_path / "photos", 6)
+    w = gui_window("tiny-random")
+    open_and_index(qtbot, w, folder)
+    w.facade._embedders.clear()
+    monkeypatch.setattr(w.facade, "model_at_hand", lambda spec: False)  # as for hub weights not yet cached
+    events: list = []
+    _record_check_and_load(w, monkeypatch, events, wait_for_check=True)
+    with qtbot.waitSignal(w.indexing_finished, timeout=INDEX_TIMEOUT_MS) as done:
+        w.start_indexing()
+    report = done.args[0]
+    assert ("check began during the load", True) in events
+    assert report is not None and report.unchanged == 6 and not report.indexed and not report.failed
+    assert w.facade.is_loaded("tiny-random", w.settings.device) and "Up to date" in w.index_status.label.text()
+
+
+@pytest.mark.parametrize("at_hand", [True, False])
+def test_the_model_loads_while_the_folder_is_listed_when_it_needs_no_download(qtbot, gui_window, tmp_path,
+                                                                               monkeypatch, at_hand):
+    """Opening a folder starts loading a model at hand beside the library's listing (seconds each at
+    a million photos), so a search typed once the grid shows waits only for what is left of the load.
+    A model still to download is left to the index run, which shows the download and can cancel it."""
+    folder = photo_folder(tmp_path / "photos", 4)
+    w = gui_window("tiny-random")
+    if not at_hand:
+        monkeypatch.setattr(w.facade, "model_at_hand", lambda spec: False)
+    seen = []
+    listing = w.facade.listing
+
+    def slow_listing(lib):
+        deadline = time.monotonic() + (10 if at_hand else 1)
+        while time.monotonic() < deadline and not w.facade.is_loaded("tiny-random", "cpu"):
+            time.sleep(0.02)
+        seen.append(w.facade.is_loaded("tiny-random", "cpu"))
+        return listing(lib)
+
+    monkeypatch.setattr(w.facade, "listing", slow_listing)
+    report = open_and_index(qtbot, w, folder)
+    assert seen == [at_hand]
+    assert report.indexed == 4 and w.facade.is_loaded("tiny-random", "cpu")
 
 
 def test_pause_holds_indexing_until_resumed(qtbot, gui_window, tmp_path):

@@ -10,7 +10,7 @@ from conftest import photo
 
 from clipgallery.core.embed import Embedder
 from clipgallery.core.errors import ModelLoadError
-from clipgallery.core.models import DEFAULT_MODEL, bundled_models, parse_spec, pick_device
+from clipgallery.core.models import DEFAULT_MODEL, bundled_models, model_at_hand, parse_spec, pick_device
 
 
 def test_parse_specs(tmp_path):
@@ -50,6 +50,16 @@ def test_load_errors_say_what_to_do(spec, words):
     with pytest.raises(ModelLoadError) as e:
         Embedder.load(spec, "cpu")
     assert words in str(e.value)
+
+
+def test_a_model_is_at_hand_when_it_loads_without_a_download(tmp_path):
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(b"not checked here: loading it says what is wrong")
+    assert model_at_hand("tiny-random") and model_at_hand("shapes-tiny")
+    assert model_at_hand(f"ViT-B-32:{weights}")  # a file of one's own
+    assert not model_at_hand("ViT-B-32:laion2b_s34b_b79k")  # from the hub, not in the cache
+    assert not model_at_hand("hf-hub:someone/model")
+    assert not model_at_hand(f"ViT-B-32:{tmp_path / 'gone.pt'}")  # loading it says the file is missing
 
 
 def test_device_choice():

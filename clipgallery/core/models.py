@@ -107,6 +107,21 @@ def _local_dir(path: Path) -> ModelSpec:
     return ModelSpec(f"local-dir:{path}", "local-dir", path=path)
 
 
+def model_at_hand(spec: str | None) -> bool:
+    """Whether a spec loads without a download (bundled, a local file or folder, weights already in
+    the cache). A malformed spec is not at hand: loading it says what is wrong."""
+    try:
+        ms = parse_spec(spec)
+    except ModelLoadError:
+        return False
+    if ms.kind != "open_clip" and ms.kind != "hf-hub":
+        return True
+    from .download import cached, hub_files
+
+    files = hub_files(ms.kind, ms.text, ms.arch, ms.pretrained)
+    return files is None or cached(files)
+
+
 def pick_device(preference: str = "auto") -> str:
     """cuda, then mps, then cpu; an explicit choice that is not available is an error."""
     import torch

@@ -279,6 +279,7 @@ class Facade:
         self._searchers: dict[tuple[int, str], Any] = {}
         self._listings: dict[int, tuple[Library, int, FolderListing]] = {}  # by library, per generation
         self._load_lock = threading.Lock()
+        self._warming: threading.Thread | None = None
 
     # -- folders ----------------------------------------------------------------------------------
 
@@ -300,6 +301,37 @@ class Facade:
                 del self._listings[key]
         for s in searchers:
             s.close()
+        warming = self._warming
+        if lib is None and warming is not None:
+            warming.join()  # the window is closing: no thread outlives it
+
+    def warm(self, spec: str, device: str = "auto") -> None:
+        """Start loading a model in a thread of its own, when it needs no download, so the first search
+        after opening a folder does not wait for torch to be imported after the folder's listing.
+        A model that needs its weights downloaded is left to the index run, which shows the download;
+        a model that fails to load is left to it too (it says why)."""
+        if self._warming is not None and self._warming.is_alive():
+            return
+        try:
+            if self.is_loaded(spec, device):
+                return
+        except ClipGalleryError:
+            return
+        self._warming = threading.Thread(target=self._warm, args=(spec, device), name="clipgallery-model-warm")
+        self._warming.start()
+
+    def model_at_hand(self, spec: str) -> bool:
+        """Whether the model loads without a download (core.models.model_at_hand)."""
+        from ..core.models import model_at_hand
+
+        return model_at_hand(spec)
+
+    def _warm(self, spec: str, device: str) -> None:
+        try:
+            if self.model_at_hand(spec):
+                self.embedder(spec, device)
+        except Exception:  # noqa: BLE001 - whoever needs the model loads it again and reports the error
+            return
 
     def listing(self, lib: Library) -> FolderListing:
         """The photos the library has indexed, in path order, as columns (PhotoColumns)."""

@@ -330,6 +330,9 @@ class MainWindow(QMainWindow):
         lib_dir = self._library_dir if self._library_dir_for and folder == self._library_dir_for.resolve() \
             else self.settings.library_dir_for(folder)
         self.count_label.setText(f"Opening {folder}…")
+        # The model loads while the library lists its photos (seconds at a million): a search typed
+        # as soon as the grid shows waits only for what is left of the load.
+        self.facade.warm(self.settings.model, self.settings.device)
         self.jobs.submit(self._open_in_worker, folder, lib_dir, on_done=self._opened,
                          on_error=lambda m: self._show_open_error(f"Cannot open {folder}: {m}"))
 

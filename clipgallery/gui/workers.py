@@ -137,12 +137,17 @@ class _IndexRun(QObject):
             if not self.facade.is_loaded(self.spec, self.device):
                 self.status.emit(n, f"Loading model {self.spec}…")
             spec = self.facade.canonical_spec(self.spec)
-            # The model loads in a thread of its own while the folder is checked: the check needs it
-            # only for new or changed photos (then it waits for it), so an unchanged folder of a
-            # million photos is compared while torch is imported, not after. The search needs it next.
+            # The model loads in a thread of its own: the check needs it only for new or changed
+            # photos (then it waits for it), and a search typed meanwhile needs it first. Weights at
+            # hand load in seconds, and the check waits for them: both are Python work that takes
+            # turns on one lock (the GIL), and a million files compared beside torch's import would
+            # delay the first search by as much. Weights still to download are fetched while the
+            # folder is checked (a download does not compete for it).
             loading: Future = Future()
             loader = threading.Thread(target=self._load, args=(n, loading), name="clipgallery-model-load")
             loader.start()
+            if self.facade.model_at_hand(self.spec):
+                loader.join()
             try:
                 report = self.facade.index(self.library, loading.result, self.batch_size,
                                            lambda p: self.progress.emit(n, p), self.cancel, self.pause, spec=spec)
