@@ -203,17 +203,10 @@ class FileStore:
     def read_listing(self) -> tuple[int, np.ndarray, np.ndarray, dict[str, int]]:
         """(generation, listing_columns, folder_sizes) read in one transaction, so they agree with
         each other and with the generation (core.vectorcache keeps them in files beside the library)."""
-        c = self.db.conn
-        own = not c.in_transaction
-        if own:
-            c.execute("BEGIN")
-        try:
+        with self.db.snapshot():
             gen = self.db.generation
             ids, dates = self.listing_columns()
             sizes = self.folder_sizes()
-        finally:
-            if own:
-                c.execute("COMMIT")
         return gen, ids, dates, sizes
 
     def listing_spot_rows(self, ids: Sequence[int]) -> dict[int, tuple[str, float | None]]:

@@ -298,6 +298,9 @@ class Database:
     def transaction(self) -> Transaction:
         return Transaction(self.conn)
 
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self.conn)
+
     @property
     def version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
@@ -385,6 +388,27 @@ class Transaction:
             self.conn.execute("COMMIT")
         elif self.conn.in_transaction:  # SQLite rolls back by itself on some errors (a full disk)
             self.conn.execute("ROLLBACK")
+
+
+class Snapshot:
+    """BEGIN ... COMMIT around reads, so every query inside sees one state of the file while another
+    process writes (a read transaction takes no lock a writer waits for, and works read-only).
+    Inside another transaction on the same connection it joins that one."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.joined = False
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.joined = self.conn.in_transaction
+        if not self.joined:
+            self.conn.execute("BEGIN")
+        return self.conn
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if not self.joined and self.conn.in_transaction:
+            self.conn.execute("COMMIT")  # nothing was written: this only ends the snapshot
 
 
 def _wal(c: sqlite3.Connection, wait: float = 30.0) -> None:

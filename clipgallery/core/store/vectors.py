@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from ..errors import LibraryError
-from .schema import Database
+from .schema import Database, Snapshot
 
 
 class VectorStore:
@@ -91,18 +91,11 @@ class VectorStore:
         dim = self.model_dim(model_id)
         if dim is None:
             raise LibraryError(f"unknown model id {model_id}")
-        c = self.db.conn
-        own = not c.in_transaction
-        if own:
-            c.execute("BEGIN")
-        try:
+        with self.db.snapshot() as c:
             gen = self.db.generation
             ids, mat = _read_vectors(c, model_id, dim, alloc=alloc)
             rows = c.execute("SELECT id, COALESCE(taken_at, mtime_ns / 1e9) FROM files WHERE status='ok' "
                              "ORDER BY id").fetchall()
-        finally:
-            if own:
-                c.execute("COMMIT")
         fids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         fdates = np.fromiter((np.nan if r[1] is None else r[1] for r in rows), dtype=np.float64, count=len(rows))
         dates = fdates[np.searchsorted(fids, ids)] if len(fids) else np.zeros(len(ids), np.float64)
@@ -169,10 +162,7 @@ def _read_vectors(conn: sqlite3.Connection, model_id: int, dim: int, chunk: int 
     go to disk through the page cache instead of through a second copy).
     """
     where = "FROM vectors v JOIN files f ON f.id = v.file_id WHERE v.model_id=? AND f.status='ok'"
-    own = not conn.in_transaction
-    if own:
-        conn.execute("BEGIN")
-    try:
+    with Snapshot(conn):
         ids = np.fromiter((r[0] for r in conn.execute(f"SELECT v.file_id {where}", (model_id,))), dtype=np.int64)
         ids.sort()
         out: np.ndarray = alloc(len(ids), dim) if alloc is not None else np.empty((len(ids), dim), np.float32)
@@ -188,7 +178,4 @@ def _read_vectors(conn: sqlite3.Connection, model_id: int, dim: int, chunk: int 
                 out[at[0]:at[-1] + 1] = vecs
             else:
                 out[at] = vecs
-    finally:
-        if own:
-            conn.execute("COMMIT")
     return ids, out
