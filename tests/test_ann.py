@@ -266,3 +266,83 @@ def test_a_large_library_builds_in_the_background_and_searches_exactly_meanwhile
     assert fresh._ann.history == ["loaded"]
     assert [h.file_id for h in fresh.rank_vector(vecs[1], k=5)] == [h.file_id for h in first]
     assert fresh.last_method == "ann"
+
+
+# -- a large index in a process of its own (the app) --------------------------------------------
+
+
+def test_an_index_in_a_process_of_its_own_answers_as_one_here(tmp_path):
+    """hnswlib holds the GIL while it loads or saves: the app keeps a large index in a child
+    process. The same build, saved by one and loaded by the other, gives the same answers."""
+    import os
+
+    from clipgallery.core.ann import AnnParams
+    from clipgallery.core.annproc import RemoteIndex
+
+    rng = np.random.default_rng(2)
+    ids, mat = np.arange(5, 1505, dtype=np.int64), unit(rng, 1500, 64)
+    params = AnnParams(threads=1)  # one thread: the same graph each time
+    here = AnnIndex.build(ids, mat, params)
+    there = AnnIndex.build(ids, mat, params, remote=True)
+    try:
+        assert isinstance(there.index, RemoteIndex) and there.index.pid != os.getpid() and there.alive
+        assert there.ef == here.ef and there.recall == here.recall
+        queries = unit(rng, 15, 64)
+        for q in queries:
+            assert np.array_equal(there.query(q, 10), here.query(q, 10))
+        there.save(tmp_path, "ann-1", {"generation": 3})  # written by the child
+        loaded, meta = AnnIndex.load(tmp_path, "ann-1", 64)  # read here
+        far, _ = AnnIndex.load(tmp_path, "ann-1", 64, remote_from=1000)  # 1500 photos: read there
+        assert meta["generation"] == 3 and isinstance(far.index, RemoteIndex)
+        for q in queries:
+            assert np.array_equal(loaded.query(q, 10), here.query(q, 10))
+            assert np.array_equal(far.query(q, 10), here.query(q, 10))
+        small, _ = AnnIndex.load(tmp_path, "ann-1", 64, remote_from=10_000)
+        assert not isinstance(small.index, RemoteIndex)  # below the size worth a process
+        far.close()
+        assert not far.alive
+    finally:
+        there.close()
+    assert not there.alive
+
+
+def test_the_app_keeps_a_large_index_in_a_child_and_searches_exactly_when_it_dies(clustered, monkeypatch):
+    import os
+    import signal
+
+    from clipgallery.core import search
+    from clipgallery.core.annproc import RemoteIndex
+
+    lib, ids, vecs = clustered
+    monkeypatch.setattr(search, "EXACT_BELOW", 1000)  # 3000 photos count as a large library
+    monkeypatch.setattr(search, "PROCESS_MIN", 2000)  # and as one whose index gets a process
+    search.refresh_caches(lib)  # what `index` leaves: the saved index
+    app = Searcher(lib, VectorEmbedder())  # ann_build="background", as in the app
+    expect = [h.file_id for h in app.rank_vector(vecs[1], k=5)]
+    app._builder.join(timeout=60)
+    assert app._ann.history == ["loaded"]
+    child = app._ann._ann.index
+    assert isinstance(child, RemoteIndex) and child.alive and child.pid != os.getpid()
+    assert [h.file_id for h in app.rank_vector(vecs[1], k=5)] == expect and app.last_method == "ann"
+
+    os.kill(child.pid, signal.SIGKILL)  # the child dies (out of memory, say)
+    child._proc.join(10)
+    assert [h.file_id for h in app.rank_vector(vecs[1], k=5)] == expect  # answered all the same
+    assert app.last_method == "exact"
+    app._builder.join(timeout=60)  # the index is loaded again, here this time
+    assert [h.file_id for h in app.rank_vector(vecs[1], k=5)] == expect and app.last_method == "ann"
+    assert not isinstance(app._ann._ann.index, RemoteIndex)
+
+    one_shot = Searcher(lib, VectorEmbedder(), ann_build="now")  # a CLI run keeps it in its own process
+    one_shot.rank_vector(vecs[2], k=5)
+    assert one_shot.last_method == "ann" and not isinstance(one_shot._ann._ann.index, RemoteIndex)
+
+    again = Searcher(lib, VectorEmbedder())
+    again.rank_vector(vecs[1], k=5)
+    again._builder.join(timeout=60)
+    proc = again._ann._ann.index
+    assert isinstance(proc, RemoteIndex) and proc.alive
+    again.close()  # the window closes: no process is left behind
+    assert not proc.alive
+    for s in (app, one_shot):
+        s.close()

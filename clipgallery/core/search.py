@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import textsearch  # `text:` terms, and the lift a photo's own words give it
-from .ann import AnnParams, LibraryAnn
+from .ann import PROCESS_MIN, AnnParams, LibraryAnn
 from .embed import Embedder
 from .errors import ImageError, QueryError
 from .library import Library
@@ -402,11 +402,14 @@ class Searcher:
     # public API
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop a background index build and wait for it: nothing of it runs past this call."""
+        """Stop a background index build and wait for it, and free the index (ending the process
+        that holds it, if any): nothing of it runs past this call."""
         self._stop.set()
         builder = self._builder
         if builder is not None and builder.is_alive():
             builder.join(timeout)
+        if self._ann is not None:
+            self._ann.close()
 
     def search(self, query: str | Query, options: SearchOptions | None = None, **changes: Any) -> SearchResult:
         """Photos best matching the query (DESIGN query language), filtered, best first or newest first.
@@ -649,7 +652,13 @@ class Searcher:
                 # A build in the background leaves a core to the searches and the UI meanwhile.
                 params = AnnParams(threads=max(1, (os.cpu_count() or 2) - 1)) \
                     if self.ann_build == "background" else AnnParams()
-                self._ann = LibraryAnn(self.library, mid, params, notify=self._say, probes=self._probes)
+                if self._ann is not None:
+                    self._ann.close()
+                # The app keeps a large index in a process of its own: hnswlib holds the GIL while
+                # it loads or saves one (seconds at a million photos), which froze the window.
+                remote = PROCESS_MIN if self.ann_build == "background" else None
+                self._ann = LibraryAnn(self.library, mid, params, notify=self._say, probes=self._probes,
+                                       remote_from=remote)
             return self._snap
 
     def _probes(self) -> np.ndarray | None:
