@@ -10,7 +10,9 @@ for each size, with its target and the ratio of the largest size to the smallest
 - cold `clipgallery search` from a fresh process: median wall time of several queries, peak memory
 - recall@10 of the persisted ANN index (built by core.search.refresh_caches) against exact
 - bytes per photo on disk: the SQLite file, and the caches beside it
-- the app's open-to-first-result time (`gui --screenshot --query`, offscreen) and its exit status
+- the app's open-to-first-result time: `gui --screenshot --query`, offscreen, types the query as the
+  folder opens and prints when its first results show (median of three runs); the whole run to the
+  screenshot (the folder checked, the query run again) and its exit status
 
 and a folder of small real JPEGs (64x64, `--files`, default 100,000) re-indexed unchanged.
 
@@ -35,6 +37,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+APP_RUNS = 3
+FIRST_RESULT_MARKER = "clipgallery-first-result"  # clipgallery.gui.app's (not imported here: it loads Qt)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 QUERIES = ["a dog on the beach", "kids playing in the snow", "a birthday cake with candles",
            "mountains at sunset", "a city street at night", "a red car", "my grandmother in the garden"]
@@ -170,6 +174,7 @@ def child_jpegs(folder: Path, count: int) -> None:
             sub.mkdir(parents=True, exist_ok=True)
         text = f"clipgallery bench {i}".encode()
         (sub / f"{i:06d}.jpg").write_bytes(base[:2] + b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + base[2:])
+    print(json.dumps({"files": count}))
 
 
 def child_import_folder(folder: Path, libdir: Path, spec: str) -> None:
@@ -267,12 +272,18 @@ def measure(work: Path, n: int, spec: str, env: dict[str, str], writer: str, que
     r.update({f"bytes_{k}": v / n for k, v in sizes.items()})
     shot = work / f"shot-{n}.png"
     genv = {**env, "QT_QPA_PLATFORM": "offscreen"}
-    wall, peak, rc, out, err = run_peak([*cg, "gui", str(photos), "--model", spec, "--screenshot", str(shot),
-                                         "--query", QUERIES[1]],
-                                        genv)
-    r["app_s"], r["app_mb"], r["app_rc"] = wall, peak, rc
-    if rc != 0:
-        r["app_err"] = err[-1500:]
+    apps = []
+    for _ in range(APP_RUNS):
+        wall, peak, rc, out, err = run_peak([*cg, "gui", str(photos), "--model", spec, "--screenshot", str(shot),
+                                             "--query", QUERIES[1]], genv)
+        first = [line for line in err.splitlines() if line.startswith(FIRST_RESULT_MARKER + " ")]
+        apps.append((float(first[0].split("process_s=")[1].split()[0]) if first else float("nan"), wall, peak, rc))
+        if rc != 0:
+            r["app_err"] = err[-1500:]
+            break
+    r["app_first_s"] = statistics.median(a[0] for a in apps)  # the query typed at open: its first results
+    r["app_s"] = statistics.median(a[1] for a in apps)  # to the screenshot, after the folder check, and exit
+    r["app_mb"], r["app_rc"] = max(a[2] for a in apps), max(a[3] for a in apps)
     return r
 
 
@@ -342,7 +353,8 @@ def main() -> int:
             ("SQLite bytes per photo", "bytes_sqlite", "B", "<= 2560 B", 2560, False),
             ("cache bytes per photo: matrix", "bytes_matrix", "B", "", None, False),
             ("cache bytes per photo: ANN", "bytes_ann", "B", "", None, False),
-            ("app open to first result", "app_s", "s", f"<= 2x the {sizes[0]:,} time", 2.0, True),
+            ("app open to first result", "app_first_s", "s", f"<= 2x the {sizes[0]:,} time", 2.0, True),
+            ("app open, check, screenshot, exit", "app_s", "s", "", None, False),
             ("app peak memory", "app_mb", "MB", "", None, False),
             ("app exit status", "app_rc", "", "0", None, False),
             ("ANN build (refresh_caches)", "ann_build_s", "s", "", None, False),
