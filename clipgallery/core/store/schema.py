@@ -370,6 +370,8 @@ class Transaction:
     Inside another transaction on the same connection it joins that one, so a store method that
     writes in a transaction of its own can also be one step of a caller's larger transaction."""
 
+    BEGIN = "BEGIN IMMEDIATE"
+
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
         self.joined = False
@@ -377,7 +379,7 @@ class Transaction:
     def __enter__(self) -> sqlite3.Connection:
         self.joined = self.conn.in_transaction
         if not self.joined:
-            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(self.BEGIN)
         return self.conn
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -390,20 +392,12 @@ class Transaction:
             self.conn.execute("ROLLBACK")
 
 
-class Snapshot:
+class Snapshot(Transaction):
     """BEGIN ... COMMIT around reads, so every query inside sees one state of the file while another
     process writes (a read transaction takes no lock a writer waits for, and works read-only).
     Inside another transaction on the same connection it joins that one."""
 
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
-        self.joined = False
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.joined = self.conn.in_transaction
-        if not self.joined:
-            self.conn.execute("BEGIN")
-        return self.conn
+    BEGIN = "BEGIN"
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
