@@ -163,9 +163,12 @@ def test_pause_holds_indexing_until_resumed(qtbot, gui_window, tmp_path):
     with qtbot.waitSignal(w.indexer.progress, timeout=INDEX_TIMEOUT_MS,
                           check_params_cb=lambda p: p.phase == "indexing" and p.done >= 4):
         w.open_folder(folder)
+    moved = [time.monotonic()]
+    w.indexer.progress.connect(lambda p: moved.append(time.monotonic()))
     w.index_status.pause.click()
     assert w.indexer.paused and w.index_status.label.text().endswith("paused")
-    qtbot.wait(300)  # let the batch in flight land
+    # The batch in flight still lands (slower on a loaded machine): wait for half a second of quiet.
+    qtbot.waitUntil(lambda: time.monotonic() - moved[-1] > 0.5, timeout=20_000)
     seen = []
     w.indexer.progress.connect(seen.append)
     qtbot.wait(700)
