@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .annproc import AnnProcessError
+from .vectorcache import remove_others
 
 FORMAT = 1
 TARGET_RECALL = 0.97  # calibrated on sample queries, with margin over the 0.95 we promise
@@ -230,7 +231,7 @@ class AnnIndex:
         tmp = folder / f"{stem}.json.{token}.tmp"
         tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
         os.replace(tmp, folder / f"{stem}.json")
-        _remove_others(folder, stem, keep={bin_path.name, ids_path.name})
+        remove_others(folder, stem, keep={bin_path.name, ids_path.name}, suffixes=(".bin", ".npz"))
 
     @classmethod
     def load(cls, folder: Path, stem: str, dim: int, remote_from: int | None = None
@@ -302,17 +303,6 @@ def _calibration_queries(mat: np.ndarray, count: int, probes: np.ndarray | None)
         far = rng.standard_normal((count - half, mat.shape[1])).astype(np.float32)
     q = np.concatenate([near, far])
     return q / np.linalg.norm(q, axis=1, keepdims=True)
-
-
-def _remove_others(folder: Path, stem: str, keep: set[str]) -> None:
-    for p in folder.glob(f"{stem}-*"):
-        if p.name not in keep and p.suffix in (".bin", ".npz"):
-            # Another process may still have it open (Windows): then it goes next time.
-            with contextlib.suppress(OSError):
-                p.unlink()
-    for p in folder.glob(f"{stem}.json.*.tmp"):
-        if time.time() - p.stat().st_mtime > 3600:
-            p.unlink(missing_ok=True)
 
 
 class LibraryAnn:

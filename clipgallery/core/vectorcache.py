@@ -60,17 +60,52 @@ def key(library: Any, model_id: int, dim: int) -> dict[str, Any] | None:
             "dim": int(dim)}
 
 
-def load(folder: Path, model_id: int, want: dict[str, Any]) -> Matrix | None:
-    """The cached matrix when its key equals `want` and its files are whole, else None."""
+def _file(base: str, field: str) -> str:
+    return f"{base}.npy" if field == "vectors" else f"{base}-{field}.npy"
+
+
+def _load_arrays(folder: Path, name: str, want: dict[str, Any], fields: tuple[str, ...]
+                 ) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    """(meta, mapped arrays) of the cache `name` when its json holds every key of `want` and its
+    arrays open, else None."""
     try:
-        meta = json.loads((folder / f"{stem(model_id)}.json").read_text(encoding="utf-8"))
+        meta = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
         if any(meta.get(k) != v for k, v in want.items()):
             return None
-        mat = np.load(folder / meta["vectors"], mmap_mode="r")
-        ids = np.load(folder / meta["ids"], mmap_mode="r")
-        dates = np.load(folder / meta["dates"], mmap_mode="r")
-    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
+        return meta, {field: np.load(folder / meta[field], mmap_mode="r") for field in fields}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError):
         return None
+
+
+def _save_arrays(folder: Path, name: str, arrays: dict[str, np.ndarray], meta: dict[str, Any],
+                 token: str | None = None, written: tuple[str, ...] = ()) -> None:
+    """Write the arrays under fresh names, then point `<name>.json` at them (the atomic step), then
+    drop older ones. With `token`, the `written` fields are already in their files (through a map)."""
+    token = token or secrets.token_hex(6)
+    base = f"{name}-{token}"
+    names = {field: _file(base, field) for field in (*arrays, *written)}
+    try:
+        for field, arr in arrays.items():
+            with open(folder / names[field], "wb") as f:
+                np.save(f, np.ascontiguousarray(arr))
+        tmp = folder / f"{name}.json.{token}.tmp"
+        tmp.write_text(json.dumps({**meta, **names, "saved_at": time.time()}), encoding="utf-8")  # ASCII
+        os.replace(tmp, folder / f"{name}.json")
+    except BaseException:
+        for file in names.values():
+            with contextlib.suppress(OSError):
+                (folder / file).unlink()
+        raise
+    remove_others(folder, name, keep=set(names.values()))
+
+
+def load(folder: Path, model_id: int, want: dict[str, Any]) -> Matrix | None:
+    """The cached matrix when its key equals `want` and its files are whole, else None."""
+    got = _load_arrays(folder, stem(model_id), want, ("vectors", "ids", "dates"))
+    if got is None:
+        return None
+    meta, a = got
+    mat, ids, dates = a["vectors"], a["ids"], a["dates"]
     n, dim = meta.get("count"), want["dim"]
     if mat.dtype != np.float32 or mat.shape != (n, dim) or ids.shape != (n,) or dates.shape != (n,) \
             or ids.dtype != np.int64 or dates.dtype != np.float64:
@@ -79,36 +114,23 @@ def load(folder: Path, model_id: int, want: dict[str, Any]) -> Matrix | None:
 
 
 def save(folder: Path, model_id: int, matrix: Matrix, info: dict[str, Any], token: str | None = None) -> None:
-    """Write the arrays under fresh names, then point the json at them (the atomic step). With
-    `token`, the vectors are already in `matrix-<model>-<token>.npy` (written through a map)."""
-    written = token is not None
-    token = token or secrets.token_hex(6)
-    base = f"{stem(model_id)}-{token}"
-    names = {"vectors": f"{base}.npy", "ids": f"{base}-ids.npy", "dates": f"{base}-dates.npy"}
-    try:
-        arrays = (("ids", matrix.ids), ("dates", matrix.dates)) + ((("vectors", matrix.mat),) if not written else ())
-        for field, arr in arrays:
-            with open(folder / names[field], "wb") as f:
-                np.save(f, np.ascontiguousarray(arr))
-        meta = {**info, **names, "count": len(matrix.ids), "saved_at": time.time()}
-        tmp = folder / f"{stem(model_id)}.json.{token}.tmp"
-        tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        os.replace(tmp, folder / f"{stem(model_id)}.json")
-    except BaseException:
-        for name in names.values():
-            with contextlib.suppress(OSError):
-                (folder / name).unlink()
-        raise
-    remove_others(folder, model_id, keep=set(names.values()))
+    """Save the matrix's arrays for the next process. With `token`, the vectors are already in
+    `matrix-<model>-<token>.npy` (written through a map)."""
+    arrays = {"ids": matrix.ids, "dates": matrix.dates}
+    if token is None:
+        arrays["vectors"] = matrix.mat
+    _save_arrays(folder, stem(model_id), arrays, {**info, "count": len(matrix.ids)}, token,
+                 written=("vectors",) if token is not None else ())
 
 
-def remove_others(folder: Path, model_id: int, keep: set[str]) -> None:
-    """Drop the arrays of older caches (a process may still map one: on Windows it goes next time)."""
-    for p in folder.glob(f"{stem(model_id)}-*.npy"):
-        if p.name not in keep:
+def remove_others(folder: Path, name: str, keep: set[str], suffixes: tuple[str, ...] = (".npy",)) -> None:
+    """Drop the files of older caches of `name` (a process may still map one: on Windows it goes
+    next time), and temporary files a stopped save left more than an hour ago."""
+    for p in folder.glob(f"{name}-*"):
+        if p.name not in keep and p.suffix in suffixes:
             with contextlib.suppress(OSError):
                 p.unlink()
-    for p in folder.glob(f"{stem(model_id)}.json.*.tmp"):
+    for p in folder.glob(f"{name}.json.*.tmp"):
         with contextlib.suppress(OSError):
             if time.time() - p.stat().st_mtime > 3600:
                 p.unlink()
@@ -207,14 +229,14 @@ def listing(library: Any, write: bool = True) -> Listing:
 
 
 def _load_listing(folder: Path, want: dict[str, Any]) -> Listing | None:
+    got = _load_arrays(folder, LISTING, want, ("ids", "dates"))
+    if got is None:
+        return None
+    meta, a = got
+    ids, dates = a["ids"], a["dates"]
     try:
-        meta = json.loads((folder / f"{LISTING}.json").read_text(encoding="utf-8"))
-        if any(meta.get(k) != v for k, v in want.items()):
-            return None
-        ids = np.load(folder / meta["ids"], mmap_mode="r")
-        dates = np.load(folder / meta["dates"], mmap_mode="r")
         sizes = {str(k): int(v) for k, v in meta["folder_sizes"]}
-    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
+    except (KeyError, TypeError, ValueError):
         return None
     n = meta.get("count")
     if ids.shape != (n,) or dates.shape != (n,) or ids.dtype != np.int64 or dates.dtype != np.float64 \
@@ -245,25 +267,6 @@ def _listing_agrees(library: Any, cached: Listing) -> bool:
 
 
 def _save_listing(folder: Path, fresh: Listing, info: dict[str, Any]) -> None:
-    """Write the arrays under fresh names, then point the json at them (the atomic step)."""
-    token = secrets.token_hex(6)
-    names = {"ids": f"{LISTING}-{token}-ids.npy", "dates": f"{LISTING}-{token}-dates.npy"}
-    try:
-        for field, arr in (("ids", fresh.ids), ("dates", fresh.dates)):
-            with open(folder / names[field], "wb") as f:
-                np.save(f, np.ascontiguousarray(arr))
-        meta = {**info, **names, "count": len(fresh.ids), "saved_at": time.time(),
-                "folder_sizes": sorted(fresh.folder_sizes.items())}
-        tmp = folder / f"{LISTING}.json.{token}.tmp"
-        tmp.write_text(json.dumps(meta, ensure_ascii=True), encoding="utf-8")  # undecodable names as \udcXX
-        os.replace(tmp, folder / f"{LISTING}.json")
-    except BaseException:
-        for name in names.values():
-            with contextlib.suppress(OSError):
-                (folder / name).unlink()
-        raise
-    keep = set(names.values())
-    for p in folder.glob(f"{LISTING}-*.npy"):
-        if p.name not in keep:
-            with contextlib.suppress(OSError):
-                p.unlink()
+    # Folder names that are not UTF-8 keep their lone surrogates in the json as \udcXX escapes.
+    _save_arrays(folder, LISTING, {"ids": fresh.ids, "dates": fresh.dates},
+                 {**info, "count": len(fresh.ids), "folder_sizes": sorted(fresh.folder_sizes.items())})
