@@ -19,22 +19,11 @@ import threading
 from typing import Any
 
 from .errors import ClipGalleryError
+from .processes import process_context
 
 
 class AnnProcessError(RuntimeError, ClipGalleryError):
     """The process holding a search index is gone (or never started)."""
-
-
-def process_context(preload: list[str]) -> Any:
-    """A multiprocessing context that never forks the app (it may hold torch's threads and Qt): a
-    forkserver that imports `preload` once, where the platform has one, else a spawned interpreter."""
-    import multiprocessing
-
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(preload)
-        return ctx
-    return multiprocessing.get_context("spawn")
 
 
 class RemoteIndex:

@@ -191,17 +191,9 @@ def index_faces(library: Library, progress: ProgressFn | None = None,
 def _pool(n_workers: int, processes: bool) -> Executor:
     if not processes:
         return ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="faces")
-    import multiprocessing
-    from multiprocessing.context import BaseContext
+    from .processes import process_context
 
-    ctx: BaseContext
-    # never fork: the parent may hold torch's threads and Qt; a forkserver (or a spawned process)
-    # starts from a clean interpreter that imports face_detect alone
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["clipgallery.core.face_detect"])
-    else:
-        ctx = multiprocessing.get_context("spawn")
+    ctx = process_context(["clipgallery.core.face_detect"])  # a clean interpreter that imports face_detect alone
     return ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=face_detect.worker_init)
 
 

@@ -348,7 +348,7 @@ _DIGITS = re.compile(r"(\d+)")
 
 
 def filter_rows(library: Library, ids: np.ndarray, dates: np.ndarray, options: SearchOptions) -> np.ndarray:
-    """filter_listing over columns (a library's whole listing, core.store FileStore.listing_columns):
+    """filter_listing over columns (a library's whole listing, Library.listing):
     the positions the options keep, in the given order or newest first, without a Python object
     per photo. The folder filter asks SQLite's relpath index."""
     options.check()
