@@ -310,12 +310,7 @@ class Facade:
         after opening a folder does not wait for torch to be imported after the folder's listing.
         A model that needs its weights downloaded is left to the index run, which shows the download;
         a model that fails to load is left to it too (it says why)."""
-        if self._warming is not None and self._warming.is_alive():
-            return
-        try:
-            if self.is_loaded(spec, device):
-                return
-        except ClipGalleryError:
+        if (self._warming is not None and self._warming.is_alive()) or self.is_loaded(spec, device):
             return
         self._warming = threading.Thread(target=self._warm, args=(spec, device), name="clipgallery-model-warm")
         self._warming.start()
